@@ -1,0 +1,73 @@
+// Entry point of the CUDA addon (guardkernel_cuda.node). Plain host C++: the
+// CUDA calls live behind device_query.h so this file needs no CUDA headers.
+#include <napi.h>
+
+#include <string>
+
+#include "device_query.h"
+
+namespace {
+
+// Must match CUDA_ABI_VERSION in lib/addon-types.ts.
+constexpr uint32_t kAbiVersion = 1;
+// Words the self-test kernel writes: several blocks, with a partial last one.
+constexpr size_t kSelfTestWords = 1000;
+constexpr uint32_t kSelfTestSeed = 0x9e3779b9u;
+
+Napi::Value DeviceCount(const Napi::CallbackInfo& info) {
+  std::string error;
+  int count = gk::CudaDeviceCount(&error);
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("count", count);
+  if (!error.empty()) result.Set("error", error);
+  return result;
+}
+
+Napi::Value Devices(const Napi::CallbackInfo& info) {
+  std::string error;
+  std::vector<gk::DeviceInfo> devices = gk::CudaDevices(&error);
+  Napi::Array list = Napi::Array::New(info.Env(), devices.size());
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const gk::DeviceInfo& d = devices[i];
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("index", d.index);
+    o.Set("name", d.name);
+    o.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    o.Set("totalMemoryBytes", double(d.total_memory));
+    o.Set("multiprocessors", d.multiprocessors);
+    list.Set(uint32_t(i), o);
+  }
+  return list;
+}
+
+Napi::Value SelfTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "Expected a device index");
+  int device = info[0].As<Napi::Number>().Int32Value();
+  Napi::Uint32Array out = Napi::Uint32Array::New(env, kSelfTestWords);
+  std::string error;
+  if (!gk::CudaSelfTest(device, kSelfTestSeed, out.Data(), kSelfTestWords, &error)) {
+    Napi::Error e = Napi::Error::New(env, "CUDA self-test failed: " + error);
+    e.Set("code", Napi::String::New(env, "ERR_GPU_UNAVAILABLE"));
+    throw e;
+  }
+  return out;
+}
+
+Napi::Value RuntimeVersion(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gk::CudaRuntimeVersion());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  exports.Set("selfTestSeed", Napi::Number::New(env, kSelfTestSeed));
+  exports.Set("deviceCount", Napi::Function::New<DeviceCount>(env, "deviceCount"));
+  exports.Set("devices", Napi::Function::New<Devices>(env, "devices"));
+  exports.Set("selfTest", Napi::Function::New<SelfTest>(env, "selfTest"));
+  exports.Set("runtimeVersion", Napi::Function::New<RuntimeVersion>(env, "runtimeVersion"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(guardkernel_cuda, Init)

@@ -1,0 +1,43 @@
+/**
+ * Stable error codes. Native code reports these strings; TypeScript builds the
+ * error. Callers branch on `.code`, never on message text.
+ */
+export const ErrorCodes = {
+  CAR_INVALID: 'ERR_CAR_INVALID',
+  PERMIT_INVALID: 'ERR_PERMIT_INVALID',
+  POLICY_INVALID: 'ERR_POLICY_INVALID',
+  GPU_UNAVAILABLE: 'ERR_GPU_UNAVAILABLE',
+  NATIVE_UNAVAILABLE: 'ERR_NATIVE_UNAVAILABLE',
+  CLOSED: 'ERR_CLOSED',
+  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The one error class guardkernel throws for domain failures. */
+export class GuardError extends Error {
+  readonly code: ErrorCode;
+  /** Dotted path of the offending input, where there is one (e.g. `car.args.path`). */
+  readonly path?: string;
+
+  constructor(code: ErrorCode, message: string, options?: { path?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GuardError';
+    this.code = code;
+    if (options?.path !== undefined) this.path = options.path;
+  }
+}
+
+/** Describes a received value for "Expected X for Y but received Z" messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const t = typeof value;
+  if (t === 'string') return `a string of length ${(value as string).length}`;
+  if (t === 'number' || t === 'bigint' || t === 'boolean') return `${t} ${String(value)}`;
+  if (t === 'object') {
+    const name = (value as object).constructor?.name;
+    return name ? `an instance of ${name}` : 'an object';
+  }
+  return t;
+}

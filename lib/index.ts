@@ -1,0 +1,18 @@
+/**
+ * guardkernel: a security kernel for Node services.
+ * Public API; see README.md for the guide and `backends()` for what is active.
+ */
+export { GuardError, ErrorCodes, type ErrorCode } from './errors';
+export { backends, type Backends, type CoreBackend, type GpuBackend } from './native';
+export { sha256, sha256Hex, hmacSha256, hmacSha256Hex, HmacKey, DIGEST_BYTES, type BinaryLike } from './hash';
+export {
+  canonicalize,
+  canonicalizeJson,
+  carHash,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_DEPTH,
+  type Car,
+  type CanonicalizeOptions,
+} from './car';
+export { gpuDevices, gpuSelfTest, type GpuDevice } from './gpu';
+export { VERSION } from './version';

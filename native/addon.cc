@@ -1,0 +1,22 @@
+// Entry point of the core addon (guardkernel.node).
+#include <napi.h>
+
+#include "digest_functions.h"
+#include "hmac_key.h"
+
+namespace {
+
+// Bumped whenever the JS-visible surface changes; lib/native.ts refuses a
+// stale build with a different number instead of calling into it blindly.
+constexpr uint32_t kAbiVersion = 1;
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  gk::RegisterDigestFunctions(env, exports);
+  gk::HmacKeyObject::Register(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(guardkernel, Init)

@@ -1,0 +1,36 @@
+// Argument readers for the addon's flat surface. TypeScript validates first;
+// these re-check cheaply so a direct caller of the .node file cannot read or
+// write out of bounds.
+#pragma once
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gk {
+
+struct ByteView {
+  const uint8_t* data;
+  size_t len;
+};
+
+struct MutableByteView {
+  uint8_t* data;
+  size_t len;
+};
+
+// Throws a TypeError/RangeError carrying a stable `code` property.
+[[noreturn]] void ThrowTypeError(Napi::Env env, const char* message);
+[[noreturn]] void ThrowRangeError(Napi::Env env, const char* message);
+[[noreturn]] void ThrowClosed(Napi::Env env, const char* what);
+
+// A Uint8Array (Buffer included) argument.
+ByteView BytesArg(const Napi::CallbackInfo& info, size_t index, const char* name);
+// A string (encoded as UTF-8 into per-thread scratch memory, valid until the
+// next call on this thread) or a Uint8Array.
+ByteView DataArg(const Napi::CallbackInfo& info, size_t index, const char* name);
+// `need` writable bytes at info[index] starting at the integer offset in
+// info[index + 1].
+MutableByteView OutArg(const Napi::CallbackInfo& info, size_t index, size_t need, const char* name);
+
+}  // namespace gk

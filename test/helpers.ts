@@ -1,0 +1,41 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { coreAddon } from '../lib/native';
+
+export const repoRoot = path.resolve(__dirname, '..');
+/** The core addon when this run uses it (null in the GUARDKERNEL_NATIVE=0 pass). */
+export const core = coreAddon();
+
+/** Deterministic PRNG so a failing random case can be replayed from its seed. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x100000000;
+  };
+}
+
+export function randomInt(next: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(next() * (hi - lo + 1));
+}
+
+/** Random bytes placed at an odd offset inside a larger buffer (views must be honoured). */
+export function bytesAtOddOffset(next: () => number, len: number): Uint8Array {
+  const offset = randomInt(next, 0, 15) | 1;
+  const backing = crypto.randomBytes(len + offset + randomInt(next, 0, 9));
+  return backing.subarray(offset, offset + len);
+}
+
+export function detachedView(): Uint8Array {
+  const view = new Uint8Array(16);
+  structuredClone(view.buffer, { transfer: [view.buffer] });
+  return view;
+}
+
+export function sharedView(): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(16));
+}

@@ -1,0 +1,98 @@
+// The package as a user sees it: require, import, the bin, the install script.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { repoRoot } from './helpers';
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, encoding: 'utf8' });
+}
+
+describe('package entry points', () => {
+  test('require and import give the same API', () => {
+    const cjs = run(['-e', "const g=require('guardkernel');console.log(Object.keys(g).filter(k=>k!=='default').sort().join(','))"]);
+    const esm = run(['--input-type=module', '-e', "import * as g from 'guardkernel';console.log(Object.keys(g).filter(k=>k!=='default').sort().join(','))"]);
+    expect(cjs.status).toBe(0);
+    expect(esm.status).toBe(0);
+    expect(esm.stdout).toBe(cjs.stdout);
+    for (const name of ['sha256', 'sha256Hex', 'hmacSha256', 'HmacKey', 'canonicalize', 'carHash', 'backends', 'GuardError']) {
+      expect(cjs.stdout.split(',').map((s) => s.trim())).toContain(name);
+    }
+  });
+
+  test('ESM and CJS share one module instance', () => {
+    const r = run([
+      '--input-type=module',
+      '-e',
+      "import { createRequire } from 'node:module'; import { HmacKey } from 'guardkernel'; const req = createRequire(process.cwd() + '/x.js'); console.log(req('guardkernel').HmacKey === HmacKey)",
+    ]);
+    expect(r.stdout.trim()).toBe('true');
+  });
+
+  test('type declarations are emitted', () => {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const dts = fs.readFileSync(path.join(repoRoot, 'dist', 'index.d.ts'), 'utf8');
+    expect(dts).toMatch(/carHash/);
+    expect(fs.existsSync(path.join(repoRoot, 'dist', 'index.d.mts'))).toBe(true);
+  });
+});
+
+describe('guardkernel bin', () => {
+  const cli = path.join(repoRoot, 'dist', 'cli.js');
+
+  test('doctor prints the backends, reasons and devices', () => {
+    const r = run([cli, 'doctor']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/core backend: (native|js)/);
+    expect(r.stdout).toMatch(/gpu backend: +(cuda|cpu)/);
+    expect(r.stdout).toMatch(/devices found: \d+/);
+    const forced = run([cli, 'doctor'], { GUARDKERNEL_NATIVE: '0', GUARDKERNEL_GPU: '0' });
+    expect(forced.stdout).toMatch(/core backend: js/);
+    expect(forced.stdout).toMatch(/fallback reason: disabled by GUARDKERNEL_NATIVE=0/);
+    expect(forced.stdout).toMatch(/fallback reason: disabled by GUARDKERNEL_GPU=0/);
+  });
+
+  test('doctor --json is the backends() object', () => {
+    const r = run([cli, 'doctor', '--json'], { GUARDKERNEL_GPU: '0' });
+    expect(r.status).toBe(0);
+    const b = JSON.parse(r.stdout);
+    expect(b.gpu.kind).toBe('cpu');
+    expect(['native', 'js']).toContain(b.core.kind);
+  });
+
+  test('version, help, and bad input', () => {
+    const pkg = require(path.join(repoRoot, 'package.json')) as { version: string };
+    expect(run([cli, 'version']).stdout.trim()).toBe(pkg.version);
+    expect(run([cli, '--help']).stdout).toMatch(/Usage: guardkernel/);
+    const bad = run([cli, 'frobnicate']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown command "frobnicate"/);
+    const badFlag = run([cli, 'doctor', '--nope']);
+    expect(badFlag.status).toBe(2);
+    expect(badFlag.stderr).toMatch(/unknown option --nope/);
+  });
+});
+
+describe('install script for the CUDA addon', () => {
+  const script = path.join(repoRoot, 'scripts', 'build-cuda.js');
+
+  test('without nvcc it prints one clear line and succeeds', () => {
+    const r = run([script], { GUARDKERNEL_NVCC: '/nonexistent/nvcc' });
+    expect(r.status).toBe(0);
+    const lines = (r.stdout + r.stderr).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/nvcc not found; skipping the CUDA addon/);
+  });
+
+  test('with --require (CI) a missing nvcc is an error', () => {
+    const r = run([script, '--require'], { GUARDKERNEL_NVCC: '/nonexistent/nvcc' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/nvcc not found/);
+  });
+
+  test('GUARDKERNEL_GPU=0 skips the build', () => {
+    const r = run([script], { GUARDKERNEL_GPU: '0' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/skipping the CUDA addon build/);
+  });
+});
