@@ -33,6 +33,22 @@ export interface Car {
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+// JCS string escaping is JSON.stringify's, and after the lone-surrogate check
+// only '"', '\\' and controls below U+0020 need escaping. Testing for them is
+// far cheaper than calling JSON.stringify on every string.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+// Object keys repeat from request to request (action_type, agent_id, ...), so
+// their quoted form is memoized. Bounded: once full, new keys are quoted each
+// time (deterministic either way; the cache only saves work).
+const QUOTED_KEY_CACHE_LIMIT = 4096;
+const QUOTED_KEY_MAX_LENGTH = 128;
+const quotedKeys = new Map<string, string>();
+
+function quote(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
+
 function formatPath(root: string, segments: ReadonlyArray<string | number>): string {
   let out = root;
   for (const s of segments) {
@@ -43,18 +59,47 @@ function formatPath(root: string, segments: ReadonlyArray<string | number>): str
   return out;
 }
 
-/** Walks a JSON value, validating and serializing it in one pass. */
+/** Thrown by the fast pass; the caller re-runs with path tracking to name the spot. */
+const RETRY_WITH_PATH = Symbol('retry-with-path');
+
+// Default sort compares UTF-16 code units, exactly the JCS key order; so does
+// `<` on strings. Objects in requests have few keys, where an insertion sort
+// is several times faster than Array.prototype.sort.
+function sortKeys(keys: string[]): string[] {
+  const n = keys.length;
+  if (n > 16) return keys.sort();
+  for (let i = 1; i < n; i++) {
+    const k = keys[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > k) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
+/**
+ * Walks a JSON value, validating and serializing it in one pass. The fast
+ * pass keeps no path; when it finds a problem it aborts, and a second pass
+ * with `trackPath` locates it for the error message.
+ */
 class Serializer {
-  readonly path: Array<string | number> = [];
+  readonly path: Array<string | number> | null;
 
   constructor(
     private readonly root: string,
     private readonly maxDepth: number,
     /** CARs refuse integers beyond ±(2^53-1); plain JCS can carry them. */
     private readonly rejectUnsafeIntegers: boolean,
-  ) {}
+    trackPath: boolean,
+  ) {
+    this.path = trackPath ? [] : null;
+  }
 
   fail(what: string): never {
+    if (this.path === null) throw RETRY_WITH_PATH;
     const where = formatPath(this.root, this.path);
     throw new GuardError(ErrorCodes.CAR_INVALID, `${where}: ${what}`, { path: where });
   }
@@ -63,7 +108,7 @@ class Serializer {
     switch (typeof v) {
       case 'string':
         if (!v.isWellFormed()) this.fail('string contains a lone surrogate');
-        return JSON.stringify(v);
+        return quote(v);
       case 'number':
         if (!Number.isFinite(v)) this.fail(`${v} is not representable in JSON`);
         // Integers beyond 2^53-1 have neighbours that round to the same double,
@@ -93,11 +138,12 @@ class Serializer {
     if (Object.getPrototypeOf(a) !== Array.prototype) this.fail('array subclasses are not JSON');
     const n = a.length;
     if (n === 0) return '[]';
+    const path = this.path;
     let out = '[';
     for (let i = 0; i < n; i++) {
-      this.path.push(i);
+      if (path !== null) path.push(i);
       out += (i === 0 ? '' : ',') + this.value(a[i], depth);
-      this.path.pop();
+      if (path !== null) path.pop();
     }
     return out + ']';
   }
@@ -108,21 +154,64 @@ class Serializer {
       this.fail(`${describe(o)} is not a plain JSON object`);
     }
     if (Object.getOwnPropertySymbols(o).length !== 0) this.fail('symbol keys are not JSON');
-    // Default sort compares UTF-16 code units: exactly the JCS key order.
-    const keys = Object.keys(o).sort();
+    const keys = sortKeys(Object.keys(o));
     const n = keys.length;
     if (n === 0) return '{}';
+    const path = this.path;
     let out = '{';
     for (let i = 0; i < n; i++) {
       const key = keys[i];
-      this.path.push(key);
-      if (!key.isWellFormed()) this.fail('key contains a lone surrogate');
-      out += (i === 0 ? '' : ',') + JSON.stringify(key) + ':' + this.value(o[key], depth);
-      this.path.pop();
+      if (path !== null) path.push(key);
+      let quoted = quotedKeys.get(key);
+      if (quoted === undefined) {
+        if (!key.isWellFormed()) this.fail('key contains a lone surrogate');
+        quoted = quote(key);
+        if (quotedKeys.size < QUOTED_KEY_CACHE_LIMIT && key.length <= QUOTED_KEY_MAX_LENGTH) quotedKeys.set(key, quoted);
+      }
+      out += (i === 0 ? '' : ',') + quoted + ':' + this.value(o[key], depth);
+      if (path !== null) path.pop();
     }
     return out + '}';
   }
 }
+
+/** Runs the fast pass; on a problem, re-runs with path tracking to throw a precise error. */
+function serialize(
+  root: string,
+  value: unknown,
+  maxDepth: number,
+  rejectUnsafeIntegers: boolean,
+  check?: (s: Serializer, value: unknown) => void,
+): string {
+  try {
+    const s = new Serializer(root, maxDepth, rejectUnsafeIntegers, false);
+    check?.(s, value);
+    return s.value(value, 0);
+  } catch (err) {
+    if (err !== RETRY_WITH_PATH) throw err;
+  }
+  const s = new Serializer(root, maxDepth, rejectUnsafeIntegers, true);
+  check?.(s, value);
+  s.value(value, 0);
+  // Only reachable if the input changed between passes (a getter or Proxy).
+  throw new GuardError(ErrorCodes.CAR_INVALID, `${root}: value changed while it was being read`, { path: root });
+}
+
+function checkCarShape(s: Serializer, car: unknown): void {
+  if (typeof car !== 'object' || car === null || Array.isArray(car)) {
+    s.fail(`expected a plain object but received ${describe(car)}`);
+  }
+  const record = car as Record<string, unknown>;
+  for (const field of REQUIRED_FIELDS) {
+    const v = record[field];
+    if (typeof v !== 'string' || v.length === 0) {
+      s.path?.push(field);
+      s.fail(`required and must be a non-empty string (received ${describe(v)})`);
+    }
+  }
+}
+
+const REQUIRED_FIELDS = ['action_type', 'agent_id'] as const;
 
 function limits(options: CanonicalizeOptions | undefined): { maxDepth: number; maxBytes: number } {
   if (options === undefined) return { maxDepth: DEFAULT_MAX_DEPTH, maxBytes: DEFAULT_MAX_BYTES };
@@ -162,7 +251,7 @@ function checkSize(text: string, maxBytes: number, root: string): void {
  */
 export function canonicalizeJson(value: unknown, options?: CanonicalizeOptions): string {
   const { maxDepth, maxBytes } = limits(options);
-  const text = new Serializer('value', maxDepth, false).value(value, 0);
+  const text = serialize('value', value, maxDepth, false);
   checkSize(text, maxBytes, 'value');
   return text;
 }
@@ -173,18 +262,7 @@ export function canonicalizeJson(value: unknown, options?: CanonicalizeOptions):
  */
 export function canonicalize(car: Car | Record<string, unknown>, options?: CanonicalizeOptions): string {
   const { maxDepth, maxBytes } = limits(options);
-  const s = new Serializer('car', maxDepth, true);
-  if (typeof car !== 'object' || car === null || Array.isArray(car)) {
-    s.fail(`expected a plain object but received ${describe(car)}`);
-  }
-  for (const field of ['action_type', 'agent_id'] as const) {
-    const v = (car as Record<string, unknown>)[field];
-    if (typeof v !== 'string' || v.length === 0) {
-      s.path.push(field);
-      s.fail(`required and must be a non-empty string (received ${describe(v)})`);
-    }
-  }
-  const text = s.value(car, 0);
+  const text = serialize('car', car, maxDepth, true, checkCarShape);
   checkSize(text, maxBytes, 'car');
   return text;
 }
