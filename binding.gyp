@@ -1,6 +1,6 @@
 {
   "variables": {
-    "asan%": 0
+    "gk_sanitize%": 0
   },
   "targets": [
     {
@@ -29,7 +29,7 @@
         "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] }
       },
       "conditions": [
-        ["asan==1", {
+        ["gk_sanitize==1", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g", "-O1"],
           "ldflags": ["-fsanitize=address,undefined"]
         }]
