@@ -68,7 +68,7 @@ let cmakeJs;
 try {
   cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
 } catch {
-  finish('cmake-js is not installed (it is a devDependency); skipping the CUDA addon build.', false);
+  finish('cmake-js is not installed; skipping the CUDA addon build (to build it: npm install cmake-js && npm rebuild guardkernel).', false);
 }
 
 const env = { ...process.env, CUDACXX: nvcc };
