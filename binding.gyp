@@ -8,9 +8,14 @@
       "sources": [
         "native/addon.cc",
         "native/args.cc",
+        "native/decision_cache.cc",
+        "native/decision_cache_binding.cc",
         "native/digest_functions.cc",
         "native/hmac_key.cc",
         "native/hmac_sha256.cc",
+        "native/replay_binding.cc",
+        "native/replay_store.cc",
+        "native/seeded_hash.cc",
         "native/sha256.cc",
         "native/sha256_shani.cc"
       ],

@@ -11,6 +11,9 @@ export interface NativeHmacKey {
   destroy(): void;
 }
 
+/** An opaque native store handle (a type-tagged External). */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
 /** guardkernel.node, built by binding.gyp. */
 export interface CoreAddon {
   readonly abiVersion: number;
@@ -24,6 +27,27 @@ export interface CoreAddon {
   HmacKey: new (key: Uint8Array) => NativeHmacKey;
   /** Native HmacKey objects not yet finalized, across all threads (lifetime tests). */
   liveHmacKeys(): number;
+
+  // Replay detector (opaque, type-tagged handles).
+  replayCreate(capacity: number): NativeHandle;
+  replayShared(name: string, capacity: number): NativeHandle;
+  /** 0 fresh, 1 replay, 2 saturated. */
+  replayCheck(handle: NativeHandle, nonce: string | Uint8Array, expiresAtMs: number, nowMs: number): number;
+  /** out: bytes of a Float64Array(5) = [size, capacity, replays, saturated, accepted]. */
+  replayStats(handle: NativeHandle, out: Uint8Array, outOffset: number): void;
+  replayClose(handle: NativeHandle): void;
+
+  // Decision cache.
+  cacheCreate(capacity: number, shards: number): NativeHandle;
+  cacheShared(name: string, capacity: number, shards: number): NativeHandle;
+  /** Miss: undefined. Hit: the reason, with out = [decision, policyVersion, expiresAtMs]. */
+  cacheGet(handle: NativeHandle, carHash: string, policyVersion: number, nowMs: number, out: Uint8Array, outOffset: number): string | undefined;
+  cachePut(handle: NativeHandle, carHash: string, decision: number, policyVersion: number, expiresAtMs: number, reason: string | undefined): void;
+  cacheInvalidate(handle: NativeHandle, carHash: string): boolean;
+  cacheClear(handle: NativeHandle): number;
+  /** out: bytes of a Float64Array(6) = [entries, capacity, hits, misses, evictions, expirations]. */
+  cacheStats(handle: NativeHandle, out: Uint8Array, outOffset: number): void;
+  cacheClose(handle: NativeHandle): void;
 }
 
 /** One CUDA device as the CUDA addon reports it. */
@@ -48,6 +72,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 1;
+export const CORE_ABI_VERSION = 2;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 1;

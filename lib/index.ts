@@ -16,3 +16,5 @@ export {
 } from './car';
 export { gpuDevices, gpuSelfTest, type GpuDevice } from './gpu';
 export { VERSION } from './version';
+export { ReplayDetector, DEFAULT_REPLAY_CAPACITY, MAX_NONCE_LENGTH, type ReplayStatus, type ReplayStats, type ReplayDetectorOptions } from './replay';
+export { DecisionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL_MS, type CacheEntry, type CachePutValue, type CacheStats, type CachedDecisionKind, type DecisionCacheOptions } from './cache';

@@ -1,19 +1,23 @@
 // Entry point of the core addon (guardkernel.node).
 #include <napi.h>
 
+#include "decision_cache_binding.h"
 #include "digest_functions.h"
 #include "hmac_key.h"
+#include "replay_binding.h"
 
 namespace {
 
 // Bumped whenever the JS-visible surface changes; lib/native.ts refuses a
 // stale build with a different number instead of calling into it blindly.
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   gk::RegisterDigestFunctions(env, exports);
   gk::HmacKeyObject::Register(env, exports);
+  gk::RegisterReplayFunctions(env, exports);
+  gk::RegisterDecisionCacheFunctions(env, exports);
   return exports;
 }
 

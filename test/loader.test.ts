@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { backends, gpuDevices, gpuSelfTest, GuardError, sha256Hex } from '../lib/index';
+import { CORE_ABI_VERSION } from '../lib/addon-types';
 import { loadCore, loadGpu } from '../lib/native';
 import { repoRoot } from './helpers';
 
@@ -67,7 +68,7 @@ describe('core addon loading', () => {
   test.runIf(fs.existsSync(path.join(repoRoot, 'build', 'Release', 'guardkernel.node')))('the built addon loads when allowed', () => {
     const r = loadCore({ env: {} });
     expect(r.kind).toBe('native');
-    expect(r.addon?.abiVersion).toBe(1);
+    expect(r.addon?.abiVersion).toBe(CORE_ABI_VERSION);
   });
 });
 

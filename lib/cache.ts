@@ -1,0 +1,255 @@
+/**
+ * DecisionCache: policy decisions keyed by CAR hash, each stamped with the
+ * policy version that made it and an expiry.
+ *
+ * - `get(carHash, policyVersion)` never returns an entry of another policy
+ *   version (such an entry is dropped), nor an expired one.
+ * - Capacity bound with LRU eviction. Native: sharded (default 16 shards for
+ *   capacities of 4096 and more, else 1); each shard is exact LRU over its
+ *   equal part of the capacity, so with `shards: 1` the whole cache is exact
+ *   LRU. Fallback: one exact-LRU Map per thread.
+ * - `DecisionCache.shared(name, options)` gives every worker_thread of the
+ *   process a handle to one native store (fallback: shared within the thread).
+ * Only policy decisions belong here: quarantine, velocity and replay checks
+ * run before the cache, so a cached allow never bypasses them.
+ */
+import { ErrorCodes, GuardError, describe } from './errors';
+import { coreAddon } from './native';
+import type { CoreAddon, NativeHandle } from './addon-types';
+import { JsSharedRegistry, MAX_CAPACITY, clockOption, integerOption, optionsObject, storeName } from './store-common';
+
+export type CachedDecisionKind = 'allow' | 'deny' | 'pending';
+
+export interface DecisionCacheOptions {
+  /** Most entries kept. Default 10000. */
+  capacity?: number;
+  /** Default time to live of an entry, in ms. Default 60000. */
+  ttlMs?: number;
+  /** Native shard count (1..256). Default 16 when capacity >= 4096, else 1. Ignored by the fallback. */
+  shards?: number;
+  /** Milliseconds since the epoch; default `Date.now`. */
+  clock?: () => number;
+}
+
+export interface CachePutValue {
+  decision: CachedDecisionKind;
+  reason?: string;
+  policyVersion: number;
+  /** Overrides the cache's default TTL for this entry. */
+  ttlMs?: number;
+}
+
+export interface CacheEntry {
+  decision: CachedDecisionKind;
+  reason?: string;
+  policyVersion: number;
+  /** Expiry, ms since the epoch. */
+  expiresAt: number;
+}
+
+export interface CacheStats {
+  entries: number;
+  capacity: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  expirations: number;
+}
+
+export const DEFAULT_CACHE_CAPACITY = 10000;
+export const DEFAULT_CACHE_TTL_MS = 60000;
+/** Longest reason stored, in UTF-16 units (the native store caps the UTF-8 at 4096 bytes). */
+export const MAX_REASON_LENGTH = 1024;
+
+const DECISIONS: readonly CachedDecisionKind[] = ['allow', 'deny', 'pending'];
+const CAR_HASH = /^sha256:[0-9a-f]{64}$/;
+const BAD_KEY = 'Expected a CAR hash ("sha256:" + 64 lower-case hex digits) for carHash';
+
+interface JsEntry {
+  decision: number;
+  reason: string;
+  policyVersion: number;
+  expiresAt: number;
+}
+
+/** Exact LRU over a Map (insertion order = recency): same semantics as one native shard. */
+class JsLru {
+  readonly map = new Map<string, JsEntry>();
+  hits = 0;
+  misses = 0;
+  evictions = 0;
+  expirations = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get(key: string, version: number, now: number): JsEntry | undefined {
+    const e = this.map.get(key);
+    if (e === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    if (e.expiresAt <= now) {
+      this.expirations++;
+      this.misses++;
+      this.map.delete(key);
+      return undefined;
+    }
+    if (e.policyVersion !== version) {
+      this.misses++;
+      this.map.delete(key);
+      return undefined;
+    }
+    this.map.delete(key);
+    this.map.set(key, e);
+    this.hits++;
+    return e;
+  }
+
+  put(key: string, entry: JsEntry): void {
+    if (this.map.has(key)) {
+      this.map.delete(key);
+    } else if (this.map.size >= this.capacity) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.delete(oldest);
+      this.evictions++;
+    }
+    this.map.set(key, entry);
+  }
+}
+
+const jsShared = new JsSharedRegistry<JsLru>();
+
+function checkKey(carHash: unknown): string {
+  if (typeof carHash !== 'string' || !CAR_HASH.test(carHash)) throw new TypeError(`${BAD_KEY} but received ${describe(carHash)}`);
+  return carHash;
+}
+
+function checkVersion(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new TypeError(`Expected a finite number for policyVersion but received ${describe(v)}`);
+  }
+  return v;
+}
+
+export class DecisionCache {
+  readonly #native: CoreAddon | null;
+  #handle: NativeHandle | null = null;
+  #lru: JsLru | null = null;
+  readonly #clock: () => number;
+  readonly #ttlMs: number;
+  #sharedName: string | undefined;
+  readonly #out = new Float64Array(6);
+  readonly #outBytes = new Uint8Array(this.#out.buffer);
+
+  /** A cache whose store is shared, by name, with every worker_thread of the process. */
+  static shared(name: string, options?: DecisionCacheOptions): DecisionCache {
+    return new DecisionCache(options, storeName(name));
+  }
+
+  constructor(options?: DecisionCacheOptions, sharedName?: string) {
+    const o = optionsObject(options, 'DecisionCache');
+    const capacity = integerOption(o.capacity ?? DEFAULT_CACHE_CAPACITY, 'capacity', 1, MAX_CAPACITY);
+    this.#ttlMs = integerOption(o.ttlMs ?? DEFAULT_CACHE_TTL_MS, 'ttlMs', 1, 2 ** 31);
+    const shards = integerOption(o.shards ?? (capacity >= 4096 ? 16 : 1), 'shards', 1, 256);
+    this.#clock = clockOption(o.clock);
+    this.#native = coreAddon();
+    if (this.#native) {
+      this.#handle = sharedName === undefined
+        ? this.#native.cacheCreate(capacity, shards)
+        : this.#native.cacheShared(sharedName, capacity, shards);
+    } else if (sharedName !== undefined) {
+      this.#lru = jsShared.acquire(sharedName, capacity, () => new JsLru(capacity), this, 'decision cache');
+      this.#sharedName = sharedName;
+    } else {
+      this.#lru = new JsLru(capacity);
+    }
+  }
+
+  get closed(): boolean {
+    return this.#handle === null && this.#lru === null;
+  }
+
+  #closed(): never {
+    throw new GuardError(ErrorCodes.CLOSED, 'DecisionCache has been closed');
+  }
+
+  /** The live entry for `carHash` made under exactly `policyVersion`, or undefined. */
+  get(carHash: string, policyVersion: number): CacheEntry | undefined {
+    if (this.#handle !== null) {
+      // The addon validates the key itself (one crossing instead of a regex here).
+      const reason = this.#native!.cacheGet(this.#handle, carHash, checkVersion(policyVersion), this.#clock(), this.#outBytes, 0);
+      if (reason === undefined) return undefined;
+      const out = this.#out;
+      const entry: CacheEntry = { decision: DECISIONS[out[0]], policyVersion: out[1], expiresAt: out[2] };
+      if (reason !== '') entry.reason = reason;
+      return entry;
+    }
+    const lru = this.#lru;
+    if (lru === null) return this.#closed();
+    const e = lru.get(checkKey(carHash), checkVersion(policyVersion), this.#clock());
+    if (e === undefined) return undefined;
+    const entry: CacheEntry = { decision: DECISIONS[e.decision], policyVersion: e.policyVersion, expiresAt: e.expiresAt };
+    if (e.reason !== '') entry.reason = e.reason;
+    return entry;
+  }
+
+  /** Stores a policy decision; an existing entry for `carHash` is replaced. */
+  put(carHash: string, value: CachePutValue): void {
+    if (typeof value !== 'object' || value === null) {
+      throw new TypeError(`Expected an object for value but received ${describe(value)}`);
+    }
+    const code = DECISIONS.indexOf(value.decision);
+    if (code < 0) throw new TypeError(`Expected 'allow', 'deny' or 'pending' for decision but received ${describe(value.decision)}`);
+    const reason = value.reason ?? '';
+    if (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH || !reason.isWellFormed()) {
+      throw new TypeError(`Expected a well-formed string of at most ${MAX_REASON_LENGTH} characters for reason but received ${describe(value.reason)}`);
+    }
+    const version = checkVersion(value.policyVersion);
+    const ttl = value.ttlMs === undefined ? this.#ttlMs : integerOption(value.ttlMs, 'ttlMs', 1, 2 ** 31);
+    const expiresAt = this.#clock() + ttl;
+    if (this.#handle !== null) {
+      this.#native!.cachePut(this.#handle, carHash, code, version, expiresAt, reason);
+      return;
+    }
+    const lru = this.#lru;
+    if (lru === null) return this.#closed();
+    lru.put(checkKey(carHash), { decision: code, reason, policyVersion: version, expiresAt });
+  }
+
+  /** Removes the entry for `carHash`; true if there was one. */
+  invalidate(carHash: string): boolean {
+    if (this.#handle !== null) return this.#native!.cacheInvalidate(this.#handle, carHash);
+    const lru = this.#lru;
+    if (lru === null) return this.#closed();
+    return lru.map.delete(checkKey(carHash));
+  }
+
+  /** Removes every entry; returns how many there were. */
+  clear(): number {
+    if (this.#handle !== null) return this.#native!.cacheClear(this.#handle);
+    const lru = this.#lru;
+    if (lru === null) return this.#closed();
+    const n = lru.map.size;
+    lru.map.clear();
+    return n;
+  }
+
+  stats(): CacheStats {
+    if (this.#handle !== null) {
+      this.#native!.cacheStats(this.#handle, this.#outBytes, 0);
+      const s = this.#out;
+      return { entries: s[0], capacity: s[1], hits: s[2], misses: s[3], evictions: s[4], expirations: s[5] };
+    }
+    const l = this.#lru;
+    if (l === null) return this.#closed();
+    return { entries: l.map.size, capacity: l.capacity, hits: l.hits, misses: l.misses, evictions: l.evictions, expirations: l.expirations };
+  }
+
+  /** Releases this handle (a shared store lives on while other handles hold it). Idempotent. */
+  close(): void {
+    if (this.#handle !== null) this.#native!.cacheClose(this.#handle);
+    if (this.#lru !== null && this.#sharedName !== undefined) jsShared.releaseFor(this.#sharedName, this);
+    this.#handle = null;
+    this.#lru = null;
+  }
+}

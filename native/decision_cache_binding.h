@@ -1,0 +1,6 @@
+#pragma once
+#include <napi.h>
+
+namespace gk {
+void RegisterDecisionCacheFunctions(Napi::Env env, Napi::Object exports);
+}

@@ -1,0 +1,32 @@
+// Keyed 64-bit mixing for hash-table placement. Keys are attacker-influenced
+// (CAR hashes can be ground, nonces chosen), so placement uses a per-process
+// random seed: without it one could aim many keys at one bucket or shard.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace gk {
+
+uint64_t ProcessHashSeed();
+
+inline uint64_t Mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+// Hash of a 16- or 32-byte key that is itself a cryptographic digest.
+inline uint64_t SeededKeyHash(const uint8_t* key, size_t len) {
+  uint64_t h = ProcessHashSeed();
+  for (size_t i = 0; i + 8 <= len; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, key + i, 8);
+    h = Mix64(h ^ w);
+  }
+  return h;
+}
+
+}  // namespace gk

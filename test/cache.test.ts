@@ -1,0 +1,148 @@
+// DecisionCache: TTL, LRU, policy-version stamping, stats, handles.
+import crypto from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { DecisionCache, GuardError, carHash } from '../lib/index';
+
+const key = (i: number) => carHash({ action_type: 'file_read', agent_id: `agent-${i}` });
+
+function fakeClock(start = 5_000_000) {
+  const clock = { now: start, fn: () => clock.now };
+  return clock;
+}
+
+describe('DecisionCache semantics', () => {
+  test('put/get round trip with reason, version and expiry', () => {
+    const c = fakeClock();
+    const cache = new DecisionCache({ capacity: 10, ttlMs: 1000, clock: c.fn });
+    cache.put(key(1), { decision: 'allow', reason: 'rule file_read', policyVersion: 3 });
+    expect(cache.get(key(1), 3)).toEqual({ decision: 'allow', reason: 'rule file_read', policyVersion: 3, expiresAt: c.now + 1000 });
+    cache.put(key(2), { decision: 'deny', policyVersion: 3, ttlMs: 50 });
+    expect(cache.get(key(2), 3)).toEqual({ decision: 'deny', policyVersion: 3, expiresAt: c.now + 50 });
+    cache.put(key(3), { decision: 'pending', policyVersion: 3 });
+    expect(cache.get(key(3), 3)?.decision).toBe('pending');
+  });
+
+  test('an entry made under another policy version is never returned (and is dropped)', () => {
+    const cache = new DecisionCache({ capacity: 10 });
+    cache.put(key(1), { decision: 'allow', policyVersion: 3 });
+    expect(cache.get(key(1), 4)).toBeUndefined();
+    // Dropped: even the old version no longer finds it.
+    expect(cache.get(key(1), 3)).toBeUndefined();
+    cache.put(key(2), { decision: 'allow', policyVersion: 5 });
+    expect(cache.get(key(2), 4)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 0, hits: 0, misses: 3 });
+  });
+
+  test('TTL: expired entries are misses and count as expirations', () => {
+    const c = fakeClock();
+    const cache = new DecisionCache({ capacity: 10, ttlMs: 100, clock: c.fn });
+    cache.put(key(1), { decision: 'allow', policyVersion: 1 });
+    c.now += 99;
+    expect(cache.get(key(1), 1)).toBeDefined();
+    c.now += 1;
+    expect(cache.get(key(1), 1)).toBeUndefined();
+    expect(cache.stats()).toEqual({ entries: 0, capacity: 10, hits: 1, misses: 1, evictions: 0, expirations: 1 });
+  });
+
+  test('exact LRU on a scripted trace (one shard)', () => {
+    const cache = new DecisionCache({ capacity: 3, shards: 1 });
+    const put = (i: number) => cache.put(key(i), { decision: 'allow', policyVersion: 1 });
+    const has = (i: number) => cache.get(key(i), 1) !== undefined;
+    put(1); put(2); put(3);
+    expect(has(1)).toBe(true); // order now (MRU first): 1 3 2
+    put(4); // evicts 2
+    expect(has(2)).toBe(false);
+    expect(has(3)).toBe(true); // 3 1 4 ... wait: order 3 4 1
+    put(5); // evicts 1
+    expect(has(1)).toBe(false);
+    expect(has(4)).toBe(true);
+    expect(has(3)).toBe(true);
+    expect(has(5)).toBe(true);
+    put(3); // update moves 3 to MRU: 3 5 4
+    put(6); // evicts 4
+    expect(has(4)).toBe(false);
+    expect(cache.stats()).toMatchObject({ entries: 3, evictions: 3 });
+  });
+
+  test('invalidate and clear', () => {
+    const cache = new DecisionCache({ capacity: 10 });
+    for (let i = 0; i < 5; i++) cache.put(key(i), { decision: 'deny', policyVersion: 1 });
+    expect(cache.invalidate(key(0))).toBe(true);
+    expect(cache.invalidate(key(0))).toBe(false);
+    expect(cache.get(key(0), 1)).toBeUndefined();
+    expect(cache.clear()).toBe(4);
+    expect(cache.stats().entries).toBe(0);
+  });
+
+  test('stats add up: hits + misses = gets', () => {
+    const cache = new DecisionCache({ capacity: 50, shards: 4 });
+    let gets = 0;
+    for (let i = 0; i < 500; i++) {
+      if (i % 3 === 0) cache.put(key(i % 97), { decision: 'allow', policyVersion: 1 });
+      cache.get(key((i * 7) % 97), 1);
+      gets++;
+    }
+    const s = cache.stats();
+    expect(s.hits + s.misses).toBe(gets);
+    expect(s.entries).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('DecisionCache rejects bad input', () => {
+  test('options', () => {
+    for (const capacity of [0, -5, 2.5, NaN, 2 ** 27]) expect(() => new DecisionCache({ capacity })).toThrow(RangeError);
+    for (const ttlMs of [0, -1, 0.5]) expect(() => new DecisionCache({ ttlMs })).toThrow(RangeError);
+    for (const shards of [0, 257, 1.5]) expect(() => new DecisionCache({ shards })).toThrow(RangeError);
+    expect(() => new DecisionCache('x' as never)).toThrow(TypeError);
+  });
+
+  test('keys must be CAR hashes', () => {
+    const cache = new DecisionCache({ capacity: 4 });
+    const bad = [undefined, 5, '', 'sha256:', 'sha256:' + 'A'.repeat(64), 'sha256:' + 'g'.repeat(64), 'sha256:' + '0'.repeat(63), 'sha256:' + '0'.repeat(65), 'sha512:' + '0'.repeat(64), 'sha256:' + '\u0130'.repeat(64)];
+    for (const k of bad) {
+      expect(() => cache.get(k as never, 1)).toThrow(TypeError);
+      expect(() => cache.put(k as never, { decision: 'allow', policyVersion: 1 })).toThrow(TypeError);
+      expect(() => cache.invalidate(k as never)).toThrow(TypeError);
+    }
+  });
+
+  test('values', () => {
+    const cache = new DecisionCache({ capacity: 4 });
+    const k = key(1);
+    expect(() => cache.put(k, null as never)).toThrow(TypeError);
+    expect(() => cache.put(k, { decision: 'maybe' as never, policyVersion: 1 })).toThrow(TypeError);
+    expect(() => cache.put(k, { decision: 'allow', policyVersion: NaN })).toThrow(TypeError);
+    expect(() => cache.put(k, { decision: 'allow', policyVersion: '1' as never })).toThrow(TypeError);
+    expect(() => cache.put(k, { decision: 'allow', policyVersion: 1, reason: 5 as never })).toThrow(TypeError);
+    expect(() => cache.put(k, { decision: 'allow', policyVersion: 1, reason: 'x'.repeat(1025) })).toThrow(TypeError);
+    expect(() => cache.put(k, { decision: 'allow', policyVersion: 1, ttlMs: 0 })).toThrow(RangeError);
+    expect(() => cache.get(k, Infinity)).toThrow(TypeError);
+    expect(cache.stats().entries).toBe(0);
+  });
+
+  test('a closed cache is a GuardError, not a crash', () => {
+    const cache = new DecisionCache({ capacity: 4 });
+    cache.close();
+    cache.close();
+    for (const op of [() => cache.get(key(1), 1), () => cache.put(key(1), { decision: 'allow', policyVersion: 1 }), () => cache.invalidate(key(1)), () => cache.clear(), () => cache.stats()]) {
+      expect(op).toThrow(GuardError);
+    }
+  });
+});
+
+describe('DecisionCache.shared', () => {
+  test('handles of one name share entries; capacity mismatch is refused; last close frees', () => {
+    const name = `cache-${crypto.randomUUID()}`;
+    const a = DecisionCache.shared(name, { capacity: 8 });
+    const b = DecisionCache.shared(name, { capacity: 8 });
+    a.put(key(1), { decision: 'allow', policyVersion: 2, reason: 'shared' });
+    expect(b.get(key(1), 2)?.reason).toBe('shared');
+    expect(() => DecisionCache.shared(name, { capacity: 9 })).toThrow(/another capacity/);
+    a.close();
+    expect(b.get(key(1), 2)).toBeDefined();
+    b.close();
+    const c = DecisionCache.shared(name, { capacity: 9 });
+    expect(c.get(key(1), 2)).toBeUndefined();
+    c.close();
+  });
+});
