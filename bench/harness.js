@@ -10,7 +10,7 @@ const { backends } = require('../dist/index.js');
  * @param {string} suite
  * @param {Array<{group: string, name: string, fn: () => void, inner?: number, baseline?: boolean}>} cases
  */
-async function runCases(suite, cases, { time = 400, warmupTime = 100 } = {}) {
+async function runCases(suite, cases, { time = 400, warmupTime = 100, extraRows } = {}) {
   const rows = [];
   const backend = backends().core.kind;
   for (const c of cases) {
@@ -36,6 +36,8 @@ async function runCases(suite, cases, { time = 400, warmupTime = 100 } = {}) {
       samples: r.latency.samplesCount,
     });
   }
+  // Figures that are not per-call latencies (e.g. multi-thread throughput).
+  if (extraRows) for (const r of await extraRows()) rows.push({ suite, backend, ...r });
   process.stdout.write(JSON.stringify(rows) + '\n');
 }
 

@@ -48,6 +48,9 @@ export interface CoreAddon {
   /** out: bytes of a Float64Array(6) = [entries, capacity, hits, misses, evictions, expirations]. */
   cacheStats(handle: NativeHandle, out: Uint8Array, outOffset: number): void;
   cacheClose(handle: NativeHandle): void;
+  /** 4 bytes over the store's mutation counter, or undefined where external buffers are refused. */
+  cacheEpochBuffer(handle: NativeHandle): ArrayBuffer | undefined;
+  cacheAddNearHits(handle: NativeHandle, hits: number): void;
 }
 
 /** One CUDA device as the CUDA addon reports it. */

@@ -10,6 +10,12 @@
  *   LRU. Fallback: one exact-LRU Map per thread.
  * - `DecisionCache.shared(name, options)` gives every worker_thread of the
  *   process a handle to one native store (fallback: shared within the thread).
+ * - Near cache (native, on by default when sharded): each handle keeps copies
+ *   of entries it read, valid only while the store's mutation counter (read
+ *   from shared memory, no native call) is unchanged, so any put, invalidate,
+ *   clear, eviction or expiry anywhere in the process retires them. A copy
+ *   serves at most NEAR_USES hits before the next get goes to the store again
+ *   (refreshing LRU recency). Exact LRU (`shards: 1`) turns it off.
  * Only policy decisions belong here: quarantine, velocity and replay checks
  * run before the cache, so a cached allow never bypasses them.
  */
@@ -29,6 +35,8 @@ export interface DecisionCacheOptions {
   shards?: number;
   /** Milliseconds since the epoch; default `Date.now`. */
   clock?: () => number;
+  /** Per-handle near cache in front of the native store. Default: on when `shards` > 1. */
+  nearCache?: boolean;
 }
 
 export interface CachePutValue {
@@ -62,6 +70,19 @@ export const DEFAULT_CACHE_TTL_MS = 60000;
 export const MAX_REASON_LENGTH = 1024;
 
 const DECISIONS: readonly CachedDecisionKind[] = ['allow', 'deny', 'pending'];
+/** Hits a near-cache copy serves before a get goes back to the store. */
+const NEAR_USES = 64;
+/** Copies one handle keeps; past this the near cache starts over. */
+const NEAR_CAPACITY = 4096;
+
+interface NearEntry {
+  decision: CachedDecisionKind;
+  reason: string;
+  policyVersion: number;
+  expiresAt: number;
+  epoch: number;
+  uses: number;
+}
 const CAR_HASH = /^sha256:[0-9a-f]{64}$/;
 const BAD_KEY = 'Expected a CAR hash ("sha256:" + 64 lower-case hex digits) for carHash';
 
@@ -138,6 +159,9 @@ export class DecisionCache {
   readonly #clock: () => number;
   readonly #ttlMs: number;
   #sharedName: string | undefined;
+  #near: Map<string, NearEntry> | null = null;
+  #epoch: Uint32Array | null = null;
+  #nearHits = 0;
   readonly #out = new Float64Array(6);
   readonly #outBytes = new Uint8Array(this.#out.buffer);
 
@@ -157,6 +181,13 @@ export class DecisionCache {
       this.#handle = sharedName === undefined
         ? this.#native.cacheCreate(capacity, shards)
         : this.#native.cacheShared(sharedName, capacity, shards);
+      if (o.nearCache ?? shards > 1) {
+        const epoch = this.#native.cacheEpochBuffer(this.#handle);
+        if (epoch !== undefined) {
+          this.#epoch = new Uint32Array(epoch);
+          this.#near = new Map();
+        }
+      }
     } else if (sharedName !== undefined) {
       this.#lru = jsShared.acquire(sharedName, capacity, () => new JsLru(capacity), this, 'decision cache');
       this.#sharedName = sharedName;
@@ -176,12 +207,32 @@ export class DecisionCache {
   /** The live entry for `carHash` made under exactly `policyVersion`, or undefined. */
   get(carHash: string, policyVersion: number): CacheEntry | undefined {
     if (this.#handle !== null) {
+      const near = this.#near;
+      if (near !== null) {
+        const e = near.get(carHash);
+        if (e !== undefined && e.uses > 0 && e.policyVersion === policyVersion && e.epoch === Atomics.load(this.#epoch!, 0)) {
+          const now = this.#clock();
+          if (e.expiresAt > now) {
+            e.uses--;
+            if (++this.#nearHits === NEAR_USES) this.#flushNearHits();
+            return e.reason === ''
+              ? { decision: e.decision, policyVersion: e.policyVersion, expiresAt: e.expiresAt }
+              : { decision: e.decision, reason: e.reason, policyVersion: e.policyVersion, expiresAt: e.expiresAt };
+          }
+        }
+      }
+      // Read before the lookup: a change racing with it leaves the copy stale, never wrong.
+      const epoch = near !== null ? Atomics.load(this.#epoch!, 0) : 0;
       // The addon validates the key itself (one crossing instead of a regex here).
       const reason = this.#native!.cacheGet(this.#handle, carHash, checkVersion(policyVersion), this.#clock(), this.#outBytes, 0);
       if (reason === undefined) return undefined;
       const out = this.#out;
       const entry: CacheEntry = { decision: DECISIONS[out[0]], policyVersion: out[1], expiresAt: out[2] };
       if (reason !== '') entry.reason = reason;
+      if (near !== null) {
+        if (near.size >= NEAR_CAPACITY) near.clear();
+        near.set(carHash, { decision: entry.decision, reason, policyVersion: out[1], expiresAt: out[2], epoch, uses: NEAR_USES });
+      }
       return entry;
     }
     const lru = this.#lru;
@@ -234,8 +285,14 @@ export class DecisionCache {
     return n;
   }
 
+  #flushNearHits(): void {
+    if (this.#nearHits > 0 && this.#handle !== null) this.#native!.cacheAddNearHits(this.#handle, this.#nearHits);
+    this.#nearHits = 0;
+  }
+
   stats(): CacheStats {
     if (this.#handle !== null) {
+      this.#flushNearHits();
       this.#native!.cacheStats(this.#handle, this.#outBytes, 0);
       const s = this.#out;
       return { entries: s[0], capacity: s[1], hits: s[2], misses: s[3], evictions: s[4], expirations: s[5] };
@@ -247,7 +304,10 @@ export class DecisionCache {
 
   /** Releases this handle (a shared store lives on while other handles hold it). Idempotent. */
   close(): void {
+    this.#flushNearHits();
     if (this.#handle !== null) this.#native!.cacheClose(this.#handle);
+    this.#near = null;
+    this.#epoch = null;
     if (this.#lru !== null && this.#sharedName !== undefined) jsShared.releaseFor(this.#sharedName, this);
     this.#handle = null;
     this.#lru = null;

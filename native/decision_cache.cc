@@ -39,6 +39,7 @@ bool DecisionCache::Get(const CacheKey& key, double policy_version, double now_m
     ++s.misses;
     s.lru.erase(it);
     s.index.erase(found);
+    Bump();
     return false;
   }
   if (it->value.policy_version != policy_version) {
@@ -46,6 +47,7 @@ bool DecisionCache::Get(const CacheKey& key, double policy_version, double now_m
     ++s.misses;
     s.lru.erase(it);
     s.index.erase(found);
+    Bump();
     return false;
   }
   s.lru.splice(s.lru.begin(), s.lru, it);
@@ -57,6 +59,7 @@ bool DecisionCache::Get(const CacheKey& key, double policy_version, double now_m
 void DecisionCache::Put(const CacheKey& key, CachedDecision value) {
   Shard& s = ShardFor(key);
   std::lock_guard<std::mutex> lock(s.mu);
+  Bump();
   auto found = s.index.find(key);
   if (found != s.index.end()) {
     found->second->value = std::move(value);
@@ -80,6 +83,7 @@ bool DecisionCache::Invalidate(const CacheKey& key) {
   if (found == s.index.end()) return false;
   s.lru.erase(found->second);
   s.index.erase(found);
+  Bump();
   return true;
 }
 
@@ -91,11 +95,12 @@ size_t DecisionCache::Clear() {
     shard->index.clear();
     shard->lru.clear();
   }
+  Bump();
   return removed;
 }
 
 CacheStats DecisionCache::Stats() const {
-  CacheStats out{0, capacity_, 0, 0, 0, 0};
+  CacheStats out{0, capacity_, near_hits_.load(std::memory_order_relaxed), 0, 0, 0};
   for (const auto& shard : shards_) {
     std::lock_guard<std::mutex> lock(shard->mu);
     out.entries += shard->index.size();

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <cstring>
 #include <list>
 #include <memory>
@@ -17,6 +18,10 @@
 #include <vector>
 
 namespace gk {
+
+// The epoch is read from JavaScript as a plain 32-bit word.
+static_assert(sizeof(std::atomic<uint32_t>) == 4 && std::atomic<uint32_t>::is_always_lock_free,
+              "epoch must be a lock-free 32-bit word");
 
 struct CacheKey {
   uint8_t bytes[32];
@@ -59,6 +64,14 @@ class DecisionCache {
   size_t capacity() const { return capacity_; }
   size_t shard_count() const { return shards_.size(); }
 
+  // Bumped by every change that could alter what Get returns for any key.
+  // TypeScript near caches read it (through an external ArrayBuffer) to know
+  // their copies are still current. Separately owned so such a buffer can
+  // outlive the store without keeping the store alive.
+  const std::shared_ptr<std::atomic<uint32_t>>& epoch() const { return epoch_; }
+  // Hits served by near caches, reported back in batches for Stats().
+  void AddNearHits(uint64_t n) { near_hits_.fetch_add(n, std::memory_order_relaxed); }
+
  private:
   struct Entry {
     CacheKey key;
@@ -73,8 +86,11 @@ class DecisionCache {
   };
 
   Shard& ShardFor(const CacheKey& key);
+  void Bump() { epoch_->fetch_add(1, std::memory_order_release); }
 
   size_t capacity_;
+  std::shared_ptr<std::atomic<uint32_t>> epoch_ = std::make_shared<std::atomic<uint32_t>>(0);
+  std::atomic<uint64_t> near_hits_{0};
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

@@ -126,6 +126,34 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// An ArrayBuffer over the store's epoch counter (4 bytes), for near caches.
+// It owns a reference to the counter only, never to the store. Undefined where
+// the runtime refuses external buffers (e.g. a V8 sandbox): no near cache then.
+Napi::Value EpochBuffer(const Napi::CallbackInfo& info) {
+  DecisionCache& cache = Live(info);
+  auto* owner = new std::shared_ptr<std::atomic<uint32_t>>(cache.epoch());
+  napi_value buffer;
+  napi_status status = napi_create_external_arraybuffer(
+      info.Env(), owner->get(), sizeof(uint32_t),
+      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<std::atomic<uint32_t>>*>(hint); }, owner,
+      &buffer);
+  if (status != napi_ok) {
+    delete owner;
+    napi_value pending;
+    napi_get_and_clear_last_exception(info.Env(), &pending);
+    return info.Env().Undefined();
+  }
+  return Napi::Value(info.Env(), buffer);
+}
+
+Napi::Value AddNearHits(const Napi::CallbackInfo& info) {
+  DecisionCache& cache = Live(info);
+  double n = FiniteArg(info, 1, "Expected a hit count");
+  if (n < 0 || n != std::floor(n)) ThrowRangeError(info.Env(), "Expected a non-negative integer hit count");
+  cache.AddNearHits(uint64_t(n));
+  return info.Env().Undefined();
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
   HandleArg<DecisionCache>(info, &kCacheTag, "DecisionCache")->store.reset();
   return info.Env().Undefined();
@@ -142,6 +170,8 @@ void RegisterDecisionCacheFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("cacheClear", Napi::Function::New<Clear>(env, "cacheClear"));
   exports.Set("cacheStats", Napi::Function::New<Stats>(env, "cacheStats"));
   exports.Set("cacheClose", Napi::Function::New<Close>(env, "cacheClose"));
+  exports.Set("cacheEpochBuffer", Napi::Function::New<EpochBuffer>(env, "cacheEpochBuffer"));
+  exports.Set("cacheAddNearHits", Napi::Function::New<AddNearHits>(env, "cacheAddNearHits"));
 }
 
 }  // namespace gk

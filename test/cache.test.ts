@@ -88,6 +88,58 @@ describe('DecisionCache semantics', () => {
   });
 });
 
+describe('DecisionCache near cache (native, sharded)', () => {
+  const opts = { capacity: 64, shards: 4, nearCache: true } as const;
+
+  test('a near copy is retired by any change to the store, from any handle', () => {
+    const name = `near-${crypto.randomUUID()}`;
+    const a = DecisionCache.shared(name, opts);
+    const b = DecisionCache.shared(name, opts);
+    a.put(key(1), { decision: 'allow', reason: 'v1', policyVersion: 1 });
+    for (let i = 0; i < 5; i++) expect(b.get(key(1), 1)?.reason).toBe('v1'); // b now holds a near copy
+    a.put(key(1), { decision: 'deny', reason: 'v2', policyVersion: 1 });
+    expect(b.get(key(1), 1)).toMatchObject({ decision: 'deny', reason: 'v2' });
+    a.invalidate(key(1));
+    expect(b.get(key(1), 1)).toBeUndefined();
+    a.put(key(2), { decision: 'allow', policyVersion: 1 });
+    expect(b.get(key(2), 1)).toBeDefined();
+    a.clear();
+    expect(b.get(key(2), 1)).toBeUndefined();
+    a.close();
+    b.close();
+  });
+
+  test('a near copy never serves another policy version or an expired entry', () => {
+    const c = fakeClock();
+    const cache = new DecisionCache({ ...opts, ttlMs: 100, clock: c.fn });
+    cache.put(key(1), { decision: 'allow', policyVersion: 1 });
+    expect(cache.get(key(1), 1)).toBeDefined();
+    expect(cache.get(key(1), 1)).toBeDefined();
+    expect(cache.get(key(1), 2)).toBeUndefined();
+    cache.put(key(3), { decision: 'allow', policyVersion: 1 });
+    expect(cache.get(key(3), 1)).toBeDefined();
+    c.now += 100;
+    expect(cache.get(key(3), 1)).toBeUndefined();
+  });
+
+  test('near hits count in stats, and copies go back to the store for recency', () => {
+    const cache = new DecisionCache(opts);
+    cache.put(key(1), { decision: 'allow', policyVersion: 1 });
+    for (let i = 0; i < 1000; i++) expect(cache.get(key(1), 1)?.decision).toBe('allow');
+    expect(cache.stats()).toMatchObject({ hits: 1000, misses: 0 });
+  });
+
+  test('returned entries are copies: mutating one changes nothing', () => {
+    const cache = new DecisionCache(opts);
+    cache.put(key(1), { decision: 'deny', reason: 'r', policyVersion: 1 });
+    const first = cache.get(key(1), 1)!;
+    first.decision = 'allow';
+    first.reason = 'tampered';
+    expect(cache.get(key(1), 1)).toMatchObject({ decision: 'deny', reason: 'r' });
+    expect(cache.get(key(1), 1)).toMatchObject({ decision: 'deny', reason: 'r' });
+  });
+});
+
 describe('DecisionCache rejects bad input', () => {
   test('options', () => {
     for (const capacity of [0, -5, 2.5, NaN, 2 ** 27]) expect(() => new DecisionCache({ capacity })).toThrow(RangeError);

@@ -69,6 +69,7 @@ describe.runIf(core !== null)('shared stores across worker_threads', () => {
           if (e) { hits++; if (e.decision !== decisions[i % 3] || e.reason !== 'r' + i || e.policyVersion !== 7) wrong++; }
         }
       }
+      c.close(); // reports this handle's near-cache hits to the store
       parentPort.postMessage({ gets, hits, wrong });
     `;
     const results = await runWorkers<{ gets: number; hits: number; wrong: number }>(4, code, { name });
