@@ -156,7 +156,7 @@ describe('the environment switches in a fresh process', () => {
     const root = tempRoot();
     fs.cpSync(path.join(repoRoot, 'dist'), path.join(root, 'dist'), { recursive: true });
     fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(root, 'package.json'));
-    fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'));
+    fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'), 'junction');
     const r = spawnSync(process.execPath, ['-e', "const g=require('./dist/index.js');console.log(JSON.stringify(g.backends().core));console.log(g.sha256Hex('abc'))"], {
       cwd: root,
       env: { ...process.env, GUARDKERNEL_NATIVE: '' },
