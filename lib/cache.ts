@@ -71,15 +71,12 @@ export const MAX_REASON_LENGTH = 1024;
 
 const DECISIONS: readonly CachedDecisionKind[] = ['allow', 'deny', 'pending'];
 /** Hits a near-cache copy serves before a get goes back to the store. */
-const NEAR_USES = 64;
+const NEAR_USES = 256;
 /** Copies one handle keeps; past this the near cache starts over. */
 const NEAR_CAPACITY = 4096;
 
 interface NearEntry {
-  decision: CachedDecisionKind;
-  reason: string;
-  policyVersion: number;
-  expiresAt: number;
+  entry: Readonly<CacheEntry>;
   epoch: number;
   uses: number;
 }
@@ -204,20 +201,17 @@ export class DecisionCache {
     throw new GuardError(ErrorCodes.CLOSED, 'DecisionCache has been closed');
   }
 
-  /** The live entry for `carHash` made under exactly `policyVersion`, or undefined. */
-  get(carHash: string, policyVersion: number): CacheEntry | undefined {
+  /** The live entry for `carHash` made under exactly `policyVersion` (a frozen object), or undefined. */
+  get(carHash: string, policyVersion: number): Readonly<CacheEntry> | undefined {
     if (this.#handle !== null) {
       const near = this.#near;
       if (near !== null) {
         const e = near.get(carHash);
-        if (e !== undefined && e.uses > 0 && e.policyVersion === policyVersion && e.epoch === Atomics.load(this.#epoch!, 0)) {
-          const now = this.#clock();
-          if (e.expiresAt > now) {
+        if (e !== undefined && e.uses > 0 && e.entry.policyVersion === policyVersion && e.epoch === Atomics.load(this.#epoch!, 0)) {
+          if (e.entry.expiresAt > this.#clock()) {
             e.uses--;
             if (++this.#nearHits === NEAR_USES) this.#flushNearHits();
-            return e.reason === ''
-              ? { decision: e.decision, policyVersion: e.policyVersion, expiresAt: e.expiresAt }
-              : { decision: e.decision, reason: e.reason, policyVersion: e.policyVersion, expiresAt: e.expiresAt };
+            return e.entry; // frozen: callers cannot alter what others read
           }
         }
       }
@@ -229,9 +223,10 @@ export class DecisionCache {
       const out = this.#out;
       const entry: CacheEntry = { decision: DECISIONS[out[0]], policyVersion: out[1], expiresAt: out[2] };
       if (reason !== '') entry.reason = reason;
+      Object.freeze(entry);
       if (near !== null) {
         if (near.size >= NEAR_CAPACITY) near.clear();
-        near.set(carHash, { decision: entry.decision, reason, policyVersion: out[1], expiresAt: out[2], epoch, uses: NEAR_USES });
+        near.set(carHash, { entry, epoch, uses: NEAR_USES });
       }
       return entry;
     }
@@ -241,7 +236,7 @@ export class DecisionCache {
     if (e === undefined) return undefined;
     const entry: CacheEntry = { decision: DECISIONS[e.decision], policyVersion: e.policyVersion, expiresAt: e.expiresAt };
     if (e.reason !== '') entry.reason = e.reason;
-    return entry;
+    return Object.freeze(entry);
   }
 
   /** Stores a policy decision; an existing entry for `carHash` is replaced. */

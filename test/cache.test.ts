@@ -129,12 +129,17 @@ describe('DecisionCache near cache (native, sharded)', () => {
     expect(cache.stats()).toMatchObject({ hits: 1000, misses: 0 });
   });
 
-  test('returned entries are copies: mutating one changes nothing', () => {
+  test('returned entries are frozen: a caller cannot alter what others read', () => {
     const cache = new DecisionCache(opts);
     cache.put(key(1), { decision: 'deny', reason: 'r', policyVersion: 1 });
-    const first = cache.get(key(1), 1)!;
-    first.decision = 'allow';
-    first.reason = 'tampered';
+    const first = cache.get(key(1), 1)! as { decision: string; reason?: string };
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(() => {
+      first.decision = 'allow';
+    }).toThrow(TypeError);
+    expect(() => {
+      first.reason = 'tampered';
+    }).toThrow(TypeError);
     expect(cache.get(key(1), 1)).toMatchObject({ decision: 'deny', reason: 'r' });
     expect(cache.get(key(1), 1)).toMatchObject({ decision: 'deny', reason: 'r' });
   });
