@@ -18,3 +18,17 @@ export { gpuDevices, gpuSelfTest, type GpuDevice } from './gpu';
 export { VERSION } from './version';
 export { ReplayDetector, DEFAULT_REPLAY_CAPACITY, MAX_NONCE_LENGTH, type ReplayStatus, type ReplayStats, type ReplayDetectorOptions } from './replay';
 export { DecisionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL_MS, type CacheEntry, type CachePutValue, type CacheStats, type CachedDecisionKind, type DecisionCacheOptions } from './cache';
+export {
+  Keyring,
+  MIN_SECRET_BYTES,
+  MAX_PERMIT_LENGTH,
+  MAX_PERMIT_TTL_MS,
+  type IssueRequest,
+  type IssuedPermit,
+  type KeyringOptions,
+  type PermitClaims,
+  type PermitRejection,
+  type PermitUse,
+  type PermitVerification,
+  type ReplayStore,
+} from './permit';
