@@ -19,6 +19,7 @@
  * Only policy decisions belong here: quarantine, velocity and replay checks
  * run before the cache, so a cached allow never bypasses them.
  */
+import { isCarHash } from './car';
 import { ErrorCodes, GuardError, describe } from './errors';
 import { coreAddon } from './native';
 import type { CoreAddon, NativeHandle } from './addon-types';
@@ -80,7 +81,6 @@ interface NearEntry {
   epoch: number;
   uses: number;
 }
-const CAR_HASH = /^sha256:[0-9a-f]{64}$/;
 const BAD_KEY = 'Expected a CAR hash ("sha256:" + 64 lower-case hex digits) for carHash';
 
 interface JsEntry {
@@ -138,7 +138,7 @@ class JsLru {
 const jsShared = new JsSharedRegistry<JsLru>();
 
 function checkKey(carHash: unknown): string {
-  if (typeof carHash !== 'string' || !CAR_HASH.test(carHash)) throw new TypeError(`${BAD_KEY} but received ${describe(carHash)}`);
+  if (!isCarHash(carHash)) throw new TypeError(`${BAD_KEY} but received ${describe(carHash)}`);
   return carHash;
 }
 

@@ -267,6 +267,13 @@ export function canonicalize(car: Car | Record<string, unknown>, options?: Canon
   return text;
 }
 
+const CAR_HASH_FORM = /^sha256:[0-9a-f]{64}$/;
+
+/** True for a CAR hash: "sha256:" + 64 lower-case hex digits. */
+export function isCarHash(value: unknown): value is string {
+  return typeof value === 'string' && value.length === 71 && CAR_HASH_FORM.test(value);
+}
+
 /** `"sha256:" + hex(SHA-256(UTF-8(canonicalize(car))))`. */
 export function carHash(car: Car | Record<string, unknown>, options?: CanonicalizeOptions): string {
   return prefixedSha256OfText(canonicalize(car, options));

@@ -9,6 +9,7 @@ export {
   canonicalize,
   canonicalizeJson,
   carHash,
+  isCarHash,
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_DEPTH,
   type Car,

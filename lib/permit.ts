@@ -10,7 +10,7 @@
  * so it cannot burn a real permit's nonce.
  */
 import crypto from 'node:crypto';
-import { carHash as computeCarHash, type Car } from './car';
+import { carHash as computeCarHash, isCarHash, type Car } from './car';
 import { describe } from './errors';
 import { HmacKey } from './hash';
 import { ReplayDetector } from './replay';
@@ -91,7 +91,6 @@ export const MIN_SECRET_BYTES = 32;
 export const MAX_PERMIT_LENGTH = 8192;
 export const MAX_PERMIT_TTL_MS = 7 * 24 * 3600 * 1000;
 
-const CAR_HASH = /^sha256:[0-9a-f]{64}$/;
 const HEADER_CACHE_LIMIT = 256;
 
 interface Header {
@@ -238,7 +237,7 @@ export class Keyring {
     const { car, carHash, agentId, ttlMs, use = 'once' } = request;
     if ((car === undefined) === (carHash === undefined)) throw new TypeError('Expected exactly one of car or carHash');
     const boundHash = car !== undefined ? computeCarHash(car) : carHash;
-    if (typeof boundHash !== 'string' || !CAR_HASH.test(boundHash)) {
+    if (!isCarHash(boundHash)) {
       throw new TypeError(`Expected a CAR hash ("sha256:" + 64 lower-case hex digits) for carHash but received ${describe(boundHash)}`);
     }
     if (typeof agentId !== 'string' || agentId.length === 0 || agentId.length > 256 || !agentId.isWellFormed()) {

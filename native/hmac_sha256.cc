@@ -3,10 +3,6 @@
 #include <cstring>
 
 namespace gk {
-namespace {
-constexpr uint32_t kIv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-}
 
 void SecureZero(void* p, size_t len) {
   volatile uint8_t* v = static_cast<volatile uint8_t*>(p);
@@ -29,10 +25,10 @@ HmacSha256::HmacSha256(const uint8_t* key, size_t key_len) {
   uint8_t pad[kSha256BlockBytes];
   Sha256CompressFn compress = Sha256Compress();
   for (size_t i = 0; i < kSha256BlockBytes; ++i) pad[i] = block[i] ^ 0x36;
-  std::memcpy(inner_, kIv, sizeof(inner_));
+  std::memcpy(inner_, kSha256InitialState, sizeof(inner_));
   compress(inner_, pad, 1);
   for (size_t i = 0; i < kSha256BlockBytes; ++i) pad[i] = block[i] ^ 0x5c;
-  std::memcpy(outer_, kIv, sizeof(outer_));
+  std::memcpy(outer_, kSha256InitialState, sizeof(outer_));
   compress(outer_, pad, 1);
   SecureZero(block, sizeof(block));
   SecureZero(pad, sizeof(pad));

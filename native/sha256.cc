@@ -4,12 +4,11 @@
 #include <cstring>
 
 namespace gk {
-namespace {
 
-constexpr uint32_t kInitialState[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+const uint32_t kSha256InitialState[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
-constexpr uint32_t kRoundConstants[64] = {
+alignas(16) const uint32_t kSha256RoundConstants[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
     0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
     0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
@@ -20,6 +19,8 @@ constexpr uint32_t kRoundConstants[64] = {
     0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
     0xc67178f2};
+
+namespace {
 
 inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
@@ -57,7 +58,7 @@ void Sha256CompressPortable(uint32_t state[8], const uint8_t* blocks, size_t nbl
     for (int t = 0; t < 64; ++t) {
       uint32_t big_s1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
       uint32_t ch = (e & f) ^ (~e & g);
-      uint32_t t1 = h + big_s1 + ch + kRoundConstants[t] + w[t];
+      uint32_t t1 = h + big_s1 + ch + kSha256RoundConstants[t] + w[t];
       uint32_t big_s0 = Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22);
       uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
       uint32_t t2 = big_s0 + maj;
@@ -92,7 +93,7 @@ const char* Sha256ImplName() {
 
 void Sha256ForcePortable(bool force) { g_force_portable.store(force, std::memory_order_relaxed); }
 
-void Sha256::Reset() { ResumeFrom(kInitialState, 0); }
+void Sha256::Reset() { ResumeFrom(kSha256InitialState, 0); }
 
 void Sha256::ResumeFrom(const uint32_t midstate[8], uint64_t absorbed) {
   std::memcpy(h, midstate, sizeof(h));

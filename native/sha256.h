@@ -10,6 +10,11 @@ namespace gk {
 constexpr size_t kSha256BlockBytes = 64;
 constexpr size_t kSha256DigestBytes = 32;
 
+// FIPS 180-4 round constants (16-byte aligned), shared by both implementations.
+extern const uint32_t kSha256RoundConstants[64];
+// FIPS 180-4 initial hash value.
+extern const uint32_t kSha256InitialState[8];
+
 // Compresses `nblocks` consecutive 64-byte blocks into `state`.
 using Sha256CompressFn = void (*)(uint32_t state[8], const uint8_t* blocks, size_t nblocks);
 

@@ -2,13 +2,9 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { DecisionCache, GuardError, carHash } from '../lib/index';
+import { fakeClock } from './helpers';
 
 const key = (i: number) => carHash({ action_type: 'file_read', agent_id: `agent-${i}` });
-
-function fakeClock(start = 5_000_000) {
-  const clock = { now: start, fn: () => clock.now };
-  return clock;
-}
 
 describe('DecisionCache semantics', () => {
   test('put/get round trip with reason, version and expiry', () => {

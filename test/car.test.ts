@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import jcsReference from 'canonicalize';
 import { describe, expect, test } from 'vitest';
-import { GuardError, canonicalize, canonicalizeJson, carHash } from '../lib/index';
+import { GuardError, canonicalize, canonicalizeJson, carHash, isCarHash } from '../lib/index';
 import rfc from './fixtures/jcs-rfc8785.json';
 import { randomInt, rng } from './helpers';
 
@@ -218,4 +218,11 @@ describe('rejection rules (ERR_CAR_INVALID, naming the path)', () => {
     const o = Object.assign(Object.create(null), base);
     expect(carHash(o)).toBe(carHash(base));
   });
+});
+
+test('isCarHash accepts exactly the carHash form', () => {
+  expect(isCarHash(carHash(base))).toBe(true);
+  for (const v of [undefined, null, 5, '', 'sha256:', 'sha256:' + 'A'.repeat(64), 'sha256:' + '0'.repeat(63), 'sha256:' + '0'.repeat(64) + '\n', 'SHA256:' + '0'.repeat(64), ['sha256:' + '0'.repeat(64)]]) {
+    expect(isCarHash(v)).toBe(false);
+  }
 });

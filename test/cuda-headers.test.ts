@@ -5,19 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { repoRoot } from './helpers';
+import { mix32, repoRoot } from './helpers';
 
 const cxx = process.env.CXX || 'g++';
 const haveCxx = spawnSync(cxx, ['--version']).status === 0;
-
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 test.runIf(haveCxx)('cuda/hd.cuh builds with the host compiler and computes the documented values', () => {
   const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-hd-')), 'hd_check');

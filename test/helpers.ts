@@ -39,3 +39,19 @@ export function detachedView(): Uint8Array {
 export function sharedView(): Uint8Array {
   return new Uint8Array(new SharedArrayBuffer(16));
 }
+
+/** The self-test kernel's mix (cuda/hd.cuh Mix32), written independently in JS. */
+export function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A settable clock for TTL tests. */
+export function fakeClock(start = 1_000_000): { now: number; fn: () => number } {
+  const clock = { now: start, fn: () => clock.now };
+  return clock;
+}

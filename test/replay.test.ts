@@ -1,11 +1,7 @@
 // ReplayDetector: atomic check-and-insert, bounded ring, saturation, handles.
 import { describe, expect, test } from 'vitest';
 import { GuardError, ReplayDetector } from '../lib/index';
-
-function fakeClock(start = 1_000_000) {
-  const clock = { now: start, fn: () => clock.now };
-  return clock;
-}
+import { fakeClock } from './helpers';
 
 describe('ReplayDetector semantics', () => {
   test('fresh once, then replay until expiry, then fresh again', () => {

@@ -2,17 +2,9 @@
 // GPU machine); skipped elsewhere.
 import { describe, expect, test } from 'vitest';
 import { backends, gpuDevices, gpuSelfTest } from '../../lib/index';
+import { mix32 } from '../helpers';
 
 const onGpu = backends().gpu.kind === 'cuda';
-
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 describe.runIf(onGpu)('CUDA devices', () => {
   test('device discovery reports name, compute capability and memory', () => {
