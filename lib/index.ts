@@ -33,3 +33,4 @@ export {
   type PermitVerification,
   type ReplayStore,
 } from './permit';
+export { VelocityGuard, DEFAULT_MAX_BUCKETS, type VelocityGuardOptions, type VelocityVerdict, type VelocityScope, type VelocityStats } from './velocity';

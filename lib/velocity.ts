@@ -1,0 +1,243 @@
+/**
+ * VelocityGuard: token-bucket rate limits per agent and per (agent, session).
+ *
+ * Integer milli-token arithmetic with exact refill: a limit of N per W ms adds
+ * N*1000 milli-tokens every W ms, and the fraction of a milli-token that one
+ * refill leaves over is carried to the next (so 10 per 60 s is exactly 10 per
+ * 60 s, never rounded to whole tokens per second). A bucket holds at most
+ * N * burst tokens. A request costs one token from every bucket it touches,
+ * and only when all of them can pay.
+ *
+ * Memory is bounded: buckets are kept in last-use order and one that has been
+ * idle long enough to refill completely is dropped (it is the same as a new
+ * one). When the table is full of buckets that are not yet full, a new agent
+ * is denied (fail closed) rather than resetting someone's bucket.
+ *
+ * Plain TypeScript: a Map lookup costs less than one N-API crossing, so a
+ * native version would be slower through the whole gate.
+ */
+import { describe } from './errors';
+import { clockOption, optionsObject } from './store-common';
+
+export interface VelocityGuardOptions {
+  /** Requests per window for each agent; omit for no per-agent limit. */
+  maxPerAgent?: number;
+  /** Requests per window for each (agent, session); omit for no per-session limit. */
+  maxPerSession?: number;
+  /** The window, in ms (1 ms to 24 h). */
+  windowMs: number;
+  /** Bucket size as a multiple of the per-window limit (1 to 100). Default 1. */
+  burst?: number;
+  /** Most buckets kept per scope. Default 100000. */
+  maxBuckets?: number;
+  /** Milliseconds (any monotonic origin); default `Date.now`. */
+  clock?: () => number;
+}
+
+export type VelocityScope = 'agent' | 'session';
+
+export type VelocityVerdict =
+  | { allowed: true }
+  | {
+      allowed: false;
+      /** Which limit denied: a bucket, or `capacity` when no bucket could be kept for a new key (fail closed). */
+      scope: VelocityScope | 'capacity';
+      /** Wait at least this long before the request would be allowed (0 for `capacity`: unknown). */
+      retry_after_ms: number;
+    };
+
+export interface VelocityStats {
+  agents: number;
+  sessions: number;
+  allowed: number;
+  denied: number;
+  evicted: number;
+}
+
+const MILLI = 1000;
+export const DEFAULT_MAX_BUCKETS = 100_000;
+
+interface Bucket {
+  /** Milli-tokens available. */
+  tokens: number;
+  /** Refill numerator carried over: milli-tokens * windowMs not yet whole. */
+  carry: number;
+  /** Clock value of the last refill. */
+  at: number;
+}
+
+/** One limit (agent or session): its buckets and their arithmetic. */
+class BucketTable {
+  readonly buckets = new Map<string, Bucket>();
+  /** Milli-tokens added per window. */
+  readonly rate: number;
+  /** Bucket size in milli-tokens. */
+  readonly capacity: number;
+  /** Time for an empty bucket to fill: idle this long means "as new". */
+  readonly fillMs: number;
+  evicted = 0;
+
+  constructor(
+    perWindow: number,
+    burst: number,
+    readonly windowMs: number,
+    readonly maxBuckets: number,
+  ) {
+    this.rate = perWindow * MILLI;
+    this.capacity = perWindow * burst * MILLI;
+    this.fillMs = Math.ceil((this.capacity * windowMs) / this.rate);
+  }
+
+  /** The bucket for `key`, refilled to `now`; null when none can be kept. */
+  bucket(key: string, now: number): Bucket | null {
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      if (this.buckets.size >= this.maxBuckets && !this.evictIdle(now)) return null;
+      b = { tokens: this.capacity, carry: 0, at: now };
+    } else {
+      this.refill(b, now);
+      this.buckets.delete(key); // re-inserted below: Map order is last-use order
+    }
+    this.buckets.set(key, b);
+    return b;
+  }
+
+  refill(b: Bucket, now: number): void {
+    const elapsed = now - b.at;
+    if (elapsed <= 0) return; // a clock that stepped back adds nothing
+    b.at = now;
+    if (b.tokens >= this.capacity) return;
+    if (elapsed >= this.fillMs) {
+      b.tokens = this.capacity;
+      b.carry = 0;
+      return;
+    }
+    // elapsed < fillMs keeps this product below 2^53 (checked at construction).
+    const numerator = elapsed * this.rate + b.carry;
+    const added = Math.floor(numerator / this.windowMs);
+    b.carry = numerator - added * this.windowMs;
+    b.tokens += added;
+    if (b.tokens >= this.capacity) {
+      b.tokens = this.capacity;
+      b.carry = 0;
+    }
+  }
+
+  /** Milliseconds until `b` holds one token. */
+  retryAfter(b: Bucket): number {
+    const deficit = MILLI - b.tokens;
+    return Math.max(1, Math.ceil((deficit * this.windowMs - b.carry) / this.rate));
+  }
+
+  /** Drops the least recently used buckets that are idle enough to be full again. */
+  private evictIdle(now: number): boolean {
+    let freed = false;
+    for (const [key, b] of this.buckets) {
+      if (now - b.at < this.fillMs && b.tokens < this.capacity) break; // oldest is still draining
+      this.buckets.delete(key);
+      this.evicted++;
+      freed = true;
+      if (this.buckets.size < this.maxBuckets * 0.99) break;
+    }
+    return freed;
+  }
+}
+
+function limitOption(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > 1_000_000) {
+    throw new RangeError(`Expected an integer in [1, 1000000] for ${name} but received ${describe(value)}`);
+  }
+  return value;
+}
+
+export class VelocityGuard {
+  readonly #agents: BucketTable | null;
+  readonly #sessions: BucketTable | null;
+  readonly #clock: () => number;
+  #allowed = 0;
+  #denied = 0;
+
+  constructor(options: VelocityGuardOptions) {
+    const o = optionsObject(options, 'VelocityGuard');
+    const perAgent = limitOption(o.maxPerAgent, 'maxPerAgent');
+    const perSession = limitOption(o.maxPerSession, 'maxPerSession');
+    const windowMs = o.windowMs;
+    if (typeof windowMs !== 'number' || !Number.isSafeInteger(windowMs) || windowMs < 1 || windowMs > 86_400_000) {
+      throw new RangeError(`Expected an integer in [1, 86400000] for windowMs but received ${describe(windowMs)}`);
+    }
+    const burst = o.burst ?? 1;
+    if (typeof burst !== 'number' || !Number.isFinite(burst) || burst < 1 || burst > 100) {
+      throw new RangeError(`Expected a number in [1, 100] for burst but received ${describe(burst)}`);
+    }
+    const maxBuckets = o.maxBuckets ?? DEFAULT_MAX_BUCKETS;
+    if (!Number.isSafeInteger(maxBuckets) || maxBuckets < 1 || maxBuckets > 10_000_000) {
+      throw new RangeError(`Expected an integer in [1, 10000000] for maxBuckets but received ${describe(maxBuckets)}`);
+    }
+    const table = (perWindow: number | undefined, name: string) => {
+      if (perWindow === undefined) return null;
+      if (!Number.isSafeInteger(perWindow * burst * MILLI)) {
+        throw new RangeError(`Expected ${name} * burst to be a whole number of milli-tokens`);
+      }
+      // Refill products stay below 2^53: capacity * window (and so rate * fillMs).
+      if (perWindow * burst * MILLI * windowMs > Number.MAX_SAFE_INTEGER / 2) {
+        throw new RangeError(`${name} * burst * windowMs is too large for exact integer refill`);
+      }
+      return new BucketTable(perWindow, burst, windowMs, maxBuckets);
+    };
+    this.#agents = table(perAgent, 'maxPerAgent');
+    this.#sessions = table(perSession, 'maxPerSession');
+    this.#clock = clockOption(o.clock);
+  }
+
+  /**
+   * Charges one request to `agentId` (and to `(agentId, sessionId)` when a
+   * session is given and a per-session limit is set). Nothing is charged on a
+   * deny. Any internal failure is a deny.
+   */
+  check(agentId: string, sessionId?: string): VelocityVerdict {
+    if (typeof agentId !== 'string' || agentId.length === 0) {
+      throw new TypeError(`Expected a non-empty string for agentId but received ${describe(agentId)}`);
+    }
+    if (sessionId !== undefined && (typeof sessionId !== 'string' || sessionId.length === 0)) {
+      throw new TypeError(`Expected a non-empty string or undefined for sessionId but received ${describe(sessionId)}`);
+    }
+    let now: number;
+    try {
+      now = this.#clock();
+      if (!Number.isFinite(now)) throw new Error('clock returned a non-finite value');
+    } catch {
+      this.#denied++;
+      return { allowed: false, scope: 'capacity', retry_after_ms: 0 };
+    }
+    const a = this.#agents?.bucket(agentId, now);
+    const s = sessionId === undefined ? undefined : this.#sessions?.bucket(agentId + '\u0000' + sessionId, now);
+    if (a === null || s === null) {
+      this.#denied++;
+      return { allowed: false, scope: 'capacity', retry_after_ms: 0 };
+    }
+    const agentShort = a !== undefined && a.tokens < MILLI;
+    const sessionShort = s !== undefined && s.tokens < MILLI;
+    if (agentShort || sessionShort) {
+      this.#denied++;
+      const retry = Math.max(agentShort ? this.#agents!.retryAfter(a!) : 0, sessionShort ? this.#sessions!.retryAfter(s!) : 0);
+      return { allowed: false, scope: agentShort ? 'agent' : 'session', retry_after_ms: retry };
+    }
+    if (a !== undefined) a.tokens -= MILLI;
+    if (s !== undefined) s.tokens -= MILLI;
+    this.#allowed++;
+    return ALLOWED;
+  }
+
+  stats(): VelocityStats {
+    return {
+      agents: this.#agents?.buckets.size ?? 0,
+      sessions: this.#sessions?.buckets.size ?? 0,
+      allowed: this.#allowed,
+      denied: this.#denied,
+      evicted: (this.#agents?.evicted ?? 0) + (this.#sessions?.evicted ?? 0),
+    };
+  }
+}
+
+const ALLOWED: VelocityVerdict = Object.freeze({ allowed: true });
