@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `guardkernel` command. */
+import fs from 'node:fs';
+import { AuditLog } from './audit';
 import { doctorReport } from './doctor';
 import { backends } from './native';
 import { VERSION } from './version';
@@ -8,6 +10,11 @@ const USAGE = `Usage: guardkernel <command> [options]
 
 Commands:
   doctor [--json]   Show the active backends, why any fallback is used, and the GPU devices found
+  audit verify <file> [--key-file F] [--chain older...]
+                    Verify an audit log (chain, MACs, head checkpoint). The key comes from
+                    --key-file (raw bytes) or GUARDKERNEL_AUDIT_KEY (base64). With --chain,
+                    the rotated files given after it (oldest first) are verified before <file>.
+                    Exit 0 if intact, 1 if not, 2 on bad usage.
   version           Print the version
   help              Show this help
 `;
@@ -25,6 +32,8 @@ export function main(argv: string[]): number {
       else process.stdout.write(doctorReport() + '\n');
       return 0;
     }
+    case 'audit':
+      return auditCommand(rest);
     case 'version':
     case '--version':
     case '-v':
@@ -39,6 +48,49 @@ export function main(argv: string[]): number {
     default:
       process.stderr.write(`guardkernel: unknown command "${command}"\n\n${USAGE}`);
       return 2;
+  }
+}
+
+function auditCommand(args: string[]): number {
+  const usage = (msg: string) => {
+    process.stderr.write(`guardkernel audit: ${msg}\n\n${USAGE}`);
+    return 2;
+  };
+  if (args[0] !== 'verify') return usage(args[0] === undefined ? 'missing subcommand' : `unknown subcommand "${args[0]}"`);
+  let file: string | undefined;
+  let keyFile: string | undefined;
+  const older: string[] = [];
+  let inChain = false;
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--key-file') {
+      keyFile = args[++i];
+      if (keyFile === undefined) return usage('--key-file needs a path');
+    } else if (a === '--chain') {
+      inChain = true;
+    } else if (a.startsWith('-')) {
+      return usage(`unknown option ${a}`);
+    } else if (inChain) {
+      older.push(a);
+    } else if (file === undefined) {
+      file = a;
+    } else {
+      return usage(`unexpected argument ${a}`);
+    }
+  }
+  if (file === undefined) return usage('missing <file>');
+  let key: Buffer;
+  try {
+    if (keyFile !== undefined) key = fs.readFileSync(keyFile);
+    else if (process.env.GUARDKERNEL_AUDIT_KEY) key = Buffer.from(process.env.GUARDKERNEL_AUDIT_KEY, 'base64');
+    else return usage('no key: pass --key-file or set GUARDKERNEL_AUDIT_KEY (base64)');
+    const result = older.length > 0 ? AuditLog.verifyChain([...older, file], key) : AuditLog.verify(file, key);
+    const { lastMac: _lastMac, ...report } = result as typeof result & { lastMac?: string };
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    return result.ok ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`guardkernel audit verify: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
   }
 }
 

@@ -10,6 +10,7 @@ export const ErrorCodes = {
   NATIVE_UNAVAILABLE: 'ERR_NATIVE_UNAVAILABLE',
   CLOSED: 'ERR_CLOSED',
   INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+  AUDIT_UNAVAILABLE: 'ERR_AUDIT_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -34,3 +34,4 @@ export {
   type ReplayStore,
 } from './permit';
 export { VelocityGuard, DEFAULT_MAX_BUCKETS, type VelocityGuardOptions, type VelocityVerdict, type VelocityScope, type VelocityStats } from './velocity';
+export { AuditLog, SECURITY_EVENT_TYPES, GENESIS_MAC, type AuditLogOptions, type AuditRecord, type AuditVerification, type SecurityEventType, type Severity } from './audit';

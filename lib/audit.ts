@@ -1,0 +1,402 @@
+/**
+ * AuditLog: append-only JSONL, hash-chained and HMAC-sealed.
+ *
+ * Each line is one record: `seq`, `ts`, `type`, `severity`, the event's
+ * fields, `prev` (the previous record's MAC) and
+ * `mac = HMAC-SHA256(key, prev || JCS(record without mac))`. Changing,
+ * deleting, inserting or reordering a record breaks the chain at that record.
+ * A signed head checkpoint (`<file>.head`: last seq and MAC, itself MACed) is
+ * rewritten after every flush, so cutting records off the tail is detected too.
+ *
+ * `append` is synchronous and cheap (the MAC is computed at once, the line is
+ * buffered); the buffer is written at the next turn of the event loop, at
+ * `flush()`, at `close()` and at process exit. The buffer is bounded: when
+ * full, `append` writes synchronously instead of dropping. A write failure
+ * keeps the records buffered and marks the log unhealthy; with
+ * `required: true`, `append` then throws, and the gate turns that into a deny.
+ * Rotation by size renames the file to `<file>.<n>` and continues the chain
+ * (seq and prev) in a new file.
+ */
+import fs from 'node:fs';
+import { canonicalizeJson } from './car';
+import { ErrorCodes, GuardError, describe } from './errors';
+import { HmacKey } from './hash';
+
+export const SECURITY_EVENT_TYPES = [
+  'auth_success',
+  'auth_failure',
+  'rate_limited',
+  'session_created',
+  'session_expired',
+  'invalid_session',
+  'path_traversal_attempt',
+  'input_validation_failure',
+  'output_filtered',
+  'resource_limit_exceeded',
+  'model_hash_mismatch',
+  'sandbox_violation',
+  'policy_reloaded',
+  'replay_detected',
+  'permit_rejected',
+  'quarantine_changed',
+  'gate_decision',
+  'log_rotated',
+] as const;
+
+export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
+export type Severity = 'debug' | 'info' | 'warning' | 'error' | 'critical';
+
+const SEVERITIES: ReadonlySet<string> = new Set(['debug', 'info', 'warning', 'error', 'critical']);
+const EVENT_TYPE = /^[a-z][a-z0-9_.]{0,63}$/;
+const RESERVED = new Set(['seq', 'ts', 'type', 'severity', 'prev', 'mac']);
+export const GENESIS_MAC = '0'.repeat(64);
+
+export interface AuditLogOptions {
+  /** The log file; created if missing, appended to (continuing its chain) if present. */
+  file: string;
+  /** HMAC key: at least 32 bytes (a string is used as its UTF-8 bytes). */
+  key: string | Uint8Array;
+  /** When true, a log that cannot be written makes `append` throw (the gate denies). Default false. */
+  required?: boolean;
+  /** Most records buffered before `append` writes synchronously. Default 10000. */
+  maxBuffered?: number;
+  /** Rotate when the file reaches this many bytes. Default: never. */
+  rotateBytes?: number;
+  /** Milliseconds since the epoch for `ts`; default `Date.now`. */
+  clock?: () => number;
+}
+
+export interface AuditRecord {
+  seq: number;
+  ts: number;
+  type: string;
+  severity: Severity;
+  prev: string;
+  mac: string;
+  [field: string]: unknown;
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  /** Records that verified, in order, before the first problem. */
+  records: number;
+  /** seq of the last record that verified (0 if none). */
+  lastGoodSeq: number;
+  /** Where the first problem is: the 1-based line and the seq that line claims, or the missing seq. */
+  firstBad?: { line: number; seq?: number; reason: string };
+}
+
+interface Head {
+  file: string;
+  seq: number;
+  mac: string;
+}
+
+function keyBytes(key: unknown): Uint8Array {
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key instanceof Uint8Array ? key : null;
+  if (bytes === null) throw new TypeError(`Expected a string or Uint8Array for key but received ${describe(key)}`);
+  if (bytes.byteLength < 32) throw new RangeError(`Expected at least 32 bytes for key but received ${bytes.byteLength}`);
+  return bytes;
+}
+
+function headMac(hmac: HmacKey, head: Head): string {
+  return hmac.sign('guardkernel-audit-head\n' + canonicalizeJson(head));
+}
+
+function recordMac(hmac: HmacKey, record: Record<string, unknown>): string {
+  return hmac.sign((record.prev as string) + canonicalizeJson(record));
+}
+
+/** Reads the last complete record of a file: where a reopened log continues its chain. */
+function lastRecord(file: string): { seq: number; mac: string } | null {
+  let text: string;
+  try {
+    if (!fs.statSync(file).isFile()) return null; // a device or pipe has no past records
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const lines = text.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (lines[i] === '') continue;
+    try {
+      const r = JSON.parse(lines[i]) as AuditRecord;
+      if (Number.isSafeInteger(r.seq) && typeof r.mac === 'string') return { seq: r.seq, mac: r.mac };
+    } catch {
+      // a torn last line: look further back
+    }
+  }
+  return null;
+}
+
+// One exit hook for every open log: buffered records reach the file even when
+// the process ends before the next turn of the event loop.
+const openLogs = new Set<AuditLog>();
+function flushOpenLogs(): void {
+  for (const log of openLogs) log.flushAtExit();
+}
+
+export class AuditLog {
+  readonly file: string;
+  readonly required: boolean;
+  readonly #hmac: HmacKey;
+  readonly #maxBuffered: number;
+  readonly #rotateBytes: number;
+  readonly #clock: () => number;
+  #fd: number;
+  #size: number;
+  #seq: number;
+  #prev: string;
+  #buffer: string[] = [];
+  #bufferedLastSeq = 0;
+  #bufferedLastMac = '';
+  #scheduled = false;
+  #error: Error | null = null;
+  #closed = false;
+
+  constructor(options: AuditLogOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options for AuditLog but received ${describe(options)}`);
+    const { file, key, required = false, maxBuffered = 10_000, rotateBytes = 0, clock = Date.now } = options;
+    if (typeof file !== 'string' || file.length === 0) throw new TypeError(`Expected a file path for file but received ${describe(file)}`);
+    if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) throw new RangeError(`Expected a positive integer for maxBuffered but received ${describe(maxBuffered)}`);
+    if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0) throw new RangeError(`Expected a non-negative integer for rotateBytes but received ${describe(rotateBytes)}`);
+    if (typeof clock !== 'function') throw new TypeError(`Expected a function for clock but received ${describe(clock)}`);
+    this.file = file;
+    this.required = Boolean(required);
+    this.#hmac = new HmacKey(keyBytes(key));
+    this.#maxBuffered = maxBuffered;
+    this.#rotateBytes = rotateBytes;
+    this.#clock = clock;
+    const last = lastRecord(file);
+    this.#seq = last?.seq ?? 0;
+    this.#prev = last?.mac ?? GENESIS_MAC;
+    this.#fd = fs.openSync(file, 'a', 0o600);
+    this.#size = fs.fstatSync(this.#fd).size;
+    openLogs.add(this);
+    if (openLogs.size === 1) process.on('exit', flushOpenLogs);
+  }
+
+  /** @internal Best-effort flush at process exit. */
+  flushAtExit(): void {
+    this.#flushSafely();
+  }
+
+  /** False after a write failed (records stay buffered and are retried). */
+  get healthy(): boolean {
+    return this.#error === null;
+  }
+
+  /** The last write error, if any. */
+  get lastError(): Error | null {
+    return this.#error;
+  }
+
+  /** seq of the last record appended (buffered or written). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /**
+   * Seals and buffers one record; returns its seq. Throws `GuardError`
+   * `ERR_AUDIT_UNAVAILABLE` for a required log that cannot be written.
+   */
+  append(type: string, severity: Severity, fields: Record<string, unknown> = {}): number {
+    if (this.#closed) throw new GuardError(ErrorCodes.CLOSED, 'AuditLog has been closed');
+    if (typeof type !== 'string' || !EVENT_TYPE.test(type)) throw new TypeError(`Expected an event type like "gate_decision" but received ${describe(type)}`);
+    if (!SEVERITIES.has(severity)) throw new TypeError(`Expected one of debug, info, warning, error, critical for severity but received ${describe(severity)}`);
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new TypeError(`Expected an object for fields but received ${describe(fields)}`);
+    for (const k of Object.keys(fields)) if (RESERVED.has(k)) throw new TypeError(`Field "${k}" is reserved in audit records`);
+    if (this.required && this.#error !== null) {
+      throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} cannot be written: ${this.#error.message}`, { cause: this.#error });
+    }
+    if (this.#buffer.length >= this.#maxBuffered) {
+      // Full: write now rather than drop anything.
+      this.#flushSafely();
+      if (this.#buffer.length >= this.#maxBuffered) {
+        throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} is full and cannot be written`, { cause: this.#error ?? undefined });
+      }
+    }
+    const record: Record<string, unknown> = { ...fields, seq: this.#seq + 1, ts: this.#clock(), type, severity, prev: this.#prev };
+    const mac = recordMac(this.#hmac, record); // throws ERR_CAR_INVALID for fields JSON cannot carry
+    record.mac = mac;
+    this.#seq++;
+    this.#prev = mac;
+    this.#buffer.push(JSON.stringify(record) + '\n');
+    this.#bufferedLastSeq = this.#seq;
+    this.#bufferedLastMac = mac;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#flushSafely();
+      });
+    }
+    return this.#seq;
+  }
+
+  /** Writes everything buffered now. Throws if the write fails (records stay buffered). */
+  flush(): void {
+    if (this.#buffer.length === 0) return;
+    const data = this.#buffer.join('');
+    try {
+      let off = 0;
+      const bytes = Buffer.from(data, 'utf8');
+      while (off < bytes.length) off += fs.writeSync(this.#fd, bytes, off);
+      this.#size += bytes.length;
+      this.#error = null;
+    } catch (err) {
+      this.#error = err instanceof Error ? err : new Error(String(err));
+      throw this.#error;
+    }
+    this.#buffer = [];
+    this.#writeHead({ file: this.file, seq: this.#bufferedLastSeq, mac: this.#bufferedLastMac });
+    if (this.#rotateBytes > 0 && this.#size >= this.#rotateBytes) this.#rotate();
+  }
+
+  #flushSafely(): void {
+    try {
+      this.flush();
+    } catch {
+      // recorded in #error; the records stay buffered for the next attempt
+    }
+  }
+
+  #writeHead(head: Head): void {
+    const tmp = `${this.file}.head.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ ...head, sig: headMac(this.#hmac, head) }) + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, `${this.file}.head`);
+  }
+
+  #rotate(): void {
+    fs.closeSync(this.#fd);
+    let n = 1;
+    while (fs.existsSync(`${this.file}.${n}`)) n++;
+    fs.renameSync(this.file, `${this.file}.${n}`);
+    this.#fd = fs.openSync(this.file, 'a', 0o600);
+    this.#size = 0;
+    // The new file's first record names its predecessor; seq and prev continue.
+    // Written at once so the head checkpoint moves into the new file.
+    this.append('log_rotated', 'info', { previous_file: `${this.file}.${n}` });
+    this.flush();
+  }
+
+  /** Flushes and closes the file. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#flushSafely();
+    this.#closed = true;
+    openLogs.delete(this);
+    if (openLogs.size === 0) process.removeListener('exit', flushOpenLogs);
+    fs.closeSync(this.#fd);
+    this.#hmac.destroy();
+  }
+
+  /**
+   * Verifies a log file: the chain, every MAC, and the signed head checkpoint
+   * beside it (when present). `previousMac` links a rotated file to the one
+   * before it; without it the file's first `prev` is taken as given.
+   */
+  static verify(file: string, key: string | Uint8Array, options: { previousMac?: string; previousSeq?: number } = {}): AuditVerification {
+    const hmac = new HmacKey(keyBytes(key));
+    try {
+      return verifyWith(hmac, file, options);
+    } finally {
+      hmac.destroy();
+    }
+  }
+
+  /** Verifies rotated files and the live one as one chain, oldest first. */
+  static verifyChain(files: string[], key: string | Uint8Array): AuditVerification & { file?: string } {
+    const hmac = new HmacKey(keyBytes(key));
+    try {
+      let previousMac: string | undefined;
+      let previousSeq: number | undefined;
+      let records = 0;
+      let lastGoodSeq = 0;
+      for (const file of files) {
+        const r = verifyWith(hmac, file, { previousMac, previousSeq, skipHead: file !== files[files.length - 1] });
+        records += r.records;
+        if (!r.ok) return { ...r, records, file };
+        lastGoodSeq = r.lastGoodSeq;
+        previousSeq = r.lastGoodSeq;
+        previousMac = r.lastMac;
+      }
+      return { ok: true, records, lastGoodSeq };
+    } finally {
+      hmac.destroy();
+    }
+  }
+}
+
+function verifyWith(
+  hmac: HmacKey,
+  file: string,
+  options: { previousMac?: string; previousSeq?: number; skipHead?: boolean },
+): AuditVerification & { lastMac?: string } {
+  const text = fs.readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  const torn = lines[lines.length - 1] !== ''; // no newline after the last record
+  if (!torn) lines.pop();
+  let prev = options.previousMac;
+  let expectSeq = options.previousSeq === undefined ? undefined : options.previousSeq + 1;
+  let records = 0;
+  let lastGoodSeq = options.previousSeq ?? 0;
+  let lastMac = prev;
+  const bad = (line: number, reason: string, seq?: number): AuditVerification & { lastMac?: string } => ({
+    ok: false,
+    records,
+    lastGoodSeq,
+    lastMac,
+    firstBad: seq === undefined ? { line, reason } : { line, seq, reason },
+  });
+  let head: (Head & { sig?: string }) | null = null;
+  if (!options.skipHead) {
+    try {
+      head = JSON.parse(fs.readFileSync(`${file}.head`, 'utf8')) as Head & { sig?: string };
+    } catch {
+      head = null; // no checkpoint yet: nothing more to compare
+    }
+    if (head !== null) {
+      const { sig, ...signed } = head;
+      if (typeof head.seq !== 'number' || sig !== headMac(hmac, signed as Head)) return bad(1, 'head checkpoint signature invalid');
+    }
+  }
+  for (let i = 0; i < lines.length; i++) {
+    const line = i + 1;
+    let record: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(lines[i]);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      record = parsed as Record<string, unknown>;
+    } catch {
+      return bad(line, i === lines.length - 1 && torn ? 'incomplete final line (torn write)' : 'not a JSON record');
+    }
+    const seq = record.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return bad(line, 'missing seq');
+    if (expectSeq !== undefined && seq !== expectSeq) {
+      return bad(line, seq > expectSeq ? `seq ${expectSeq} is missing` : `seq ${seq} is out of order`, seq);
+    }
+    if (typeof record.prev !== 'string' || (prev !== undefined && record.prev !== prev)) return bad(line, 'chain broken: prev does not match the previous record', seq);
+    const { mac, ...rest } = record;
+    let expected: string;
+    try {
+      expected = recordMac(hmac, rest);
+    } catch {
+      return bad(line, 'record cannot be canonicalized', seq);
+    }
+    if (typeof mac !== 'string' || mac !== expected) return bad(line, 'MAC mismatch: record altered or forged', seq);
+    // The checkpoint must name this very record: another file with the same
+    // key (a swapped log) has other MACs at the same seq.
+    if (head !== null && seq === head.seq && head.mac !== mac) return bad(line, 'head checkpoint does not match this record', seq);
+    prev = mac;
+    lastMac = mac;
+    expectSeq = seq + 1;
+    lastGoodSeq = seq;
+    records++;
+  }
+  if (torn) return bad(lines.length, 'incomplete final line (torn write)');
+  if (head !== null && head.seq > lastGoodSeq) {
+    return bad(lines.length + 1, `truncated: the head checkpoint is at seq ${head.seq}`, lastGoodSeq + 1);
+  }
+  return { ok: true, records, lastGoodSeq, lastMac };
+}
