@@ -35,3 +35,15 @@ export {
 } from './permit';
 export { VelocityGuard, DEFAULT_MAX_BUCKETS, type VelocityGuardOptions, type VelocityVerdict, type VelocityScope, type VelocityStats } from './velocity';
 export { AuditLog, SECURITY_EVENT_TYPES, GENESIS_MAC, type AuditLogOptions, type AuditRecord, type AuditVerification, type SecurityEventType, type Severity } from './audit';
+export { compileGlob, type CompiledGlob } from './glob';
+export {
+  Quarantine,
+  ISOLATION_SCOPES,
+  type QuarantineStatus,
+  type IsolationScope,
+  type ForensicLevel,
+  type QuarantineRecord,
+  type QuarantineAnalysis,
+  type QuarantineOptions,
+  type QuarantineTrace,
+} from './quarantine';

@@ -1,0 +1,236 @@
+/**
+ * Quarantine (the "redzone"): agents isolated after a violation.
+ *
+ * `quarantine(agentId, reason, { isolation, forensic })` puts an agent in
+ * status `active`; while `active` or `analyzing` the gate denies that agent's
+ * actions in the isolation scope; `terminated` denies everything for good;
+ * `recovered` releases the agent. Every change is audited
+ * (`quarantine_changed`). With `forensic: 'full'` the agent's recent gate
+ * decisions are kept as traces (bounded); `'metadata'` keeps counts only.
+ */
+import type { AuditLog } from './audit';
+import { describe } from './errors';
+import { compileGlob, type CompiledGlob } from './glob';
+
+export type QuarantineStatus = 'active' | 'analyzing' | 'terminated' | 'recovered';
+export type IsolationScope = 'full' | 'network' | 'filesystem' | string[];
+export type ForensicLevel = 'none' | 'metadata' | 'full';
+
+/** Action-type patterns behind the named scopes. */
+export const ISOLATION_SCOPES: Readonly<Record<'network' | 'filesystem', readonly string[]>> = Object.freeze({
+  network: Object.freeze(['http_*', 'https_*', 'net_*', 'network_*', 'socket_*', 'dns_*', 'fetch*', 'email_*', 'webhook*', 'api_call*']),
+  filesystem: Object.freeze(['file_*', 'fs_*', 'dir_*', 'directory_*', 'path_*', 'disk_*']),
+});
+
+export interface QuarantineTrace {
+  ts: number;
+  action_type: string;
+  decision: string;
+  car_hash?: string;
+}
+
+export interface QuarantineRecord {
+  agentId: string;
+  status: QuarantineStatus;
+  reason: string;
+  isolation: IsolationScope;
+  forensic: ForensicLevel;
+  since: number;
+  updatedAt: number;
+  /** Decisions seen while quarantined (forensic metadata). */
+  decisions: number;
+  /** Recent decisions (forensic 'full'), oldest first. */
+  traces: QuarantineTrace[];
+}
+
+export interface QuarantineAnalysis {
+  agentId: string;
+  status: QuarantineStatus;
+  reason: string;
+  quarantinedForMs: number;
+  decisions: number;
+  byActionType: Record<string, number>;
+  traces: QuarantineTrace[];
+}
+
+export interface QuarantineOptions {
+  /** Where changes are recorded. */
+  audit?: AuditLog;
+  /** Traces kept per agent with forensic 'full'. Default 1000. */
+  maxTraces?: number;
+  clock?: () => number;
+}
+
+interface Entry extends QuarantineRecord {
+  scope: CompiledGlob[] | null; // null = every action
+  byActionType: Map<string, number>;
+}
+
+function checkAgent(agentId: unknown): string {
+  if (typeof agentId !== 'string' || agentId.length === 0 || agentId.length > 256) {
+    throw new TypeError(`Expected a non-empty string for agentId but received ${describe(agentId)}`);
+  }
+  return agentId;
+}
+
+function compileScope(isolation: unknown): CompiledGlob[] | null {
+  if (isolation === 'full') return null;
+  if (isolation === 'network' || isolation === 'filesystem') return ISOLATION_SCOPES[isolation].map(compileGlob);
+  if (Array.isArray(isolation) && isolation.length > 0 && isolation.every((p) => typeof p === 'string')) {
+    return isolation.map((p: string) => compileGlob(p));
+  }
+  throw new TypeError(`Expected 'full', 'network', 'filesystem' or a non-empty list of action-type patterns for isolation but received ${describe(isolation)}`);
+}
+
+export class Quarantine {
+  readonly #entries = new Map<string, Entry>();
+  readonly #audit: AuditLog | undefined;
+  readonly #maxTraces: number;
+  readonly #clock: () => number;
+
+  constructor(options: QuarantineOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options for Quarantine but received ${describe(options)}`);
+    const { audit, maxTraces = 1000, clock = Date.now } = options;
+    if (!Number.isSafeInteger(maxTraces) || maxTraces < 0 || maxTraces > 1_000_000) {
+      throw new RangeError(`Expected an integer in [0, 1000000] for maxTraces but received ${describe(maxTraces)}`);
+    }
+    this.#audit = audit;
+    this.#maxTraces = maxTraces;
+    this.#clock = clock;
+  }
+
+  /** Isolates `agentId` (or changes the terms of an existing quarantine). */
+  quarantine(agentId: string, reason: string, options: { isolation?: IsolationScope; forensic?: ForensicLevel } = {}): QuarantineRecord {
+    checkAgent(agentId);
+    if (typeof reason !== 'string' || reason.length === 0) throw new TypeError(`Expected a non-empty reason but received ${describe(reason)}`);
+    const isolation = options.isolation ?? 'full';
+    const forensic = options.forensic ?? 'metadata';
+    if (forensic !== 'none' && forensic !== 'metadata' && forensic !== 'full') {
+      throw new TypeError(`Expected 'none', 'metadata' or 'full' for forensic but received ${describe(forensic)}`);
+    }
+    const scope = compileScope(isolation);
+    const prior = this.#entries.get(agentId);
+    if (prior?.status === 'terminated') throw new RangeError(`Agent "${agentId}" is terminated; it cannot be quarantined again`);
+    const now = this.#clock();
+    const entry: Entry = {
+      agentId,
+      status: 'active',
+      reason,
+      isolation: Array.isArray(isolation) ? [...isolation] : isolation,
+      forensic,
+      since: now,
+      updatedAt: now,
+      decisions: 0,
+      traces: [],
+      scope,
+      byActionType: new Map(),
+    };
+    this.#entries.set(agentId, entry);
+    this.#record(entry, prior?.status ?? 'none');
+    return this.#view(entry);
+  }
+
+  /** The quarantine record of `agentId`, if any. */
+  get(agentId: string): QuarantineRecord | undefined {
+    const e = this.#entries.get(checkAgent(agentId));
+    return e && this.#view(e);
+  }
+
+  /** Records that are not `recovered`. */
+  list(): QuarantineRecord[] {
+    return [...this.#entries.values()].filter((e) => e.status !== 'recovered').map((e) => this.#view(e));
+  }
+
+  /** True when the gate must deny `actionType` for `agentId`. Hot path: one Map lookup for free agents. */
+  denies(agentId: string, actionType: string): boolean {
+    const e = this.#entries.get(agentId);
+    if (e === undefined || e.status === 'recovered') return false;
+    if (e.status === 'terminated' || e.scope === null) return true;
+    for (const g of e.scope) if (g.test(actionType)) return true;
+    return false;
+  }
+
+  /** Notes a gate decision for a quarantined agent (forensics). */
+  observe(agentId: string, trace: QuarantineTrace): void {
+    const e = this.#entries.get(agentId);
+    if (e === undefined || e.status === 'recovered' || e.forensic === 'none') return;
+    e.decisions++;
+    e.byActionType.set(trace.action_type, (e.byActionType.get(trace.action_type) ?? 0) + 1);
+    if (e.forensic === 'full' && this.#maxTraces > 0) {
+      e.traces.push({ ...trace });
+      if (e.traces.length > this.#maxTraces) e.traces.shift();
+    }
+  }
+
+  /** Moves an active quarantine to `analyzing` (still isolated) and reports what was seen. */
+  analyze(agentId: string): QuarantineAnalysis {
+    const e = this.#require(agentId, ['active', 'analyzing']);
+    const before = e.status;
+    e.status = 'analyzing';
+    e.updatedAt = this.#clock();
+    if (before !== 'analyzing') this.#record(e, before);
+    return {
+      agentId,
+      status: e.status,
+      reason: e.reason,
+      quarantinedForMs: e.updatedAt - e.since,
+      decisions: e.decisions,
+      byActionType: Object.fromEntries(e.byActionType),
+      traces: e.traces.map((t) => ({ ...t })),
+    };
+  }
+
+  /** Denies every action of `agentId` from now on. Final. */
+  terminate(agentId: string, reason?: string): QuarantineRecord {
+    const e = this.#require(agentId, ['active', 'analyzing']);
+    return this.#transition(e, 'terminated', reason);
+  }
+
+  /** Releases `agentId`. */
+  recover(agentId: string, reason?: string): QuarantineRecord {
+    const e = this.#require(agentId, ['active', 'analyzing']);
+    return this.#transition(e, 'recovered', reason);
+  }
+
+  #transition(e: Entry, to: QuarantineStatus, reason: string | undefined): QuarantineRecord {
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length === 0)) throw new TypeError(`Expected a non-empty reason but received ${describe(reason)}`);
+    const before = e.status;
+    e.status = to;
+    e.updatedAt = this.#clock();
+    if (reason !== undefined) e.reason = reason;
+    this.#record(e, before);
+    return this.#view(e);
+  }
+
+  #require(agentId: string, allowed: QuarantineStatus[]): Entry {
+    const e = this.#entries.get(checkAgent(agentId));
+    if (e === undefined) throw new RangeError(`Agent "${agentId}" is not quarantined`);
+    if (!allowed.includes(e.status)) throw new RangeError(`Agent "${agentId}" is ${e.status}; expected ${allowed.join(' or ')}`);
+    return e;
+  }
+
+  #record(e: Entry, from: string): void {
+    this.#audit?.append('quarantine_changed', e.status === 'recovered' ? 'info' : 'warning', {
+      agent_id: e.agentId,
+      from,
+      to: e.status,
+      reason: e.reason,
+      isolation: e.isolation,
+      forensic: e.forensic,
+    });
+  }
+
+  #view(e: Entry): QuarantineRecord {
+    return {
+      agentId: e.agentId,
+      status: e.status,
+      reason: e.reason,
+      isolation: Array.isArray(e.isolation) ? [...e.isolation] : e.isolation,
+      forensic: e.forensic,
+      since: e.since,
+      updatedAt: e.updatedAt,
+      decisions: e.decisions,
+      traces: e.traces.map((t) => ({ ...t })),
+    };
+  }
+}

@@ -1,0 +1,33 @@
+// The one glob dialect: * vs **, ?, dots, escapes, anchoring.
+import { describe, expect, test } from 'vitest';
+import { compileGlob } from '../lib/index';
+
+const cases: Array<[pattern: string, matches: string[], rejects: string[]]> = [
+  ['agent-prod-*', ['agent-prod-1', 'agent-prod-', 'agent-prod-a.b'], ['agent-prod', 'xagent-prod-1', 'agent-staging-1', 'agent-prod-1/x']],
+  ['/srv/data/*', ['/srv/data/a.txt', '/srv/data/.hidden'], ['/srv/data/sub/a.txt', '/srv/data', '/srv/datax/a']],
+  ['/srv/data/**', ['/srv/data/a.txt', '/srv/data/sub/deep/a.txt', '/srv/data/'], ['/srv/data', '/srv/dat/a', '/srv/database/x']],
+  ['/srv/**/*.csv', ['/srv/a/b.csv', '/srv/a/b/c.csv'], ['/srv/a/b.csvx', '/srv/a/bcsv', '/srv/b.json']],
+  ['file.txt', ['file.txt'], ['fileXtxt', 'file.txt2', 'afile.txt']],
+  ['a?c', ['abc', 'a.c'], ['ac', 'abbc', 'a/c']],
+  ['\\*literal', ['*literal'], ['xliteral', 'literal']],
+  ['a\\?b', ['a?b'], ['axb']],
+  ['dir\\\\name', ['dir\\name'], ['dirname', 'dir/name']],
+  ['(x)+[y]{2}^$|', ['(x)+[y]{2}^$|'], ['xxyy', '(x)[y]']],
+  ['*', ['anything', '', 'a.b'], ['a/b']],
+  ['**', ['a/b/c', ''], []],
+  ['é*', ['éa'], ['e\u0301a', 'Éa']],
+];
+
+describe('compileGlob', () => {
+  for (const [pattern, yes, no] of cases) {
+    test(pattern, () => {
+      const g = compileGlob(pattern);
+      for (const v of yes) expect({ v, ok: g.test(v) }).toEqual({ v, ok: true });
+      for (const v of no) expect({ v, ok: g.test(v) }).toEqual({ v, ok: false });
+    });
+  }
+
+  test('rejects bad patterns', () => {
+    for (const p of ['', 'abc\\', 5, undefined, 'x'.repeat(1025)]) expect(() => compileGlob(p as never)).toThrow(RangeError);
+  });
+});
