@@ -47,3 +47,4 @@ export {
   type QuarantineOptions,
   type QuarantineTrace,
 } from './quarantine';
+export { PolicyEngine, type PolicyDecision, type PolicyEngineOptions, type PolicyInput, type Mode, type OnViolation } from './policy/engine';

@@ -1,0 +1,269 @@
+/**
+ * PolicyEngine: the zero-trust policy. `load` validates the whole document
+ * (schema, then compile: globs, regexes, ranges), and only then swaps it in
+ * atomically; an invalid document or a version that is not newer changes
+ * nothing. `evaluate` is pure lookup and arithmetic on the compiled form.
+ * `watch(file)` hot-reloads with the same rules and never fails open: a bad
+ * or half-written file leaves the active policy in place.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import YAML from 'yaml';
+import type { AuditLog } from '../audit';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { CompileError, compilePolicy, type CompiledPolicy, type Mode, type OnViolation } from './compile';
+import { schemaError } from './schema';
+
+export type { Mode, OnViolation } from './compile';
+
+export interface PolicyDecision {
+  decision: 'allow' | 'deny' | 'pending';
+  reason: string;
+  trust_score: number;
+  /** The action type whose rule applied, or null when the default did. */
+  matched_rule: string | null;
+  policy_version: number;
+  mode: Mode | 'none';
+  /** Set when a rule was violated: what the rule says to do, and why. */
+  violation?: { action: OnViolation; reasons: string[] };
+  /** In audit and permissive modes: what enforce mode would have decided. */
+  would_be?: 'deny' | 'pending';
+  /** True when the rule's on_violation is quarantine (enforce mode): the gate isolates the agent. */
+  quarantine?: boolean;
+}
+
+export interface PolicyEngineOptions {
+  /** Receives policy_reloaded events from load and watch. */
+  audit?: AuditLog;
+  /** Milliseconds since the epoch; default `Date.now`. */
+  clock?: () => number;
+  /** Agents whose violation penalties are tracked. Default 100000. */
+  maxTrackedAgents?: number;
+}
+
+export type PolicyInput = string | Record<string, unknown>;
+
+interface Penalty {
+  value: number;
+  at: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+function invalid(path: string, message: string, cause?: unknown): GuardError {
+  return new GuardError(ErrorCodes.POLICY_INVALID, path ? `${path}: ${message}` : message, { path, cause });
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+/** Own-property lookup along a dotted path; undefined when any step is missing. */
+function fieldValue(car: Record<string, unknown>, segments: string[]): unknown {
+  let v: unknown = car;
+  for (const s of segments) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, s)) return undefined;
+    v = (v as Record<string, unknown>)[s];
+  }
+  return v;
+}
+
+export class PolicyEngine extends EventEmitter {
+  #policy: CompiledPolicy | null = null;
+  readonly #penalties = new Map<string, Penalty>();
+  readonly #audit: AuditLog | undefined;
+  readonly #clock: () => number;
+  readonly #maxTracked: number;
+
+  constructor(policy?: PolicyInput, options: PolicyEngineOptions = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
+    const { audit, clock = Date.now, maxTrackedAgents = 100_000 } = options;
+    if (!Number.isSafeInteger(maxTrackedAgents) || maxTrackedAgents < 1) {
+      throw new RangeError(`Expected a positive integer for maxTrackedAgents but received ${describe(maxTrackedAgents)}`);
+    }
+    this.#audit = audit;
+    this.#clock = clock;
+    this.#maxTracked = maxTrackedAgents;
+    if (policy !== undefined) this.load(policy);
+  }
+
+  /** Parses YAML or JSON text (JSON is YAML) into a document; duplicate keys are errors. */
+  static parse(text: string): unknown {
+    if (typeof text !== 'string') throw new TypeError(`Expected policy text but received ${describe(text)}`);
+    try {
+      return YAML.parse(text, { uniqueKeys: true, maxAliasCount: 100, strict: true });
+    } catch (err) {
+      throw invalid('', `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, err);
+    }
+  }
+
+  /** Version of the active policy (0 before any load). */
+  get version(): number {
+    return this.#policy?.version ?? 0;
+  }
+
+  get mode(): Mode | 'none' {
+    return this.#policy?.mode ?? 'none';
+  }
+
+  /** The active document (a frozen copy), or null. */
+  get document(): Readonly<Record<string, unknown>> | null {
+    return this.#policy?.document ?? null;
+  }
+
+  /**
+   * Validates, compiles and atomically activates a policy (a document object
+   * or YAML/JSON text); returns its version. Throws `GuardError`
+   * `ERR_POLICY_INVALID` (with `.path`) and changes nothing on any problem,
+   * including a version that is not newer than the active one.
+   */
+  load(policy: PolicyInput): number {
+    const doc = typeof policy === 'string' ? PolicyEngine.parse(policy) : policy;
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalid('', `expected a policy document but received ${describe(doc)}`);
+    const problem = schemaError(doc);
+    if (problem) throw invalid(problem.path, problem.message);
+    const current = this.version;
+    const next = (doc as Record<string, unknown>).version as number;
+    if (next <= current) throw invalid('version', `${next} is not newer than the active version ${current}`);
+    let compiled: CompiledPolicy;
+    try {
+      compiled = compilePolicy(doc as Record<string, unknown>);
+    } catch (err) {
+      if (err instanceof CompileError) throw invalid(err.path, err.message, err);
+      throw err;
+    }
+    this.#policy = compiled; // the swap: one assignment, evaluate sees old or new, never a mix
+    return compiled.version;
+  }
+
+  /** Current trust of an agent under the active policy, in [0, 1]. */
+  trustScore(agentId: string, now = this.#clock()): number {
+    const p = this.#policy;
+    if (p === null) return 0;
+    let t = p.trustBase;
+    for (const r of p.trustIdentities) if (r.matcher.matches(agentId)) t += r.adjust;
+    t -= this.#penalty(agentId, now, p);
+    return round(Math.min(1, Math.max(0, t)));
+  }
+
+  #penalty(agentId: string, now: number, p: CompiledPolicy): number {
+    const e = this.#penalties.get(agentId);
+    if (e === undefined) return 0;
+    const decayed = e.value - (p.recoveryPerHour * Math.max(0, now - e.at)) / HOUR_MS;
+    return decayed > 0 ? decayed : 0;
+  }
+
+  #recordViolation(agentId: string, now: number, p: CompiledPolicy): void {
+    const value = this.#penalty(agentId, now, p) + p.violationPenalty;
+    this.#penalties.delete(agentId); // re-inserted: Map order is last-violation order
+    if (this.#penalties.size >= this.#maxTracked) {
+      // Bounded: forget the agent whose last violation is oldest (its penalty has decayed longest).
+      const oldest = this.#penalties.keys().next().value as string;
+      this.#penalties.delete(oldest);
+    }
+    this.#penalties.set(agentId, { value, at: now });
+  }
+
+  /** Evaluates a (validated) CAR against the active policy. */
+  evaluate(car: Record<string, unknown>, context: { now?: number } = {}): PolicyDecision {
+    const p = this.#policy;
+    if (p === null) {
+      return { decision: 'deny', reason: 'no policy loaded', trust_score: 0, matched_rule: null, policy_version: 0, mode: 'none' };
+    }
+    const agent = car.agent_id as string;
+    const action = car.action_type as string;
+    const now = context.now ?? this.#clock();
+    const trust = this.trustScore(agent, now);
+    const base = { trust_score: trust, policy_version: p.version, mode: p.mode };
+    const rule = p.rules.get(action);
+    if (rule === undefined) {
+      const reason = `no rule for action type ${JSON.stringify(action)}: default ${p.defaultDecision}`;
+      if (p.mode === 'enforce' || p.defaultDecision === 'allow') return { ...base, decision: p.defaultDecision, reason, matched_rule: null };
+      return { ...base, decision: 'allow', reason: `${p.mode} mode; would deny: ${reason}`, matched_rule: null, would_be: 'deny' };
+    }
+    const reasons: string[] = [];
+    if (rule.deny?.matches(agent)) reasons.push(`identity ${JSON.stringify(agent)} is denied`);
+    else if (rule.allow !== undefined && !rule.allow.matches(agent)) reasons.push(`identity ${JSON.stringify(agent)} is not in the allow list`);
+    if (rule.minTrust !== undefined && trust < rule.minTrust) reasons.push(`trust ${trust} is below ${rule.minTrust}`);
+    for (const c of rule.constraints) {
+      const v = fieldValue(car, c.segments);
+      if (v === undefined) {
+        reasons.push(`${c.field} is missing`);
+        continue;
+      }
+      for (const check of c.checks) {
+        const why = check(v);
+        if (why !== null) reasons.push(`${c.field} ${why}`);
+      }
+    }
+    const matched_rule = action;
+    if (reasons.length > 0) {
+      const violation = { action: rule.onViolation, reasons };
+      const blocks = rule.onViolation === 'block' || rule.onViolation === 'quarantine';
+      if (p.mode === 'enforce') {
+        this.#recordViolation(agent, now, p);
+        if (blocks) {
+          const d: PolicyDecision = { ...base, decision: 'deny', reason: `rule ${action}: ${reasons.join('; ')}`, matched_rule, violation };
+          if (rule.onViolation === 'quarantine') d.quarantine = true;
+          return d;
+        }
+        return { ...base, decision: 'allow', reason: `rule ${action} (${rule.onViolation}): ${reasons.join('; ')}`, matched_rule, violation };
+      }
+      const d: PolicyDecision = { ...base, decision: 'allow', reason: `${p.mode} mode; rule ${action}: ${reasons.join('; ')}`, matched_rule, violation };
+      if (blocks) d.would_be = 'deny';
+      return d;
+    }
+    if (rule.requireApproval) {
+      if (p.mode === 'enforce') return { ...base, decision: 'pending', reason: `rule ${action} requires approval`, matched_rule };
+      return { ...base, decision: 'allow', reason: `${p.mode} mode; rule ${action} requires approval`, matched_rule, would_be: 'pending' };
+    }
+    return { ...base, decision: 'allow', reason: `rule ${action} satisfied`, matched_rule };
+  }
+
+  /**
+   * Reloads `file` whenever it changes (polling its stat, off the hot path),
+   * under the same rules as `load`. Emits `reloaded` (version) or
+   * `reload_failed` (error); both are audited as `policy_reloaded`. Returns a
+   * function that stops watching.
+   */
+  watch(file: string, options: { intervalMs?: number } = {}): () => void {
+    if (typeof file !== 'string' || file.length === 0) throw new TypeError(`Expected a file path but received ${describe(file)}`);
+    const intervalMs = options.intervalMs ?? 500;
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 10) throw new RangeError(`Expected an integer >= 10 for intervalMs but received ${describe(intervalMs)}`);
+    const attempt = () => {
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        this.#reloadFailed(file, invalid('', `cannot read ${file}: ${(err as Error).message}`, err));
+        return;
+      }
+      try {
+        const version = this.load(text);
+        this.#audit?.append('policy_reloaded', 'info', { ok: true, file, version });
+        this.emit('reloaded', version);
+      } catch (err) {
+        this.#reloadFailed(file, err);
+      }
+    };
+    const watcher = fs.watchFile(file, { interval: intervalMs, persistent: false }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) attempt();
+    });
+    watcher.unref?.();
+    // Pick up a newer version already on disk.
+    try {
+      const doc = PolicyEngine.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+      if (doc && typeof doc.version === 'number' && doc.version > this.version) attempt();
+    } catch {
+      // reported by the first change event, if the file becomes readable
+    }
+    return () => fs.unwatchFile(file);
+  }
+
+  #reloadFailed(file: string, err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.#audit?.append('policy_reloaded', 'error', { ok: false, file, error: error.message, active_version: this.version });
+    if (this.listenerCount('reload_failed') > 0) this.emit('reload_failed', error);
+  }
+}
