@@ -48,3 +48,4 @@ export {
   type QuarantineTrace,
 } from './quarantine';
 export { PolicyEngine, type PolicyDecision, type PolicyEngineOptions, type PolicyInput, type Mode, type OnViolation } from './policy/engine';
+export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateSource } from './gate';

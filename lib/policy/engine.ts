@@ -30,6 +30,12 @@ export interface PolicyDecision {
   would_be?: 'deny' | 'pending';
   /** True when the rule's on_violation is quarantine (enforce mode): the gate isolates the agent. */
   quarantine?: boolean;
+  /**
+   * False when the answer depends on state that changes without a policy
+   * reload (a min_trust rule, whose trust moves with violations and time):
+   * such decisions must not be cached.
+   */
+  cacheable: boolean;
 }
 
 export interface PolicyEngineOptions {
@@ -169,14 +175,14 @@ export class PolicyEngine extends EventEmitter {
   evaluate(car: Record<string, unknown>, context: { now?: number } = {}): PolicyDecision {
     const p = this.#policy;
     if (p === null) {
-      return { decision: 'deny', reason: 'no policy loaded', trust_score: 0, matched_rule: null, policy_version: 0, mode: 'none' };
+      return { decision: 'deny', reason: 'no policy loaded', trust_score: 0, matched_rule: null, policy_version: 0, mode: 'none', cacheable: false };
     }
     const agent = car.agent_id as string;
     const action = car.action_type as string;
     const now = context.now ?? this.#clock();
     const trust = this.trustScore(agent, now);
-    const base = { trust_score: trust, policy_version: p.version, mode: p.mode };
     const rule = p.rules.get(action);
+    const base = { trust_score: trust, policy_version: p.version, mode: p.mode, cacheable: rule?.minTrust === undefined };
     if (rule === undefined) {
       const reason = `no rule for action type ${JSON.stringify(action)}: default ${p.defaultDecision}`;
       if (p.mode === 'enforce' || p.defaultDecision === 'allow') return { ...base, decision: p.defaultDecision, reason, matched_rule: null };
