@@ -25,7 +25,9 @@ async function runCases(suite, cases, { time = 400, warmupTime = 100, extraRows 
     await bench.run();
     const r = bench.tasks[0].result;
     if (!r || r.state !== 'completed') throw new Error(`${suite}/${c.name}: ${r && r.error ? r.error : 'did not complete'}`);
-    const perOpNs = (ms) => (ms * 1e6) / inner;
+    // perOpDivisor: one call makes that many operations (a batch).
+    const per = inner * (c.perOpDivisor ?? 1);
+    const perOpNs = (ms) => (ms * 1e6) / per;
     rows.push({
       suite,
       group: c.group,
@@ -35,7 +37,7 @@ async function runCases(suite, cases, { time = 400, warmupTime = 100, extraRows 
       meanNs: perOpNs(r.latency.mean),
       p50Ns: perOpNs(r.latency.p50),
       p99Ns: perOpNs(r.latency.p99),
-      opsPerSec: r.throughput.mean * inner,
+      opsPerSec: r.throughput.mean * per,
       samples: r.latency.samplesCount,
     });
   }
