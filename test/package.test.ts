@@ -96,3 +96,21 @@ describe('install script for the CUDA addon', () => {
     expect(r.stdout).toMatch(/skipping the CUDA addon build/);
   });
 });
+
+describe('README', () => {
+  test('the quick start runs as pasted and prints what it says', () => {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const code = /## Quick start\n\n```js\n([\s\S]*?)```/.exec(readme)![1];
+    const r = run(['-e', code]);
+    expect(r.stderr.replace(/.*GUARDKERNEL_FALLBACK.*\n?/g, '')).toBe('');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe('{"action_type":"file_read","agent_id":"agent-prod-42","args":{"limit":4096,"mode":"r"},"resource":"/srv/data/reports/q3.csv"}');
+    expect(lines[1]).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(lines[2]).toBe('true');
+    expect(['native', 'js']).toContain(lines[3]);
+    expect(lines[4]).toBe('allow');
+    expect(lines[5]).toMatch(/resource does not match/);
+  });
+});
