@@ -216,7 +216,14 @@ export class AuditLog {
         throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} is full and cannot be written`, { cause: this.#error ?? undefined });
       }
     }
-    const record: Record<string, unknown> = { ...fields, seq: this.#seq + 1, ts: this.#clock(), type, severity, prev: this.#prev };
+    // Object.assign, not `{ ...fields, seq, ... }`: in this V8 a spread followed
+    // by more properties takes a slow path costing microseconds.
+    const record: Record<string, unknown> = Object.assign({}, fields);
+    record.seq = this.#seq + 1;
+    record.ts = this.#clock();
+    record.type = type;
+    record.severity = severity;
+    record.prev = this.#prev;
     const mac = recordMac(this.#hmac, record); // throws ERR_CAR_INVALID for fields JSON cannot carry
     record.mac = mac;
     this.#seq++;

@@ -182,11 +182,23 @@ export class PolicyEngine extends EventEmitter {
     const now = context.now ?? this.#clock();
     const trust = this.trustScore(agent, now);
     const rule = p.rules.get(action);
-    const base = { trust_score: trust, policy_version: p.version, mode: p.mode, cacheable: rule?.minTrust === undefined };
+    // Results are built with one fixed shape: object spread here cost over a
+    // microsecond per call in V8.
+    const result = (decision: PolicyDecision['decision'], reason: string, matched: string | null): PolicyDecision => ({
+      decision,
+      reason,
+      trust_score: trust,
+      matched_rule: matched,
+      policy_version: p.version,
+      mode: p.mode,
+      cacheable: rule?.minTrust === undefined,
+    });
     if (rule === undefined) {
       const reason = `no rule for action type ${JSON.stringify(action)}: default ${p.defaultDecision}`;
-      if (p.mode === 'enforce' || p.defaultDecision === 'allow') return { ...base, decision: p.defaultDecision, reason, matched_rule: null };
-      return { ...base, decision: 'allow', reason: `${p.mode} mode; would deny: ${reason}`, matched_rule: null, would_be: 'deny' };
+      if (p.mode === 'enforce' || p.defaultDecision === 'allow') return result(p.defaultDecision, reason, null);
+      const d = result('allow', `${p.mode} mode; would deny: ${reason}`, null);
+      d.would_be = 'deny';
+      return d;
     }
     const reasons: string[] = [];
     if (rule.deny?.matches(agent)) reasons.push(`identity ${JSON.stringify(agent)} is denied`);
@@ -203,28 +215,30 @@ export class PolicyEngine extends EventEmitter {
         if (why !== null) reasons.push(`${c.field} ${why}`);
       }
     }
-    const matched_rule = action;
     if (reasons.length > 0) {
       const violation = { action: rule.onViolation, reasons };
       const blocks = rule.onViolation === 'block' || rule.onViolation === 'quarantine';
+      let d: PolicyDecision;
       if (p.mode === 'enforce') {
         this.#recordViolation(agent, now, p);
-        if (blocks) {
-          const d: PolicyDecision = { ...base, decision: 'deny', reason: `rule ${action}: ${reasons.join('; ')}`, matched_rule, violation };
-          if (rule.onViolation === 'quarantine') d.quarantine = true;
-          return d;
-        }
-        return { ...base, decision: 'allow', reason: `rule ${action} (${rule.onViolation}): ${reasons.join('; ')}`, matched_rule, violation };
+        d = blocks
+          ? result('deny', `rule ${action}: ${reasons.join('; ')}`, action)
+          : result('allow', `rule ${action} (${rule.onViolation}): ${reasons.join('; ')}`, action);
+        if (rule.onViolation === 'quarantine') d.quarantine = true;
+      } else {
+        d = result('allow', `${p.mode} mode; rule ${action}: ${reasons.join('; ')}`, action);
+        if (blocks) d.would_be = 'deny';
       }
-      const d: PolicyDecision = { ...base, decision: 'allow', reason: `${p.mode} mode; rule ${action}: ${reasons.join('; ')}`, matched_rule, violation };
-      if (blocks) d.would_be = 'deny';
+      d.violation = violation;
       return d;
     }
     if (rule.requireApproval) {
-      if (p.mode === 'enforce') return { ...base, decision: 'pending', reason: `rule ${action} requires approval`, matched_rule };
-      return { ...base, decision: 'allow', reason: `${p.mode} mode; rule ${action} requires approval`, matched_rule, would_be: 'pending' };
+      if (p.mode === 'enforce') return result('pending', `rule ${action} requires approval`, action);
+      const d = result('allow', `${p.mode} mode; rule ${action} requires approval`, action);
+      d.would_be = 'pending';
+      return d;
     }
-    return { ...base, decision: 'allow', reason: `rule ${action} satisfied`, matched_rule };
+    return result('allow', `rule ${action} satisfied`, action);
   }
 
   /**
