@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,20 @@ MutableByteView OutArg(const Napi::CallbackInfo& info, size_t index, size_t need
     ThrowRangeError(info.Env(), "Output buffer too small for the digest at this offset");
   }
   return {const_cast<uint8_t*>(view.data) + size_t(off), need};
+}
+
+size_t PositiveIntegerArg(const Napi::CallbackInfo& info, size_t index, double max, const char* message) {
+  double v = 0;
+  if (napi_get_value_double(info.Env(), info[index], &v) != napi_ok || !(v >= 1) || v > max || v != std::floor(v)) {
+    ThrowRangeError(info.Env(), message);
+  }
+  return size_t(v);
+}
+
+double FiniteArg(const Napi::CallbackInfo& info, size_t index, const char* message) {
+  double v = 0;
+  if (napi_get_value_double(info.Env(), info[index], &v) != napi_ok || !std::isfinite(v)) ThrowTypeError(info.Env(), message);
+  return v;
 }
 
 }  // namespace gk

@@ -32,5 +32,9 @@ ByteView DataArg(const Napi::CallbackInfo& info, size_t index, const char* name)
 // `need` writable bytes at info[index] starting at the integer offset in
 // info[index + 1].
 MutableByteView OutArg(const Napi::CallbackInfo& info, size_t index, size_t need, const char* name);
+// An integer in [1, max] at info[index], else RangeError(`message`).
+size_t PositiveIntegerArg(const Napi::CallbackInfo& info, size_t index, double max, const char* message);
+// A finite number at info[index], else TypeError(`message`).
+double FiniteArg(const Napi::CallbackInfo& info, size_t index, const char* message);
 
 }  // namespace gk

@@ -29,20 +29,6 @@ SharedRegistry<DecisionCache>& Registry() {
   return registry;
 }
 
-size_t IntegerArg(const Napi::CallbackInfo& info, size_t index, double max, const char* msg) {
-  double v = 0;
-  if (napi_get_value_double(info.Env(), info[index], &v) != napi_ok || !(v >= 1) || v > max || v != std::floor(v)) {
-    ThrowRangeError(info.Env(), msg);
-  }
-  return size_t(v);
-}
-
-double FiniteArg(const Napi::CallbackInfo& info, size_t index, const char* msg) {
-  double v = 0;
-  if (napi_get_value_double(info.Env(), info[index], &v) != napi_ok || !std::isfinite(v)) ThrowTypeError(info.Env(), msg);
-  return v;
-}
-
 CacheKey KeyArg(const Napi::CallbackInfo& info, size_t index) {
   char16_t text[73];
   size_t len = 0;
@@ -59,16 +45,16 @@ DecisionCache& Live(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Create(const Napi::CallbackInfo& info) {
-  size_t capacity = IntegerArg(info, 0, kMaxCapacity, "Expected an integer capacity in [1, 2^26]");
-  size_t shards = IntegerArg(info, 1, kMaxShards, "Expected an integer shard count in [1, 256]");
+  size_t capacity = PositiveIntegerArg(info, 0, kMaxCapacity, "Expected an integer capacity in [1, 2^26]");
+  size_t shards = PositiveIntegerArg(info, 1, kMaxShards, "Expected an integer shard count in [1, 256]");
   return WrapStore(info.Env(), std::make_shared<DecisionCache>(capacity, shards), &kCacheTag);
 }
 
 Napi::Value Shared(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) ThrowTypeError(info.Env(), "Expected a string name");
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  size_t capacity = IntegerArg(info, 1, kMaxCapacity, "Expected an integer capacity in [1, 2^26]");
-  size_t shards = IntegerArg(info, 2, kMaxShards, "Expected an integer shard count in [1, 256]");
+  size_t capacity = PositiveIntegerArg(info, 1, kMaxCapacity, "Expected an integer capacity in [1, 2^26]");
+  size_t shards = PositiveIntegerArg(info, 2, kMaxShards, "Expected an integer shard count in [1, 256]");
   bool mismatch = false;
   std::shared_ptr<DecisionCache> store = Registry().Get(
       name, [&] { return std::make_shared<DecisionCache>(capacity, shards); },

@@ -23,20 +23,7 @@ SharedRegistry<ReplayStore>& Registry() {
 }
 
 size_t CapacityArg(const Napi::CallbackInfo& info, size_t index) {
-  double cap = 0;
-  if (napi_get_value_double(info.Env(), info[index], &cap) != napi_ok || !(cap >= 1) || cap > kMaxCapacity ||
-      cap != std::floor(cap)) {
-    ThrowRangeError(info.Env(), "Expected an integer capacity in [1, 2^26]");
-  }
-  return size_t(cap);
-}
-
-double NumberArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
-  double v = 0;
-  if (napi_get_value_double(info.Env(), info[index], &v) != napi_ok || !std::isfinite(v)) {
-    ThrowTypeError(info.Env(), what);
-  }
-  return v;
+  return PositiveIntegerArg(info, index, kMaxCapacity, "Expected an integer capacity in [1, 2^26]");
 }
 
 Napi::Value Create(const Napi::CallbackInfo& info) {
@@ -58,8 +45,8 @@ Napi::Value Shared(const Napi::CallbackInfo& info) {
 Napi::Value Check(const Napi::CallbackInfo& info) {
   ReplayStore& store = LiveStore<ReplayStore>(info, &kReplayTag, "ReplayDetector");
   ByteView nonce = DataArg(info, 1, "nonce");
-  double expires = NumberArg(info, 2, "Expected a finite expiresAtMs");
-  double now = NumberArg(info, 3, "Expected a finite nowMs");
+  double expires = FiniteArg(info, 2, "Expected a finite expiresAtMs");
+  double now = FiniteArg(info, 3, "Expected a finite nowMs");
   NonceKey key = ReplayStore::KeyOf(nonce.data, nonce.len);
   return Napi::Number::New(info.Env(), int(store.Check(key, expires, now)));
 }
