@@ -1,0 +1,146 @@
+/**
+ * JSON-RPC 2.0 (one JSON value per line): requests, notifications, batches and
+ * the standard error codes. Params are by name; each method declares its
+ * fields, and a missing or ill-typed one is -32602 naming the field.
+ * `GuardError`s from a method become application errors (-32000) carrying
+ * `data.code`; anything else is -32603 without internal details.
+ */
+import { GuardError } from '../errors';
+
+export const RpcErrors = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  APPLICATION_ERROR: -32000,
+} as const;
+
+export type ParamType = 'string' | 'number' | 'integer' | 'boolean' | 'object' | 'array' | 'any';
+
+export interface ParamSpec {
+  type: ParamType;
+  required?: boolean;
+}
+
+export interface MethodSpec<C> {
+  params?: Record<string, ParamSpec>;
+  handler(params: Record<string, unknown>, context: C): unknown | Promise<unknown>;
+}
+
+export type RpcId = string | number | null;
+
+export interface RpcError {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+export interface RpcResponse {
+  jsonrpc: '2.0';
+  id: RpcId;
+  result?: unknown;
+  error?: RpcError;
+}
+
+/** Thrown by a handler to answer with a specific JSON-RPC error. */
+export class RpcFault extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+function typeMatches(v: unknown, t: ParamType): boolean {
+  switch (t) {
+    case 'any':
+      return true;
+    case 'integer':
+      return typeof v === 'number' && Number.isSafeInteger(v);
+    case 'object':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    case 'array':
+      return Array.isArray(v);
+    default:
+      return typeof v === t;
+  }
+}
+
+function isId(v: unknown): v is RpcId {
+  return v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+const errorResponse = (id: RpcId, code: number, message: string, data?: unknown): RpcResponse =>
+  data === undefined ? { jsonrpc: '2.0', id, error: { code, message } } : { jsonrpc: '2.0', id, error: { code, message, data } };
+
+export class JsonRpcDispatcher<C> {
+  constructor(private readonly methods: Readonly<Record<string, MethodSpec<C>>>) {}
+
+  /**
+   * Answers one line: the response text (a single response or a batch array),
+   * or null when nothing is to be sent (notifications only).
+   */
+  async handleLine(line: string, context: C): Promise<string | null> {
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      return JSON.stringify(errorResponse(null, RpcErrors.PARSE_ERROR, 'Parse error'));
+    }
+    if (Array.isArray(message)) {
+      if (message.length === 0) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, 'Invalid Request: empty batch'));
+      const answers = await Promise.all(message.map((m) => this.handle(m, context)));
+      const sent = answers.filter((a): a is RpcResponse => a !== null);
+      return sent.length === 0 ? null : JSON.stringify(sent);
+    }
+    const answer = await this.handle(message, context);
+    return answer === null ? null : JSON.stringify(answer);
+  }
+
+  /** One request object: its response, or null for a notification. */
+  async handle(message: unknown, context: C): Promise<RpcResponse | null> {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      return errorResponse(null, RpcErrors.INVALID_REQUEST, 'Invalid Request');
+    }
+    const m = message as Record<string, unknown>;
+    const hasId = Object.hasOwn(m, 'id');
+    if (m.jsonrpc !== '2.0' || typeof m.method !== 'string' || (hasId && !isId(m.id))) {
+      return errorResponse(hasId && isId(m.id) ? m.id : null, RpcErrors.INVALID_REQUEST, 'Invalid Request');
+    }
+    const id = hasId ? (m.id as RpcId) : undefined;
+    const reply = (r: RpcResponse): RpcResponse | null => (id === undefined ? null : r);
+    const spec = Object.hasOwn(this.methods, m.method) ? this.methods[m.method] : undefined;
+    if (spec === undefined) return reply(errorResponse(id ?? null, RpcErrors.METHOD_NOT_FOUND, `Method not found: ${m.method}`));
+    let params: Record<string, unknown>;
+    if (m.params === undefined) params = {};
+    else if (typeof m.params === 'object' && m.params !== null && !Array.isArray(m.params)) params = m.params as Record<string, unknown>;
+    else return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, 'Invalid params: params must be an object (by name)', { field: 'params' }));
+    for (const [name, p] of Object.entries(spec.params ?? {})) {
+      const v = Object.hasOwn(params, name) ? params[name] : undefined;
+      if (v === undefined) {
+        if (p.required) return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${name} is required`, { field: name }));
+      } else if (!typeMatches(v, p.type)) {
+        return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${name} must be ${p.type === 'integer' ? 'an integer' : `a ${p.type}`}`, { field: name }));
+      }
+    }
+    for (const name of Object.keys(params)) {
+      if (!spec.params || !Object.hasOwn(spec.params, name)) {
+        return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: unknown field ${name}`, { field: name }));
+      }
+    }
+    try {
+      const result = await spec.handler(params, context);
+      return reply({ jsonrpc: '2.0', id: id ?? null, result: result === undefined ? null : result });
+    } catch (err) {
+      if (err instanceof RpcFault) return reply(errorResponse(id ?? null, err.code, err.message, err.data));
+      if (err instanceof GuardError) return reply(errorResponse(id ?? null, RpcErrors.APPLICATION_ERROR, err.message, { code: err.code }));
+      if (err instanceof TypeError || err instanceof RangeError) {
+        return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${err.message}`));
+      }
+      return reply(errorResponse(id ?? null, RpcErrors.INTERNAL_ERROR, 'Internal error'));
+    }
+  }
+}

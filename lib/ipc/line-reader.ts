@@ -1,0 +1,66 @@
+/**
+ * Splits a byte stream into newline-terminated lines with a hard bound: once
+ * the current line exceeds `maxLineBytes` the reader stops buffering it and
+ * reports the overflow, so a peer that never sends a newline cannot grow the
+ * server's memory beyond the bound.
+ */
+
+export interface LineReaderEvents {
+  /** A complete line, without its newline (and without a trailing CR). */
+  line(text: string): void;
+  /** The current line passed the limit; nothing more is read. */
+  overflow(bytesSeen: number): void;
+}
+
+export class LineReader {
+  #parts: Buffer[] = [];
+  #partBytes = 0;
+  #overflowed = false;
+
+  constructor(
+    readonly maxLineBytes: number,
+    private readonly events: LineReaderEvents,
+  ) {
+    if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) throw new RangeError(`Expected a positive integer for maxLineBytes but received ${String(maxLineBytes)}`);
+  }
+
+  /** True once a line was too long; the reader then ignores further input. */
+  get overflowed(): boolean {
+    return this.#overflowed;
+  }
+
+  /** Bytes held for the unfinished line (never more than maxLineBytes). */
+  get buffered(): number {
+    return this.#partBytes;
+  }
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    while (!this.#overflowed && start < chunk.length) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl === -1 ? chunk.length : nl;
+      const piece = chunk.subarray(start, end);
+      if (this.#partBytes + piece.length > this.maxLineBytes) {
+        this.#overflowed = true;
+        const seen = this.#partBytes + piece.length;
+        this.#parts = [];
+        this.#partBytes = 0;
+        this.events.overflow(seen);
+        return;
+      }
+      if (nl === -1) {
+        // Copy: the chunk's memory may be reused by the stream.
+        this.#parts.push(Buffer.from(piece));
+        this.#partBytes += piece.length;
+        return;
+      }
+      const whole = this.#partBytes === 0 ? piece : Buffer.concat([...this.#parts, piece]);
+      this.#parts = [];
+      this.#partBytes = 0;
+      let text = whole.toString('utf8');
+      if (text.endsWith('\r')) text = text.slice(0, -1);
+      this.events.line(text);
+      start = nl + 1;
+    }
+  }
+}
