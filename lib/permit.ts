@@ -275,9 +275,11 @@ export class Keyring {
 
   /**
    * Verifies `permit` for the request whose CAR hash is `carHash`. Never
-   * throws for a string permit, whatever it contains.
+   * throws for a string permit, whatever it contains. A single-use permit is
+   * consumed unless `consume: false`, which checks everything but the replay
+   * store (so it cannot tell whether the permit was already spent).
    */
-  verify(permit: string, options: { carHash: string; now?: number }): PermitVerification {
+  verify(permit: string, options: { carHash: string; now?: number; consume?: boolean }): PermitVerification {
     if (typeof permit !== 'string') throw new TypeError(`Expected a string for permit but received ${describe(permit)}`);
     if (typeof options !== 'object' || options === null || typeof options.carHash !== 'string') {
       throw new TypeError(`Expected { carHash } options but received ${describe(options)}`);
@@ -307,7 +309,8 @@ export class Keyring {
     if (now >= claims.exp * 1000 + this.#tolerance) return { valid: false, reason: 'expired' };
     if (claims.nbf !== undefined && now + this.#tolerance < claims.nbf * 1000) return { valid: false, reason: 'not_yet_valid' };
     if (claims.car !== options.carHash) return { valid: false, reason: 'car_mismatch' };
-    if (claims.use === 'once') {
+    // consume: false checks a single-use permit without spending it (verify_permit over IPC).
+    if (claims.use === 'once' && options.consume !== false) {
       let status: string;
       try {
         // Remembered as long as the permit could still be accepted.

@@ -53,6 +53,17 @@ describe('issue and verify', () => {
     expect(ring.verify(permit, { carHash: H })).toEqual({ valid: false, reason: 'replayed' });
   });
 
+  test('consume: false checks a single-use permit without spending it', () => {
+    const ring = new Keyring({ keys: { a: SECRET_A }, active: 'a' });
+    const { permit } = ring.issue({ carHash: H, agentId: 'x', ttlMs: 5000 });
+    expect(ring.verify(permit, { carHash: H, consume: false }).valid).toBe(true);
+    expect(ring.verify(permit, { carHash: H, consume: false }).valid).toBe(true);
+    expect(ring.verify(permit, { carHash: H }).valid).toBe(true);
+    // A check that does not consume does not consult the replay store either.
+    expect(ring.verify(permit, { carHash: H, consume: false }).valid).toBe(true);
+    expect(ring.verify(permit, { carHash: H })).toEqual({ valid: false, reason: 'replayed' });
+  });
+
   test('multi-use permits verify repeatedly; carHash form works', () => {
     const ring = new Keyring({ keys: { a: SECRET_A }, active: 'a', issuer: 'gate-1' });
     const { permit } = ring.issue({ carHash: H, agentId: 'agent-7', ttlMs: 5000, use: 'multi' });
