@@ -49,3 +49,6 @@ export {
 } from './quarantine';
 export { PolicyEngine, type PolicyDecision, type PolicyEngineOptions, type PolicyInput, type Mode, type OnViolation } from './policy/engine';
 export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateSource } from './gate';
+export { GuardServer, type GuardServerOptions } from './ipc/server';
+export { GuardClient, RpcCallError, type GuardClientOptions } from './ipc/client';
+export { SERVICE_METHODS, type ServiceContext } from './ipc/methods';

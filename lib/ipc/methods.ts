@@ -1,0 +1,173 @@
+/**
+ * The IPC methods of the contract, by name, over one Gate and its parts.
+ * Params are snake_case by name; each method declares them, so a missing or
+ * ill-typed field is -32602 naming it.
+ */
+import { AuditLog } from '../audit';
+import { carHash, isCarHash } from '../car';
+import { ErrorCodes, GuardError } from '../errors';
+import type { Gate } from '../gate';
+import { backends } from '../native';
+import { VERSION } from '../version';
+import type { MethodSpec } from './jsonrpc';
+import { RpcErrors, RpcFault } from './jsonrpc';
+
+export interface ServiceContext {
+  gate: Gate;
+  /** The audit log's file and key, for audit_verify. */
+  auditFile?: string;
+  auditKey?: Uint8Array;
+  /** Counters kept by the server. */
+  metrics: Record<string, number>;
+  /** Policy file the server watches, if any (policy_reload with no params reads it). */
+  policyFile?: string;
+  readFile?: (file: string) => string;
+}
+
+function hashFrom(p: Record<string, unknown>): string {
+  if (p.car !== undefined && p.car_hash !== undefined) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: give car or car_hash, not both', { field: 'car_hash' });
+  if (p.car !== undefined) return carHash(p.car as Record<string, unknown>);
+  if (!isCarHash(p.car_hash)) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: car or car_hash ("sha256:" + 64 hex) is required', { field: 'car_hash' });
+  return p.car_hash;
+}
+
+function needKeyring(ctx: ServiceContext) {
+  if (ctx.gate.keyring === undefined) throw new GuardError(ErrorCodes.PERMIT_INVALID, 'No keyring is configured on this server');
+  return ctx.gate.keyring;
+}
+
+function needCache(ctx: ServiceContext) {
+  if (ctx.gate.cache === null) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, 'The decision cache is disabled on this server');
+  return ctx.gate.cache;
+}
+
+const carOrHash = { car: { type: 'object' }, car_hash: { type: 'string' } } as const;
+
+export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>>> = Object.freeze({
+  ping: { handler: () => 'pong' },
+  version: { handler: () => ({ version: VERSION, protocol: '2.0', backends: backends() }) },
+  hash_car: { params: { car: { type: 'object', required: true } }, handler: (p) => ({ car_hash: carHash(p.car as Record<string, unknown>) }) },
+  cache_get: {
+    params: { car_hash: { type: 'string', required: true } },
+    handler: (p, ctx) => {
+      const e = needCache(ctx).get(p.car_hash as string, ctx.gate.policy.version);
+      return e === undefined ? { hit: false } : { hit: true, decision: e.decision, reason: e.reason, policy_version: e.policyVersion, expires_at: e.expiresAt };
+    },
+  },
+  cache_put: {
+    params: { car_hash: { type: 'string', required: true }, decision: { type: 'string', required: true }, ttl_ms: { type: 'integer' }, reason: { type: 'string' } },
+    handler: (p, ctx) => {
+      needCache(ctx).put(p.car_hash as string, { decision: p.decision as 'allow', reason: p.reason as string | undefined, policyVersion: ctx.gate.policy.version, ttlMs: p.ttl_ms as number | undefined });
+      return { ok: true };
+    },
+  },
+  cache_invalidate: {
+    params: { car_hash: { type: 'string' } },
+    handler: (p, ctx) => {
+      const cache = needCache(ctx);
+      return { removed: p.car_hash === undefined ? cache.clear() : cache.invalidate(p.car_hash as string) ? 1 : 0 };
+    },
+  },
+  cache_stats: { handler: (_p, ctx) => needCache(ctx).stats() },
+  create_permit: {
+    params: { ...carOrHash, agent_id: { type: 'string', required: true }, ttl_ms: { type: 'integer', required: true }, use: { type: 'string' } },
+    handler: (p, ctx) => {
+      const r = needKeyring(ctx).issue({ carHash: hashFrom(p), agentId: p.agent_id as string, ttlMs: p.ttl_ms as number, use: p.use as 'once' | undefined });
+      return { permit: r.permit, jti: r.jti, expires_at: r.expiresAt };
+    },
+  },
+  verify_permit: {
+    params: { permit: { type: 'string', required: true }, ...carOrHash },
+    handler: (p, ctx) => {
+      const r = needKeyring(ctx).verify(p.permit as string, { carHash: hashFrom(p), consume: false });
+      return r.valid ? { valid: true, claims: r.claims } : { valid: false, reason: r.reason };
+    },
+  },
+  check_replay: {
+    params: { nonce: { type: 'string', required: true }, ttl_ms: { type: 'integer', required: true } },
+    handler: (p, ctx) => {
+      const ttl = p.ttl_ms as number;
+      if (ttl < 1 || ttl > 7 * 24 * 3600 * 1000) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: ttl_ms must be in [1, 604800000]', { field: 'ttl_ms' });
+      return { status: ctx.gate.replay.check(p.nonce as string, Date.now() + ttl) };
+    },
+  },
+  replay_stats: {
+    handler: (_p, ctx) => {
+      const s = ctx.gate.replay.stats();
+      return { size: s.size, capacity: s.capacity, replays: s.replays, saturated: s.saturated };
+    },
+  },
+  gate_check: {
+    params: { car: { type: 'object', required: true }, permit: { type: 'string' }, nonce: { type: 'string' }, session_id: { type: 'string' } },
+    handler: (p, ctx) => {
+      ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + 1;
+      return ctx.gate.check({ car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined });
+    },
+  },
+  gate_check_batch: {
+    params: { requests: { type: 'array', required: true } },
+    handler: (p, ctx) => {
+      const reqs = p.requests as unknown[];
+      if (reqs.length > 10_000) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: at most 10000 requests per batch', { field: 'requests' });
+      ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + reqs.length;
+      const decisions = ctx.gate.checkBatch(
+        reqs.map((r) => {
+          const o = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
+          return { car: o.car as Record<string, unknown>, permit: o.permit as string | undefined, nonce: o.nonce as string | undefined, sessionId: o.session_id as string | undefined };
+        }),
+      );
+      return { decisions };
+    },
+  },
+  policy_get: { handler: (_p, ctx) => ({ version: ctx.gate.policy.version, mode: ctx.gate.policy.mode, document: ctx.gate.policy.document }) },
+  policy_reload: {
+    params: { policy: { type: 'any' } },
+    handler: (p, ctx) => {
+      let input = p.policy;
+      if (input === undefined) {
+        if (ctx.policyFile === undefined || ctx.readFile === undefined) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: policy is required (the server watches no file)', { field: 'policy' });
+        input = ctx.readFile(ctx.policyFile);
+      }
+      if (typeof input !== 'string' && (typeof input !== 'object' || input === null || Array.isArray(input))) {
+        throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: policy must be a document or YAML/JSON text', { field: 'policy' });
+      }
+      try {
+        const version = ctx.gate.policy.load(input as string | Record<string, unknown>);
+        ctx.gate.audit?.append('policy_reloaded', 'info', { ok: true, version, via: 'ipc' });
+        // Decisions of the old version can never be served again (the key
+        // carries the version); clearing frees their memory at once.
+        ctx.gate.cache?.clear();
+        return { version };
+      } catch (err) {
+        ctx.gate.audit?.append('policy_reloaded', 'error', { ok: false, error: (err as Error).message, via: 'ipc', active_version: ctx.gate.policy.version });
+        throw err;
+      }
+    },
+  },
+  quarantine: {
+    params: { agent_id: { type: 'string', required: true }, reason: { type: 'string', required: true }, isolation: { type: 'any' }, forensic: { type: 'string' } },
+    handler: (p, ctx) => ctx.gate.quarantine.quarantine(p.agent_id as string, p.reason as string, { isolation: p.isolation as 'full' | undefined, forensic: p.forensic as 'none' | undefined }),
+  },
+  quarantine_list: { handler: (_p, ctx) => ({ agents: ctx.gate.quarantine.list() }) },
+  quarantine_recover: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => ctx.gate.quarantine.recover(p.agent_id as string, p.reason as string | undefined) },
+  quarantine_terminate: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => ctx.gate.quarantine.terminate(p.agent_id as string, p.reason as string | undefined) },
+  audit_verify: {
+    handler: (_p, ctx) => {
+      if (ctx.auditFile === undefined || ctx.auditKey === undefined) throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, 'No audit log on this server');
+      ctx.gate.audit?.flush();
+      const { lastMac: _m, ...r } = AuditLog.verify(ctx.auditFile, ctx.auditKey) as ReturnType<typeof AuditLog.verify> & { lastMac?: string };
+      return r;
+    },
+  },
+  metrics: {
+    handler: (_p, ctx) => ({
+      ...ctx.metrics,
+      cache: ctx.gate.cache?.stats() ?? null,
+      replay: ctx.gate.replay.stats(),
+      velocity: ctx.gate.velocity?.stats() ?? null,
+      audit: ctx.gate.audit ? { healthy: ctx.gate.audit.healthy, seq: ctx.gate.audit.seq } : null,
+      policy_version: ctx.gate.policy.version,
+    }),
+  },
+});
+

@@ -1,0 +1,240 @@
+/**
+ * GuardServer: JSON-RPC 2.0 over a Unix socket, one JSON value per line.
+ *
+ * Hardening: the socket file is created with mode 0600 (configurable); a live
+ * socket at the path is refused, a stale one replaced; request lines are
+ * bounded (an error reply, then the connection closes, and the oversized line
+ * is never buffered whole); connections are bounded; each connection handles
+ * its lines in order with a bounded queue, and stops reading while the queue
+ * is full or the peer is not reading replies (backpressure); idle connections
+ * are closed. With an auth token, every method but ping, version and auth
+ * needs the connection to have authenticated; failures are limited per
+ * connection (5 per 60 s, then 30 s blocked) so one client cannot lock out
+ * the others.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import { describe } from '../errors';
+import { JsonRpcDispatcher, RpcErrors, RpcFault, type MethodSpec } from './jsonrpc';
+import { LineReader } from './line-reader';
+import { SERVICE_METHODS, type ServiceContext } from './methods';
+
+export interface GuardServerOptions {
+  socketPath: string;
+  context: ServiceContext;
+  /** File mode of the socket. Default 0o600. */
+  socketMode?: number;
+  /** Default 1 MiB. */
+  maxLineBytes?: number;
+  /** Default 64. */
+  maxConnections?: number;
+  /** Lines queued per connection before it stops reading. Default 32. */
+  maxInFlight?: number;
+  /** Default 60000. */
+  idleTimeoutMs?: number;
+  /** When set, clients must `auth` with this token first. At least 16 bytes. */
+  authToken?: Uint8Array;
+  /** Default 3600000. */
+  sessionTtlMs?: number;
+}
+
+interface Connection {
+  id: number;
+  socket: net.Socket;
+  queue: string[];
+  busy: boolean;
+  session: { id: string; expiresAt: number } | null;
+  failures: number[];
+  blockedUntil: number;
+}
+
+const OPEN_METHODS = new Set(['ping', 'version', 'auth']);
+const MAX_FAILURES = 5;
+const FAILURE_WINDOW_MS = 60_000;
+const BLOCK_MS = 30_000;
+
+export class GuardServer {
+  readonly socketPath: string;
+  readonly #opts: Required<Omit<GuardServerOptions, 'authToken' | 'context'>> & { authToken?: Uint8Array };
+  readonly #context: ServiceContext;
+  readonly #dispatcher: JsonRpcDispatcher<Connection>;
+  readonly #connections = new Set<Connection>();
+  #server: net.Server | null = null;
+  #nextId = 1;
+  #closing = false;
+
+  constructor(options: GuardServerOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
+    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000 } = options;
+    if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError(`Expected a socket path but received ${describe(socketPath)}`);
+    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000]] as const) {
+      if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
+    }
+    if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777) throw new RangeError(`Expected a file mode for socketMode but received ${describe(socketMode)}`);
+    if (authToken !== undefined && (!(authToken instanceof Uint8Array) || authToken.byteLength < 16)) {
+      throw new RangeError('Expected an auth token of at least 16 bytes');
+    }
+    this.socketPath = socketPath;
+    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, authToken };
+    this.#context = context;
+    const methods: Record<string, MethodSpec<Connection>> = {};
+    for (const [name, spec] of Object.entries(SERVICE_METHODS)) {
+      methods[name] = { params: spec.params, handler: (p, conn) => this.#authorize(name, conn, () => spec.handler(p, this.#context)) };
+    }
+    methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#auth(p.token as string, conn) };
+    this.#dispatcher = new JsonRpcDispatcher(methods);
+  }
+
+  /** Starts listening. Refuses a live socket at the path; replaces a stale one. */
+  async listen(): Promise<void> {
+    if (fs.existsSync(this.socketPath)) {
+      const live = await new Promise<boolean>((resolve) => {
+        const probe = net.connect(this.socketPath);
+        probe.once('connect', () => {
+          probe.destroy();
+          resolve(true);
+        });
+        probe.once('error', () => resolve(false));
+      });
+      if (live) throw new Error(`Another server is listening on ${this.socketPath}; refusing to start`);
+      fs.unlinkSync(this.socketPath); // stale: left by a server that died
+    }
+    const server = net.createServer((socket) => this.#accept(socket));
+    server.maxConnections = this.#opts.maxConnections;
+    // Create the socket file with no permissions for others, then set the mode.
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    fs.chmodSync(this.socketPath, this.#opts.socketMode);
+    this.#server = server;
+  }
+
+  /** Stops accepting, finishes queued requests, closes connections, removes the socket file. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const server = this.#server;
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    // Let each connection finish what it has queued, then end it.
+    await Promise.all([...this.#connections].map((c) => this.#drain(c)));
+    for (const c of this.#connections) c.socket.end();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+    for (const c of this.#connections) c.socket.destroy();
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch {
+      // already gone
+    }
+    this.#context.gate.audit?.flush();
+  }
+
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    const conn: Connection = { id: this.#nextId++, socket, queue: [], busy: false, session: null, failures: [], blockedUntil: 0 };
+    this.#connections.add(conn);
+    this.#context.metrics.connections_total = (this.#context.metrics.connections_total ?? 0) + 1;
+    socket.setTimeout(this.#opts.idleTimeoutMs, () => socket.destroy());
+    const reader = new LineReader(this.#opts.maxLineBytes, {
+      line: (text) => {
+        if (text.trim() === '') return;
+        conn.queue.push(text);
+        if (conn.queue.length >= this.#opts.maxInFlight) socket.pause();
+        void this.#pump(conn);
+      },
+      overflow: () => {
+        this.#context.metrics.oversized_lines = (this.#context.metrics.oversized_lines ?? 0) + 1;
+        const reply = { jsonrpc: '2.0', id: null, error: { code: RpcErrors.INVALID_REQUEST, message: `Invalid Request: line longer than ${this.#opts.maxLineBytes} bytes` } };
+        socket.end(JSON.stringify(reply) + '\n');
+        socket.pause();
+      },
+    });
+    socket.on('data', (chunk: Buffer) => reader.push(chunk));
+    socket.on('drain', () => {
+      if (conn.queue.length < this.#opts.maxInFlight && !reader.overflowed) socket.resume();
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.#connections.delete(conn));
+  }
+
+  async #pump(conn: Connection): Promise<void> {
+    if (conn.busy) return;
+    conn.busy = true;
+    try {
+      while (conn.queue.length > 0) {
+        const line = conn.queue.shift()!;
+        const reply = await this.#dispatcher.handleLine(line, conn);
+        if (reply !== null && !conn.socket.destroyed) {
+          const ok = conn.socket.write(reply + '\n');
+          // A peer that does not read its replies stops being read from.
+          if (!ok) conn.socket.pause();
+        }
+        if (conn.queue.length < this.#opts.maxInFlight && conn.socket.writableLength === 0 && conn.socket.isPaused() && !this.#closing) conn.socket.resume();
+      }
+    } finally {
+      conn.busy = false;
+    }
+  }
+
+  async #drain(conn: Connection): Promise<void> {
+    while (conn.busy || conn.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  #authorize<T>(method: string, conn: Connection, run: () => T): T {
+    if (this.#opts.authToken !== undefined && !OPEN_METHODS.has(method)) {
+      const s = conn.session;
+      if (s === null || s.expiresAt <= Date.now()) {
+        if (s !== null) {
+          conn.session = null;
+          this.#context.gate.audit?.append('session_expired', 'info', { connection: conn.id });
+        }
+        this.#context.gate.audit?.append('invalid_session', 'warning', { connection: conn.id, method });
+        throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: 'ERR_UNAUTHORIZED' });
+      }
+    }
+    return run();
+  }
+
+  #auth(token: string, conn: Connection): { session_id: string; expires_at: number } {
+    const expected = this.#opts.authToken;
+    if (expected === undefined) throw new RpcFault(-32001, 'Authentication is not enabled on this server', { code: 'ERR_AUTH_DISABLED' });
+    const now = Date.now();
+    if (conn.blockedUntil > now) {
+      this.#context.gate.audit?.append('rate_limited', 'warning', { connection: conn.id, what: 'auth', retry_after_ms: conn.blockedUntil - now });
+      throw new RpcFault(-32002, 'Too many failed attempts: try again later', { code: 'ERR_AUTH_BLOCKED', retry_after_ms: conn.blockedUntil - now });
+    }
+    // Constant time over equal-length digests: a short or odd token is just wrong, never a crash.
+    const given = crypto.createHash('sha256').update(token, 'utf8').digest();
+    const want = crypto.createHash('sha256').update(expected).digest();
+    if (!crypto.timingSafeEqual(given, want)) {
+      conn.failures = conn.failures.filter((t) => now - t < FAILURE_WINDOW_MS);
+      conn.failures.push(now);
+      this.#context.gate.audit?.append('auth_failure', 'warning', { connection: conn.id, failures: conn.failures.length });
+      if (conn.failures.length >= MAX_FAILURES) {
+        conn.blockedUntil = now + BLOCK_MS;
+        conn.failures = [];
+      }
+      throw new RpcFault(-32001, 'Authentication failed', { code: 'ERR_AUTH_FAILED' });
+    }
+    conn.session = { id: crypto.randomBytes(32).toString('hex'), expiresAt: now + this.#opts.sessionTtlMs };
+    this.#context.gate.audit?.append('auth_success', 'info', { connection: conn.id });
+    this.#context.gate.audit?.append('session_created', 'info', { connection: conn.id, expires_at: conn.session.expiresAt });
+    return { session_id: conn.session.id, expires_at: conn.session.expiresAt };
+  }
+}
