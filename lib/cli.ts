@@ -3,12 +3,14 @@
 import fs from 'node:fs';
 import { AuditLog } from './audit';
 import { doctorReport } from './doctor';
+import { SERVE_USAGE, parseServeArgs, startServe } from './serve';
 import { backends } from './native';
 import { VERSION } from './version';
 
 const USAGE = `Usage: guardkernel <command> [options]
 
 Commands:
+  serve [options]   Run the gate as a JSON-RPC server on a Unix socket (serve --help for options)
   doctor [--json]   Show the active backends, why any fallback is used, and the GPU devices found
   audit verify <file> [--key-file F] [--chain older...]
                     Verify an audit log (chain, MACs, head checkpoint). The key comes from
@@ -18,6 +20,43 @@ Commands:
   version           Print the version
   help              Show this help
 `;
+
+function serveCommand(args: string[]): number {
+  let parsed: ReturnType<typeof parseServeArgs>;
+  try {
+    parsed = parseServeArgs(args);
+  } catch (err) {
+    process.stderr.write(`guardkernel serve: ${(err as Error).message}\n\n${SERVE_USAGE}`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  startServe(parsed, (line) => process.stdout.write(line + '\n')).then(
+    (running) => {
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        running.stop().then(
+          () => process.exit(0),
+          (err) => {
+            process.stderr.write(`guardkernel serve: shutdown failed: ${(err as Error).message}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    },
+    (err) => {
+      process.stderr.write(`guardkernel serve: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+  return -1; // keeps running; exits from the signal handlers
+}
 
 export function main(argv: string[]): number {
   const [command, ...rest] = argv;
@@ -34,6 +73,8 @@ export function main(argv: string[]): number {
     }
     case 'audit':
       return auditCommand(rest);
+    case 'serve':
+      return serveCommand(rest);
     case 'version':
     case '--version':
     case '-v':
@@ -95,5 +136,6 @@ function auditCommand(args: string[]): number {
 }
 
 if (require.main === module) {
-  process.exitCode = main(process.argv.slice(2));
+  const code = main(process.argv.slice(2));
+  if (code >= 0) process.exitCode = code;
 }

@@ -1,0 +1,174 @@
+/**
+ * `guardkernel serve`: the gate behind a Unix socket, with usable defaults.
+ * No default secret exists: the HMAC secret comes from GUARD_HMAC_SECRET
+ * (base64), or a key file generated once into the state directory (0600).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AuditLog } from './audit';
+import { Gate } from './gate';
+import { GuardServer } from './ipc/server';
+import { Keyring } from './permit';
+import { PolicyEngine } from './policy/engine';
+
+export const SERVE_USAGE = `Usage: guardkernel serve [options]
+
+Runs the gate as a JSON-RPC 2.0 server on a Unix socket (one JSON value per line).
+
+Options:
+  --socket PATH           socket path (default $XDG_RUNTIME_DIR/guardkernel/core.sock, else <state-dir>/core.sock)
+  --policy FILE           policy document, YAML or JSON, hot-reloaded on change (default: the bundled example policy)
+  --state-dir DIR         where the generated secrets and the audit log live (default $XDG_STATE_HOME/guardkernel
+                          or ~/.local/state/guardkernel), created with mode 0700
+  --audit FILE            audit log file (default <state-dir>/audit.log)
+  --auth-token-file FILE  require clients to call auth with the token in this file (at least 16 bytes)
+  --socket-mode MODE      socket file mode, octal (default 600)
+  --help                  this text
+
+Secrets: the permit HMAC secret is GUARD_HMAC_SECRET (base64, >= 32 bytes) or <state-dir>/hmac.key,
+generated on first start with mode 0600; the audit key is <state-dir>/audit.key, likewise.
+SIGINT/SIGTERM: stop accepting, finish in-flight requests, flush the audit log, remove the socket, exit 0.
+`;
+
+export interface ServeArgs {
+  socket?: string;
+  policy?: string;
+  stateDir?: string;
+  audit?: string;
+  authTokenFile?: string;
+  socketMode?: number;
+}
+
+/** Parses serve's flags; throws an Error with a usage message for anything wrong. */
+export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
+  const out: ServeArgs = {};
+  const value = (i: number, flag: string) => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case '--help':
+      case '-h':
+        return 'help';
+      case '--socket':
+        out.socket = value(i++, a);
+        break;
+      case '--policy':
+        out.policy = value(i++, a);
+        break;
+      case '--state-dir':
+        out.stateDir = value(i++, a);
+        break;
+      case '--audit':
+        out.audit = value(i++, a);
+        break;
+      case '--auth-token-file':
+        out.authTokenFile = value(i++, a);
+        break;
+      case '--socket-mode': {
+        const v = value(i++, a);
+        if (!/^[0-7]{3,4}$/.test(v)) throw new Error(`--socket-mode must be an octal mode like 600, not ${JSON.stringify(v)}`);
+        out.socketMode = parseInt(v, 8);
+        break;
+      }
+      default:
+        throw new Error(`unknown option ${JSON.stringify(a)}`);
+    }
+  }
+  return out;
+}
+
+/** A secret file: read it (refusing one others can read), or create it with mode 0600. */
+function secretFile(file: string, bytes = 32): { secret: Buffer; generated: boolean } {
+  if (fs.existsSync(file)) {
+    const mode = fs.statSync(file).mode & 0o777;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw new Error(`${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`);
+    }
+    const secret = fs.readFileSync(file);
+    if (secret.length < 32) throw new Error(`${file} holds ${secret.length} bytes; at least 32 are required`);
+    return { secret, generated: false };
+  }
+  const secret = crypto.randomBytes(bytes);
+  fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+  return { secret, generated: true };
+}
+
+function defaultStateDir(): string {
+  if (process.env.GUARDKERNEL_STATE_DIR) return process.env.GUARDKERNEL_STATE_DIR;
+  const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'guardkernel');
+}
+
+export interface RunningServer {
+  server: GuardServer;
+  stop(): Promise<void>;
+  paths: { socket: string; stateDir: string; audit: string; secret: string; auditKey: string; policy: string };
+}
+
+export async function startServe(args: ServeArgs, log: (line: string) => void): Promise<RunningServer> {
+  const stateDir = path.resolve(args.stateDir ?? defaultStateDir());
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  let socket = args.socket;
+  if (socket === undefined) {
+    if (runtime) {
+      fs.mkdirSync(path.join(runtime, 'guardkernel'), { recursive: true, mode: 0o700 });
+      socket = path.join(runtime, 'guardkernel', 'core.sock');
+    } else {
+      socket = path.join(stateDir, 'core.sock');
+    }
+  }
+  let secret: Buffer;
+  let secretSource: string;
+  if (process.env.GUARD_HMAC_SECRET) {
+    secret = Buffer.from(process.env.GUARD_HMAC_SECRET, 'base64');
+    if (secret.length < 32) throw new Error('GUARD_HMAC_SECRET must decode to at least 32 bytes');
+    secretSource = 'GUARD_HMAC_SECRET';
+  } else {
+    const file = path.join(stateDir, 'hmac.key');
+    const s = secretFile(file);
+    secret = s.secret;
+    secretSource = `${file}${s.generated ? ' (generated now)' : ''}`;
+  }
+  const auditKeyFile = path.join(stateDir, 'audit.key');
+  const auditKey = secretFile(auditKeyFile).secret;
+  const auditPath = path.resolve(args.audit ?? path.join(stateDir, 'audit.log'));
+  const policyPath = args.policy ? path.resolve(args.policy) : path.join(__dirname, '..', 'examples', 'policy.yaml');
+  let authToken: Buffer | undefined;
+  if (args.authTokenFile) {
+    authToken = Buffer.from(fs.readFileSync(args.authTokenFile, 'utf8').trim(), 'utf8');
+    if (authToken.length < 16) throw new Error(`${args.authTokenFile}: the auth token must be at least 16 bytes`);
+  }
+
+  const audit = new AuditLog({ file: auditPath, key: auditKey });
+  const policy = new PolicyEngine(fs.readFileSync(policyPath, 'utf8'), { audit });
+  const stopWatching = args.policy ? policy.watch(policyPath) : () => {};
+  const keyring = new Keyring({ keys: { k1: secret }, active: 'k1' });
+  const gate = new Gate({ policy, keyring, audit });
+  const server = new GuardServer({
+    socketPath: socket,
+    socketMode: args.socketMode ?? 0o600,
+    authToken,
+    context: { gate, metrics: {}, auditFile: auditPath, auditKey, policyFile: args.policy ? policyPath : undefined, readFile: (f) => fs.readFileSync(f, 'utf8') },
+  });
+  await server.listen();
+  log(`guardkernel: listening on ${socket} (mode ${(args.socketMode ?? 0o600).toString(8)})`);
+  log(`guardkernel: permit secret from ${secretSource}`);
+  log(`guardkernel: audit log ${auditPath} (key ${auditKeyFile})`);
+  log(`guardkernel: policy ${policyPath} (version ${policy.version})${authToken ? '; authentication required' : ''}`);
+  return {
+    server,
+    paths: { socket, stateDir, audit: auditPath, secret: secretSource, auditKey: auditKeyFile, policy: policyPath },
+    async stop() {
+      stopWatching();
+      await server.close();
+      audit.close();
+    },
+  };
+}

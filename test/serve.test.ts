@@ -1,0 +1,88 @@
+// `guardkernel serve` as a whole process: defaults, secrets, signals.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { AuditLog, GuardClient } from '../lib/index';
+import { repoRoot } from './helpers';
+
+const cli = path.join(repoRoot, 'dist', 'cli.js');
+
+function startServe(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [cli, 'serve', ...args], { env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const ready = new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 10_000);
+    child.stdout.on('data', () => {
+      if (out.includes('guardkernel: policy')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, ready, exited, output: () => out, errors: () => err };
+}
+
+describe('guardkernel serve', () => {
+  test('starts with defaults, serves, and shuts down cleanly on SIGTERM', async () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-serve-'));
+    const s = startServe(['--state-dir', state]);
+    await s.ready;
+    const socket = path.join(state, 'core.sock');
+    expect(s.output()).toContain(`listening on ${socket}`);
+    expect(s.output()).toMatch(/permit secret from .*hmac\.key \(generated now\)/);
+    expect(fs.statSync(path.join(state, 'hmac.key')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(state, 'audit.key')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(socket).mode & 0o777).toBe(0o600);
+    const c = await GuardClient.connect(socket);
+    const d = await c.gateCheck({ car: { action_type: 'file_read', agent_id: 'agent-prod-1', resource: '/srv/data/x.csv', args: { mode: 'r' } } });
+    expect(d).toMatchObject({ decision: 'allow', source: 'policy' });
+    c.close();
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(fs.existsSync(socket)).toBe(false);
+    const v = AuditLog.verify(path.join(state, 'audit.log'), fs.readFileSync(path.join(state, 'audit.key')));
+    expect(v).toMatchObject({ ok: true });
+    expect(v.records).toBeGreaterThanOrEqual(1);
+    // A second start reuses the secrets instead of generating new ones.
+    const again = startServe(['--state-dir', state]);
+    await again.ready;
+    expect(again.output()).not.toContain('generated now');
+    again.child.kill('SIGINT');
+    expect(await again.exited).toBe(0);
+  });
+
+  test('refuses a secret file others can read, and a second server on a live socket', async () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-serve-'));
+    fs.writeFileSync(path.join(state, 'hmac.key'), Buffer.alloc(32, 7), { mode: 0o644 });
+    fs.chmodSync(path.join(state, 'hmac.key'), 0o644);
+    const r = spawnSync(process.execPath, [cli, 'serve', '--state-dir', state], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' }, timeout: 10_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/readable by others.*chmod 600/);
+    fs.chmodSync(path.join(state, 'hmac.key'), 0o600);
+    const first = startServe(['--state-dir', state]);
+    await first.ready;
+    const second = spawnSync(process.execPath, [cli, 'serve', '--state-dir', state], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' }, timeout: 10_000 });
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/Another server is listening/);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+  });
+
+  test('--help documents every flag; bad flags exit 2', () => {
+    const help = spawnSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    for (const flag of ['--socket', '--policy', '--state-dir', '--audit', '--auth-token-file', '--socket-mode']) expect(help.stdout).toContain(flag);
+    for (const bad of [['--nope'], ['--socket'], ['--socket-mode', '999'], ['--socket-mode', 'rw']]) {
+      const r = spawnSync(process.execPath, [cli, 'serve', ...bad], { encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/guardkernel serve: /);
+    }
+  });
+});
