@@ -228,6 +228,7 @@ describe('hot reload', () => {
     fs.writeFileSync(file, 'version: 1\nmode: enforce\ndefault: deny\n');
     const e = new PolicyEngine(fs.readFileSync(file, 'utf8'));
     const stop = e.watch(file, { intervalMs: 20 });
+    await new Promise((r) => setTimeout(r, 100)); // let the poller take its first look
     try {
       // a writer caught half-way: invalid YAML
       let failed = once(e, 'reload_failed');

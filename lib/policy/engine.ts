@@ -271,14 +271,33 @@ export class PolicyEngine extends EventEmitter {
       if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) attempt();
     });
     watcher.unref?.();
-    // Pick up a newer version already on disk.
-    try {
-      const doc = PolicyEngine.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null;
-      if (doc && typeof doc.version === 'number' && doc.version > this.version) attempt();
-    } catch {
-      // reported by the first change event, if the file becomes readable
-    }
-    return () => fs.unwatchFile(file);
+    // The file as it is now: a newer version is loaded at once, and a file that
+    // does not parse is reported at once. Looked at again once the poller has
+    // its baseline, so a change made in between is not missed either.
+    const lookNow = () => {
+      let current: Record<string, unknown> | null = null;
+      try {
+        current = PolicyEngine.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+      } catch {
+        current = null;
+      }
+      if (current === null || typeof current !== 'object' || typeof current.version !== 'number' || current.version > this.version) attempt();
+    };
+    const lookIfNewer = () => {
+      try {
+        const doc = PolicyEngine.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+        if (doc && typeof doc.version === 'number' && doc.version > this.version) attempt();
+      } catch {
+        // a broken file was reported by lookNow, or will be by the next change
+      }
+    };
+    lookNow();
+    const second = setTimeout(lookIfNewer, intervalMs * 2);
+    second.unref();
+    return () => {
+      clearTimeout(second);
+      fs.unwatchFile(file);
+    };
   }
 
   #reloadFailed(file: string, err: unknown): void {
