@@ -167,6 +167,31 @@ describe('GuardServer', () => {
   });
 });
 
+test('the typed client methods cover every RPC', async () => {
+  const { socketPath } = await start();
+  const c = await client(socketPath);
+  const h = (await c.hashCar(car)).car_hash;
+  expect((await c.version()).protocol).toBe('2.0');
+  expect((await c.gateCheckBatch([{ car }])).decisions[0].decision).toBe('allow');
+  expect(await c.cachePut({ car_hash: h, decision: 'deny' })).toEqual({ ok: true });
+  expect(await c.cacheGet(h)).toMatchObject({ hit: true, decision: 'deny' });
+  expect((await c.cacheStats()).entries).toBe(1);
+  expect(await c.cacheInvalidate()).toEqual({ removed: 1 });
+  const p = await c.createPermit({ car_hash: h, agent_id: 'agent-1', ttl_ms: 5000, use: 'multi' });
+  expect((await c.verifyPermit({ permit: p.permit, car_hash: h })).valid).toBe(true);
+  expect(await c.checkReplay('typed-1', 1000)).toEqual({ status: 'fresh' });
+  expect((await c.replayStats()).capacity).toBeGreaterThan(0);
+  expect((await c.policyGet()).version).toBe(1);
+  expect(await c.policyReload({ ...POLICY, version: 5 })).toEqual({ version: 5 });
+  await expect(c.policyReload()).rejects.toMatchObject({ rpcCode: -32602, data: { field: 'policy' } });
+  expect(await c.quarantine({ agent_id: 'q', reason: 'r', isolation: 'network' })).toMatchObject({ status: 'active', isolation: 'network' });
+  expect((await c.quarantineList()).agents).toHaveLength(1);
+  expect(await c.quarantineTerminate('q', 'done')).toMatchObject({ status: 'terminated' });
+  await expect(c.quarantineRecover('q')).rejects.toMatchObject({ rpcCode: -32602 });
+  expect((await c.auditVerify()).ok).toBe(true);
+  expect((await c.metrics()).policy_version).toBe(5);
+});
+
 describe('GuardServer authentication', () => {
   const TOKEN = crypto.randomBytes(24).toString('hex');
 

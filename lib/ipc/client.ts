@@ -27,6 +27,18 @@ export class RpcCallError extends Error {
   }
 }
 
+/** A gate decision as it travels over the socket. */
+export interface GateDecisionWire {
+  decision: 'allow' | 'deny' | 'pending';
+  source: string;
+  reason: string;
+  car_hash: string | null;
+  policy_version: number;
+  trust_score: number;
+  confidence: number;
+  retry_after_ms?: number;
+}
+
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
@@ -132,16 +144,72 @@ export class GuardClient {
     socket.write(JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }) + '\n');
   }
 
+  // One typed method per RPC (params by name, as on the wire).
   ping(): Promise<'pong'> {
     return this.call('ping');
   }
-
-  gateCheck(params: { car: Record<string, unknown>; permit?: string; nonce?: string; session_id?: string }): Promise<Record<string, unknown>> {
-    return this.call('gate_check', params);
+  version(): Promise<{ version: string; protocol: '2.0'; backends: Record<string, unknown> }> {
+    return this.call('version');
   }
-
   auth(token: string): Promise<{ session_id: string; expires_at: number }> {
     return this.call('auth', { token });
+  }
+  hashCar(car: Record<string, unknown>): Promise<{ car_hash: string }> {
+    return this.call('hash_car', { car });
+  }
+  gateCheck(params: { car: Record<string, unknown>; permit?: string; nonce?: string; session_id?: string }): Promise<GateDecisionWire> {
+    return this.call('gate_check', params);
+  }
+  gateCheckBatch(requests: Array<{ car: Record<string, unknown>; permit?: string; nonce?: string; session_id?: string }>): Promise<{ decisions: GateDecisionWire[] }> {
+    return this.call('gate_check_batch', { requests });
+  }
+  cacheGet(carHash: string): Promise<{ hit: boolean; decision?: string; reason?: string; policy_version?: number; expires_at?: number }> {
+    return this.call('cache_get', { car_hash: carHash });
+  }
+  cachePut(params: { car_hash: string; decision: 'allow' | 'deny' | 'pending'; ttl_ms?: number; reason?: string }): Promise<{ ok: true }> {
+    return this.call('cache_put', params);
+  }
+  cacheInvalidate(carHash?: string): Promise<{ removed: number }> {
+    return this.call('cache_invalidate', carHash === undefined ? {} : { car_hash: carHash });
+  }
+  cacheStats(): Promise<{ entries: number; capacity: number; hits: number; misses: number; evictions: number; expirations: number }> {
+    return this.call('cache_stats');
+  }
+  createPermit(params: { car?: Record<string, unknown>; car_hash?: string; agent_id: string; ttl_ms: number; use?: 'once' | 'multi' }): Promise<{ permit: string; jti: string; expires_at: number }> {
+    return this.call('create_permit', params);
+  }
+  verifyPermit(params: { permit: string; car?: Record<string, unknown>; car_hash?: string }): Promise<{ valid: boolean; reason?: string; claims?: Record<string, unknown> }> {
+    return this.call('verify_permit', params);
+  }
+  checkReplay(nonce: string, ttlMs: number): Promise<{ status: 'fresh' | 'replay' | 'saturated' }> {
+    return this.call('check_replay', { nonce, ttl_ms: ttlMs });
+  }
+  replayStats(): Promise<{ size: number; capacity: number; replays: number; saturated: number }> {
+    return this.call('replay_stats');
+  }
+  policyGet(): Promise<{ version: number; mode: string; document: Record<string, unknown> | null }> {
+    return this.call('policy_get');
+  }
+  policyReload(policy?: Record<string, unknown> | string): Promise<{ version: number }> {
+    return this.call('policy_reload', policy === undefined ? {} : { policy });
+  }
+  quarantine(params: { agent_id: string; reason: string; isolation?: string | string[]; forensic?: 'none' | 'metadata' | 'full' }): Promise<Record<string, unknown>> {
+    return this.call('quarantine', params);
+  }
+  quarantineList(): Promise<{ agents: Array<Record<string, unknown>> }> {
+    return this.call('quarantine_list');
+  }
+  quarantineRecover(agentId: string, reason?: string): Promise<Record<string, unknown>> {
+    return this.call('quarantine_recover', reason === undefined ? { agent_id: agentId } : { agent_id: agentId, reason });
+  }
+  quarantineTerminate(agentId: string, reason?: string): Promise<Record<string, unknown>> {
+    return this.call('quarantine_terminate', reason === undefined ? { agent_id: agentId } : { agent_id: agentId, reason });
+  }
+  auditVerify(): Promise<{ ok: boolean; records: number; lastGoodSeq: number; firstBad?: Record<string, unknown> }> {
+    return this.call('audit_verify');
+  }
+  metrics(): Promise<Record<string, unknown>> {
+    return this.call('metrics');
   }
 
   close(): void {
