@@ -86,3 +86,27 @@ describe('guardkernel serve', () => {
     }
   });
 });
+
+describe('the Python client', () => {
+  const python = spawnSync('python3', ['--version']).status === 0 ? 'python3' : null;
+
+  test.runIf(python !== null)('runs its example against a live server', async () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-py-'));
+    const s = startServe(['--state-dir', state]);
+    await s.ready;
+    try {
+      const r = spawnSync(python!, [path.join(repoRoot, 'clients', 'python', 'guardkernel_client.py'), path.join(state, 'core.sock')], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const [first, second] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(first.ping).toBe('pong');
+      expect(first.allow).toMatchObject({ decision: 'allow', source: 'policy' });
+      expect(first.deny).toMatchObject({ decision: 'deny' });
+      expect(first.pipelined).toBe(100);
+      expect(second).toEqual({ error: -32601 });
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+  });
+});
