@@ -161,8 +161,9 @@ export class GuardServer {
       overflow: () => {
         this.#context.metrics.oversized_lines = (this.#context.metrics.oversized_lines ?? 0) + 1;
         const reply = { jsonrpc: '2.0', id: null, error: { code: RpcErrors.INVALID_REQUEST, message: `Invalid Request: line longer than ${this.#opts.maxLineBytes} bytes` } };
-        socket.end(JSON.stringify(reply) + '\n');
+        // Reply, then close for good: the rest of the line is never read.
         socket.pause();
+        socket.end(JSON.stringify(reply) + '\n', () => socket.destroy());
       },
     });
     socket.on('data', (chunk: Buffer) => reader.push(chunk));
