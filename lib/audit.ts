@@ -18,7 +18,8 @@
  * (seq and prev) in a new file.
  */
 import fs from 'node:fs';
-import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, recordMac, verifyWith } from './audit-verify';
+import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyWith } from './audit-verify';
+import { canonicalizeJson } from './car';
 import { ErrorCodes, GuardError, describe } from './errors';
 import { HmacKey } from './hash';
 
@@ -195,11 +196,14 @@ export class AuditLog {
     record.type = type;
     record.severity = severity;
     record.prev = this.#prev;
-    const mac = recordMac(this.#hmac, record); // throws ERR_CAR_INVALID for fields JSON cannot carry
-    record.mac = mac;
+    // The canonical text is both what the MAC covers and, with the MAC added
+    // as a last member, the line itself (key order in the file is free:
+    // verify re-canonicalizes).
+    const canonical = canonicalizeJson(record); // throws ERR_CAR_INVALID for fields JSON cannot carry
+    const mac = this.#hmac.sign(this.#prev + canonical);
     this.#seq++;
     this.#prev = mac;
-    this.#buffer.push(JSON.stringify(record) + '\n');
+    this.#buffer.push(canonical.slice(0, -1) + ',"mac":"' + mac + '"}\n');
     this.#bufferedLastSeq = this.#seq;
     this.#bufferedLastMac = mac;
     if (!this.#scheduled) {

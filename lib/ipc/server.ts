@@ -177,17 +177,27 @@ export class GuardServer {
   async #pump(conn: Connection): Promise<void> {
     if (conn.busy) return;
     conn.busy = true;
+    // Replies are gathered and written together: one write per burst of
+    // requests rather than one system call per reply.
+    let out = '';
+    const flush = () => {
+      if (out === '' || conn.socket.destroyed) return;
+      const ok = conn.socket.write(out);
+      out = '';
+      // A peer that does not read its replies stops being read from.
+      if (!ok) conn.socket.pause();
+    };
     try {
       while (conn.queue.length > 0) {
         const line = conn.queue.shift()!;
         const reply = await this.#dispatcher.handleLine(line, conn);
-        if (reply !== null && !conn.socket.destroyed) {
-          const ok = conn.socket.write(reply + '\n');
-          // A peer that does not read its replies stops being read from.
-          if (!ok) conn.socket.pause();
-        }
-        if (conn.queue.length < this.#opts.maxInFlight && conn.socket.writableLength === 0 && conn.socket.isPaused() && !this.#closing) conn.socket.resume();
+        if (reply !== null) out += reply + '\n';
+        if (out.length >= 65536) flush();
+        // Read again once the queue has room and the peer is taking replies
+        // (writableNeedDrain: a write was refused and 'drain' will resume us).
+        if (conn.queue.length < this.#opts.maxInFlight && !conn.socket.writableNeedDrain && conn.socket.isPaused() && !this.#closing) conn.socket.resume();
       }
+      flush();
     } finally {
       conn.busy = false;
     }
