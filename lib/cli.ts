@@ -33,22 +33,29 @@ function serveCommand(args: string[]): number {
     process.stdout.write(SERVE_USAGE);
     return 0;
   }
+  // Signal handlers go in before anything starts: a SIGTERM that arrives
+  // while the server is still starting must still end in a clean exit 0.
+  let running: Awaited<ReturnType<typeof startServe>> | null = null;
+  let stopRequested = false;
+  let stopping = false;
+  const stop = () => {
+    stopRequested = true;
+    if (running === null || stopping) return;
+    stopping = true;
+    running.stop().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`guardkernel serve: shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   startServe(parsed, (line) => process.stdout.write(line + '\n')).then(
-    (running) => {
-      let stopping = false;
-      const stop = () => {
-        if (stopping) return;
-        stopping = true;
-        running.stop().then(
-          () => process.exit(0),
-          (err) => {
-            process.stderr.write(`guardkernel serve: shutdown failed: ${(err as Error).message}\n`);
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+    (r) => {
+      running = r;
+      if (stopRequested) stop();
     },
     (err) => {
       process.stderr.write(`guardkernel serve: ${(err as Error).message}\n`);
