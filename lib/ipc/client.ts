@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { GuardError, describe } from '../errors';
+import type { GateDecision } from '../gate';
 import { LineReader } from './line-reader';
 import type { RpcError } from './jsonrpc';
 
@@ -27,17 +28,8 @@ export class RpcCallError extends Error {
   }
 }
 
-/** A gate decision as it travels over the socket. */
-export interface GateDecisionWire {
-  decision: 'allow' | 'deny' | 'pending';
-  source: string;
-  reason: string;
-  car_hash: string | null;
-  policy_version: number;
-  trust_score: number;
-  confidence: number;
-  retry_after_ms?: number;
-}
+/** A gate decision as it travels over the socket: the Gate's own shape. */
+export type GateDecisionWire = GateDecision;
 
 interface Pending {
   resolve(v: unknown): void;
