@@ -148,6 +148,7 @@ describe('malformed tokens', () => {
     ['header is an array', `${b64([1])}.${p}.${s}`],
     ['header with crit', `${b64({ alg: 'HS256', kid: 'a', crit: ['exp'] })}.${p}.${s}`],
     ['huge', 'a'.repeat(10_000)],
+    ['huge, three segments', `${h}.${'A'.repeat(1 << 20)}.${s}`],
     ['dots only', '..'],
   ])('%s', (_name, token) => {
     expect(ring.verify(token, { carHash: H })).toEqual({ valid: false, reason: 'malformed' });
@@ -164,6 +165,24 @@ describe('malformed tokens', () => {
     expect(ring.verify(signRaw(header, claimsFor({ exp: '9999999999' }), SECRET_A), { carHash: H })).toEqual({ valid: false, reason: 'malformed' });
     expect(ring.verify(signRaw(header, claimsFor({ use: 'twice' }), SECRET_A), { carHash: H })).toEqual({ valid: false, reason: 'malformed' });
     expect(ring.verify(signRaw(header, claimsFor({ dec: 'deny' }), SECRET_A), { carHash: H })).toEqual({ valid: false, reason: 'malformed' });
+  });
+
+  // The last base64url character can carry unused low bits; Node's decoder
+  // ignores them, so without a canonical check one MAC would have many texts.
+  test('non-canonical base64url (unused trailing bits set) is malformed', () => {
+    const bump = (seg: string) => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      return seg.slice(0, -1) + alphabet[alphabet.indexOf(seg.at(-1)!) | 1];
+    };
+    expect(s).toHaveLength(43);
+    const sig = bump(s);
+    expect(sig).not.toBe(s);
+    expect(Buffer.from(sig, 'base64url').equals(Buffer.from(s, 'base64url'))).toBe(true);
+    expect(ring.verify(`${h}.${p}.${sig}`, { carHash: H })).toEqual({ valid: false, reason: 'malformed' });
+    if (p.length % 4 !== 0 && bump(p) !== p) {
+      expect(ring.verify(`${h}.${bump(p)}.${s}`, { carHash: H })).toEqual({ valid: false, reason: 'malformed' });
+    }
+    expect(ring.verify(good, { carHash: H }).valid).toBe(true);
   });
 
   test('tampering is bad_signature', () => {
@@ -194,6 +213,19 @@ describe('attacks', () => {
     expect(spy.calls).toBe(0);
     expect(ring.verify(real, { carHash: H }).valid).toBe(true);
     expect(spy.calls).toBe(1);
+    expect(ring.verify(real, { carHash: H })).toEqual({ valid: false, reason: 'replayed' });
+  });
+
+  test('the same forgery against the default (private) replay detector', () => {
+    const ring = new Keyring({ keys: { a: SECRET_A }, active: 'a' });
+    const { permit: real, expiresAt } = ring.issue({ carHash: H, agentId: 'agent-7', ttlMs: 60_000 });
+    const [h, p, s] = real.split('.');
+    const flipped = Buffer.from(s, 'base64url');
+    flipped[31] ^= 0x80;
+    for (let i = 0; i < 3; i++) expect(ring.verify(`${h}.${p}.${flipped.toString('base64url')}`, { carHash: H })).toEqual({ valid: false, reason: 'bad_signature' });
+    expect(ring.verify(real, { carHash: H, now: expiresAt })).toEqual({ valid: false, reason: 'expired' });
+    expect(ring.verify(real, { carHash: OTHER })).toEqual({ valid: false, reason: 'car_mismatch' });
+    expect(ring.verify(real, { carHash: H }).valid).toBe(true);
     expect(ring.verify(real, { carHash: H })).toEqual({ valid: false, reason: 'replayed' });
   });
 
