@@ -51,6 +51,24 @@ export interface CoreAddon {
   /** 4 bytes over the store's mutation counter, or undefined where external buffers are refused. */
   cacheEpochBuffer(handle: NativeHandle): ArrayBuffer | undefined;
   cacheAddNearHits(handle: NativeHandle, hits: number): void;
+
+  /** K2K sandbox: checks a batch against the state arrays of lib/sandbox/state.ts, in place. */
+  sandboxCheck(
+    params: Float64Array,
+    kernelF64: Float64Array,
+    kernelI32: Int32Array,
+    violations: Float64Array,
+    dstAllowed: Uint8Array,
+    topicAllowed: Uint8Array,
+    connBits: Uint32Array,
+    src: Uint32Array,
+    dst: Uint32Array,
+    topic: Uint32Array,
+    bytes: Uint32Array,
+    nowMs: number,
+    verdicts: Uint8Array,
+    counts: Float64Array,
+  ): void;
 }
 
 /** One CUDA device as the CUDA addon reports it. */
@@ -72,9 +90,11 @@ export interface CudaAddon {
   selfTest(device: number): Uint32Array;
   /** CUDA runtime version the addon was built against (e.g. 13000). */
   runtimeVersion(): number;
+  /** K2K sandbox on the device; same arguments and effects as CoreAddon.sandboxCheck. */
+  sandboxCheck?: CoreAddon['sandboxCheck'];
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 2;
+export const CORE_ABI_VERSION = 3;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 1;

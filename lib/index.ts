@@ -52,3 +52,21 @@ export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateS
 export { GuardServer, type GuardServerOptions } from './ipc/server';
 export { GuardClient, RpcCallError, type GuardClientOptions } from './ipc/client';
 export { SERVICE_METHODS, type ServiceContext } from './ipc/methods';
+export {
+  KernelSandbox,
+  ResourceLimits,
+  SandboxPolicy,
+  SandboxVerdict,
+  VERDICT_NAMES,
+  CUDA_MIN_BATCH,
+  type CheckResult,
+  type KernelSandboxOptions,
+  type KernelUsage,
+  type MemoryAccess,
+  type MessageColumns,
+  type ResourceLimitsInit,
+  type SandboxBackend,
+  type SandboxVerdictName,
+  type SandboxViolation,
+  type ViolationSummary,
+} from './sandbox';

@@ -5,12 +5,13 @@
 #include "digest_functions.h"
 #include "hmac_key.h"
 #include "replay_binding.h"
+#include "sandbox_binding.h"
 
 namespace {
 
 // Bumped whenever the JS-visible surface changes; lib/native.ts refuses a
 // stale build with a different number instead of calling into it blindly.
-constexpr uint32_t kAbiVersion = 2;
+constexpr uint32_t kAbiVersion = 3;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gk::HmacKeyObject::Register(env, exports);
   gk::RegisterReplayFunctions(env, exports);
   gk::RegisterDecisionCacheFunctions(env, exports);
+  gk::RegisterSandboxFunctions(env, exports);
   return exports;
 }
 
