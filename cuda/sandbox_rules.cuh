@@ -39,6 +39,25 @@ struct Params {
   bool read_only;
 };
 
+// Views of the state arrays (lib/sandbox/state.ts), lengths already checked.
+struct StateView {
+  Params params;
+  double* kernel_f64;   // kF64Fields * capacity
+  int32_t* kernel_i32;  // kI32Fields * capacity
+  double* violations;   // kVerdictCount * capacity
+  const uint8_t* dst_allowed;
+  const uint8_t* topic_allowed;  // at least params.topics
+  uint32_t* conn_bits;           // capacity * capacity / 32 when connections are limited, else unused
+};
+
+struct BatchView {
+  const uint32_t* src;
+  const uint32_t* dst;
+  const uint32_t* topic;
+  const uint32_t* bytes;
+  size_t count;
+};
+
 // The rules that look at one message alone. Returns the verdict, or kAllow
 // when the message goes on to the stateful rules (connections, rate, memory).
 GK_HD uint8_t StatelessVerdict(const Params& p, uint32_t src, uint32_t dst, uint32_t topic, uint32_t bytes,
