@@ -15,6 +15,7 @@
         "native/hmac_sha256.cc",
         "native/replay_binding.cc",
         "native/replay_store.cc",
+        "native/sandbox_args.cc",
         "native/sandbox_binding.cc",
         "native/sandbox_check.cc",
         "native/seeded_hash.cc",

@@ -5,11 +5,13 @@
 #include <string>
 
 #include "device_query.h"
+#include "sandbox_args.h"
+#include "sandbox_kernels.h"
 
 namespace {
 
 // Must match CUDA_ABI_VERSION in lib/addon-types.ts.
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;
 // Words the self-test kernel writes: several blocks, with a partial last one.
 constexpr size_t kSelfTestWords = 1000;
 constexpr uint32_t kSelfTestSeed = 0x9e3779b9u;
@@ -58,6 +60,29 @@ Napi::Value RuntimeVersion(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), gk::CudaRuntimeVersion());
 }
 
+// sandboxCheck(...the core addon's 14 arguments..., timings?): the K2K
+// sandbox on device 0. timings, a Float64Array(2), gets [ms for the whole
+// call, ms of device work without transfers].
+Napi::Value SandboxCheck(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  gk::sandbox::CheckCall call = gk::sandbox::ParseCheckCall(info);
+  double* timings = nullptr;
+  if (info.Length() > 14 && !info[14].IsUndefined()) {
+    if (!info[14].IsTypedArray() || info[14].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[14].As<Napi::Float64Array>().ElementLength() < 2) {
+      throw Napi::TypeError::New(env, "Expected a Float64Array(2) for timings");
+    }
+    timings = info[14].As<Napi::Float64Array>().Data();
+  }
+  std::string error;
+  if (!gk::sandbox::CudaCheckMessages(call.state, call.batch, call.now_ms, call.verdicts, call.counts, timings, &error)) {
+    Napi::Error e = Napi::Error::New(env, "CUDA sandbox check failed: " + error);
+    e.Set("code", Napi::String::New(env, "ERR_GPU_UNAVAILABLE"));
+    throw e;
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   exports.Set("selfTestSeed", Napi::Number::New(env, kSelfTestSeed));
@@ -65,6 +90,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("devices", Napi::Function::New<Devices>(env, "devices"));
   exports.Set("selfTest", Napi::Function::New<SelfTest>(env, "selfTest"));
   exports.Set("runtimeVersion", Napi::Function::New<RuntimeVersion>(env, "runtimeVersion"));
+  exports.Set("sandboxCheck", Napi::Function::New<SandboxCheck>(env, "sandboxCheck"));
   return exports;
 }
 

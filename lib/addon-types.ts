@@ -90,11 +90,14 @@ export interface CudaAddon {
   selfTest(device: number): Uint32Array;
   /** CUDA runtime version the addon was built against (e.g. 13000). */
   runtimeVersion(): number;
-  /** K2K sandbox on the device; same arguments and effects as CoreAddon.sandboxCheck. */
-  sandboxCheck?: CoreAddon['sandboxCheck'];
+  /**
+   * K2K sandbox on device 0: the core addon's arguments and effects, plus an
+   * optional Float64Array(2) that receives [ms for the whole call, ms of device work].
+   */
+  sandboxCheck(...args: [...Parameters<CoreAddon['sandboxCheck']>, timings?: Float64Array]): void;
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
 export const CORE_ABI_VERSION = 3;
 /** Must match kAbiVersion in cuda/addon.cc. */
-export const CUDA_ABI_VERSION = 1;
+export const CUDA_ABI_VERSION = 2;

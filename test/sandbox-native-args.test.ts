@@ -1,9 +1,12 @@
 // Direct calls into the addon's sandboxCheck with arrays that lie about the
 // state's size: the C++ side must refuse them (a JS error), never read or
 // write out of bounds. Run under ASan by `npm run test:asan`.
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect, test } from 'vitest';
+import { ErrorCodes, KernelSandbox, SandboxPolicy, backends } from '../lib';
 import { SandboxState } from '../lib/sandbox/state';
-import { core } from './helpers';
+import { core, repoRoot } from './helpers';
 
 function fresh(connections = 4): { s: SandboxState; args: () => unknown[] } {
   const s = new SandboxState(10, 1000, connections, false);
@@ -55,4 +58,29 @@ test.runIf(core !== null)('out-of-range message ids are verdicts, not memory acc
   const verdicts = new Uint8Array(n);
   core!.sandboxCheck(s.params, s.kernelF64, s.kernelI32, s.violations, s.dstAllowed, s.topicAllowed, s.connBits, src, dst, Uint32Array.of(0, 0, 0xffffffff, 0), new Uint32Array(n), 0, verdicts, new Float64Array(8));
   expect(Array.from(verdicts)).toEqual([7, 7, 7, 7]);
+});
+
+test.runIf(backends().gpu.kind !== 'cuda')('without a device, the CUDA backend refuses with ERR_GPU_UNAVAILABLE and leaves the state as it was', () => {
+  const box = new KernelSandbox({ maxMessagesPerSecond: 1 }, SandboxPolicy.permissive());
+  const a = box.registerKernel('a');
+  const b = box.registerKernel('b');
+  box.registerTopic('t');
+  const batch = { src: Uint32Array.of(a, a), dst: Uint32Array.of(b, b), topic: new Uint32Array(2), bytes: new Uint32Array(2) };
+  expect(() => box.checkMessages(batch, 10, { backend: 'cuda' })).toThrow(expect.objectContaining({ code: ErrorCodes.GPU_UNAVAILABLE }));
+  // Nothing was spent: the bucket still pays for one message.
+  expect(Array.from(box.checkMessages(batch, 10, { backend: 'js' }).verdicts)).toEqual([0, 4]);
+  // The CUDA addon itself, where it is built, fails the same way (a driver is missing, not a crash).
+  const cudaFile = path.join(repoRoot, 'build-cuda', 'Release', 'guardkernel_cuda.node');
+  if (fs.existsSync(cudaFile)) {
+    const addon = require(cudaFile) as { sandboxCheck: (...args: unknown[]) => void };
+    const s = new SandboxState(10, 1000, 4, false);
+    s.addKernel(true);
+    s.addTopic(true);
+    const before = s.kernelF64.slice();
+    expect(() => addon.sandboxCheck(s.params, s.kernelF64, s.kernelI32, s.violations, s.dstAllowed, s.topicAllowed, s.connBits, new Uint32Array(1), new Uint32Array(1), new Uint32Array(1), new Uint32Array(1), 5, new Uint8Array(1), new Float64Array(8))).toThrow(
+      expect.objectContaining({ code: ErrorCodes.GPU_UNAVAILABLE }),
+    );
+    expect(s.kernelF64).toEqual(before);
+    expect(() => addon.sandboxCheck(s.params)).toThrow(TypeError);
+  }
 });

@@ -238,11 +238,11 @@ export class KernelSandbox {
     if (backend === 'cuda' || (backend === 'auto' && b.src.length >= CUDA_MIN_BATCH)) {
       const gpu = gpuBackend();
       const addon = gpu.addon;
-      if (gpu.kind === 'cuda' && addon !== null && addon.sandboxCheck !== undefined) {
+      if (gpu.kind === 'cuda' && addon !== null) {
         addon.sandboxCheck(s.params, s.kernelF64, s.kernelI32, s.violations, s.dstAllowed, s.topicAllowed, s.connBits, b.src, b.dst, b.topic, b.bytes, nowMs, verdicts, this.#counts);
         return 'cuda';
       }
-      if (backend === 'cuda') throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, `No CUDA backend: ${gpu.reason ?? 'the CUDA addon has no sandbox kernels'}`);
+      if (backend === 'cuda') throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, `No CUDA backend: ${gpu.reason ?? 'unknown reason'}`);
     }
     if (backend === 'native' || backend === 'auto') {
       const addon = coreAddon();

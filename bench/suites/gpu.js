@@ -1,0 +1,71 @@
+// `npm run bench:gpu`: the K2K sandbox on the GPU for 16M-message batches,
+// with transfers (the whole checkMessages call) and without (device work
+// alone, timed inside the addon between synchronizations), vs the native C++
+// checker on the same batch. Prints nothing useful without a GPU.
+'use strict';
+const gk = require('../../dist/index.js');
+const { runCases } = require('../harness');
+const { gpuBackend } = require('../../dist/native.js');
+
+const N = 1 << 24;
+const KERNELS = 1024;
+const TOPICS = 64;
+const ROUNDS = 8;
+
+function makeSandbox() {
+  const limits = new gk.ResourceLimits().maxMemoryBytes(2 ** 52).maxMessagesPerSecond(1e9).maxK2kConnections(KERNELS);
+  const policy = gk.SandboxPolicy.permissive().denyK2kTo(['admin_*']).allowTopics(['public.*', 'metrics.*']);
+  const box = new gk.KernelSandbox(limits, policy);
+  for (let k = 0; k < KERNELS; k++) box.registerKernel(k % 50 === 0 ? `admin_${k}` : `worker_${k}`);
+  for (let t = 0; t < TOPICS; t++) box.registerTopic(t % 32 === 0 ? `private.${t}` : `public.${t}`);
+  return box;
+}
+
+const gpu = gpuBackend();
+if (gpu.kind !== 'cuda') {
+  process.stderr.write(`bench gpu: no CUDA backend (${gpu.reason}); nothing measured\n`);
+  process.stdout.write('[]\n');
+  process.exit(0);
+}
+
+let seed = 99;
+const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const batch = { src: new Uint32Array(N), dst: new Uint32Array(N), topic: new Uint32Array(N), bytes: new Uint32Array(N) };
+for (let i = 0; i < N; i++) {
+  batch.src[i] = Math.floor(rand() * KERNELS);
+  batch.dst[i] = Math.floor(rand() * KERNELS);
+  batch.topic[i] = Math.floor(rand() * TOPICS);
+  batch.bytes[i] = Math.floor(rand() * 256);
+}
+const out = new Uint8Array(N);
+const gpuBox = makeSandbox();
+const cpuBox = makeSandbox();
+let now = 1;
+
+// Device work alone: the addon's own timings over a few whole calls.
+function deviceOnlyRow() {
+  const { SandboxState } = require('../../dist/sandbox/state.js');
+  const s = new SandboxState(1e9, 2 ** 52, KERNELS, false);
+  const box = makeSandbox();
+  for (let k = 0; k < KERNELS; k++) s.addKernel(box.policy.allowsK2kTo(box.kernelName(k)));
+  for (let t = 0; t < TOPICS; t++) s.addTopic(t % 32 !== 0);
+  const timings = new Float64Array(2);
+  const counts = new Float64Array(8);
+  const compute = [];
+  const whole = [];
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    gpu.addon.sandboxCheck(s.params, s.kernelF64, s.kernelI32, s.violations, s.dstAllowed, s.topicAllowed, s.connBits, batch.src, batch.dst, batch.topic, batch.bytes, now++, out, counts, timings);
+    if (r > 0) { whole.push(timings[0]); compute.push(timings[1]); } // first call warms up
+  }
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const row = (name, ms) => ({ group: 'checkMessages, 16M-message batch (per message)', name, baseline: false, meanNs: (mean(ms) * 1e6) / N, p50Ns: (ms.sort((a, b) => a - b)[ms.length >> 1] * 1e6) / N, p99Ns: (Math.max(...ms) * 1e6) / N, opsPerSec: N / (mean(ms) / 1e3), samples: ms.length });
+  return [row('CUDA, device work only (transfers excluded)', compute), row('CUDA, whole call timed in the addon (transfers included)', whole)];
+}
+
+runCases('gpu', [
+  { group: 'checkMessages, 16M-message batch (per message)', name: 'native C++ checker (one core)', baseline: true, perOpDivisor: N, fn: () => { cpuBox.checkMessages(batch, now++, { backend: 'native', out }); } },
+  { group: 'checkMessages, 16M-message batch (per message)', name: 'CUDA via KernelSandbox.checkMessages (transfers included)', perOpDivisor: N, fn: () => { gpuBox.checkMessages(batch, now++, { backend: 'cuda', out }); } },
+], { time: 3000, warmupTime: 500, extraRows: async () => deviceOnlyRow() }).catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
