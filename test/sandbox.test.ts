@@ -131,6 +131,7 @@ describe.each(BACKENDS)('policy on the %s backend', (backend) => {
   test('new SandboxPolicy() is closed to K2K until an allow or deny list opens it', () => {
     expect(send(new KernelSandbox(UNLIMITED, new SandboxPolicy()), backend, [{ src: 'a', dst: 'b' }])).toEqual(['unauthorized_k2k']);
     expect(send(new KernelSandbox(UNLIMITED, new SandboxPolicy().k2kDenyList(['x'])), backend, [{ src: 'a', dst: 'b' }, { src: 'a', dst: 'x' }])).toEqual(['allow', 'unauthorized_k2k']);
+    expect(send(KernelSandbox.withPolicy(UNLIMITED, SandboxPolicy.permissive()), backend, [{ src: 'a', dst: 'b' }])).toEqual(['allow']);
     // A sandbox without a policy gets restrictive().
     expect(send(new KernelSandbox(UNLIMITED), backend, [{ src: 'a', dst: 'b' }])).toEqual(['unauthorized_k2k']);
   });

@@ -162,6 +162,11 @@ export class KernelSandbox {
     this.#state = new SandboxState(l.maxMessagesPerSecond, l.maxMemoryBytes, l.maxK2kConnections, this.policy.readOnly);
   }
 
+  /** The seed API's spelling of `new KernelSandbox(limits, policy)`. */
+  static withPolicy(limits: ResourceLimits | ResourceLimitsInit, policy: SandboxPolicy, options?: KernelSandboxOptions): KernelSandbox {
+    return new KernelSandbox(limits, policy, options);
+  }
+
   /** Registers a kernel (idempotent per name); returns its id. */
   registerKernel(name: string): number {
     checkName(name, 'kernel');
