@@ -11,6 +11,7 @@ export const ErrorCodes = {
   CLOSED: 'ERR_CLOSED',
   INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
   AUDIT_UNAVAILABLE: 'ERR_AUDIT_UNAVAILABLE',
+  AUTH_FAILED: 'ERR_AUTH_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

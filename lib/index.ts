@@ -70,3 +70,4 @@ export {
   type SandboxViolation,
   type ViolationSummary,
 } from './sandbox';
+export { aead, kdf, AEAD_ALGORITHMS, type AeadAlgorithm, type AeadBackend, type AeadOptions, type Sealed, type Argon2idOptions, type HkdfHash } from './crypto';
