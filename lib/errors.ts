@@ -12,6 +12,7 @@ export const ErrorCodes = {
   INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
   AUDIT_UNAVAILABLE: 'ERR_AUDIT_UNAVAILABLE',
   AUTH_FAILED: 'ERR_AUTH_FAILED',
+  ENVELOPE_INVALID: 'ERR_ENVELOPE_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -70,4 +70,12 @@ export {
   type SandboxViolation,
   type ViolationSummary,
 } from './sandbox';
-export { aead, kdf, AEAD_ALGORITHMS, type AeadAlgorithm, type AeadBackend, type AeadOptions, type Sealed, type Argon2idOptions, type HkdfHash } from './crypto';
+export {
+  MemoryEncryption,
+  DeviceBuffer,
+  type MemoryEncryptionOptions,
+  type MemoryEncryptionStats,
+  type PasswordKdf,
+  type PasswordOptions,
+  type DeviceKind,
+  aead, kdf, AEAD_ALGORITHMS, type AeadAlgorithm, type AeadBackend, type AeadOptions, type Sealed, type Argon2idOptions, type HkdfHash } from './crypto';

@@ -1,0 +1,372 @@
+/**
+ * MemoryEncryption: seals buffers (host bytes or DeviceBuffers) into
+ * self-describing envelopes (lib/crypto/envelope.ts) under a keyring of
+ * versions, and rotates keys by time and by invocation count.
+ *
+ * Keys: the caller's key (or a key derived from a password with Argon2id or
+ * PBKDF2) is a master secret that never encrypts anything itself. Version v
+ * uses HKDF-SHA256(master, salt "guardkernel/memory-encryption/v1",
+ * info "<algorithm>:<v>"). Every version can therefore be re-derived from the
+ * master, so an envelope from any version (from this process or another one
+ * with the same master) decrypts; only the current version encrypts.
+ * Rotation advances the version: automatically once `rotateEveryMs` has passed
+ * or `maxInvocationsPerKey` seals (default 2^28, far below the 2^32 random
+ * nonces NIST SP 800-38D allows per GCM key) were made under it, or when you
+ * call `rotateKey()`. A process that restarts often should persist
+ * `keyVersion` and pass it back as `startVersion` so counts keep meaning.
+ *
+ * Nonces: `encrypt` draws a random nonce per call. `encryptBlocks` gives
+ * block i the nonce prefix || counter, with a random prefix per key version
+ * and instance and a counter that only grows across calls, so no nonce
+ * repeats under one key in one instance.
+ *
+ * Key bytes live in Buffers outside the V8 heap (allocUnsafeSlow) and are
+ * zeroed by close(); node:crypto copies a key into OpenSSL for each call and
+ * frees it after, which this class cannot zero: best effort, as documented.
+ */
+import crypto from 'node:crypto';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { open as aeadOpen, seal as aeadSeal } from './aead';
+import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
+import { DeviceBuffer, type DeviceKind } from './device-buffer';
+import {
+  BLOCKS_MAGIC,
+  COUNTER_BYTES,
+  ENVELOPE_MAGIC,
+  HEADER_BYTES,
+  MAX_BLOCK_SIZE,
+  TAG_BYTES,
+  readHeader,
+  writeHeader,
+} from './envelope';
+import { argon2id, hkdf, pbkdf2Sha256 } from './kdf';
+
+export interface MemoryEncryptionOptions {
+  /** Default 'aes-256-gcm'. */
+  algorithm?: AeadAlgorithm;
+  /** The master key: 32 bytes or more of secret. */
+  key: Uint8Array;
+  /** Rotate once the current version is this old (ms). Default: never by time. */
+  rotateEveryMs?: number;
+  /** Rotate after this many seals under one version. Default 2^28. */
+  maxInvocationsPerKey?: number;
+  /** Where DeviceBuffer work runs. Default 'auto' (the CPU in this release). */
+  device?: DeviceKind;
+  /** CPU implementation: 'native' (node:crypto, default) or 'js' (@noble/ciphers). */
+  backend?: 'native' | 'js';
+  /** First key version (default 1); pass a persisted `keyVersion` after a restart. */
+  startVersion?: number;
+  /** Milliseconds; default Date.now. */
+  clock?: () => number;
+}
+
+export type PasswordKdf =
+  | { name: 'argon2id'; memoryCost?: number; timeCost?: number; parallelism?: number }
+  | { name: 'pbkdf2-sha256'; iterations?: number };
+
+export interface PasswordOptions extends Omit<MemoryEncryptionOptions, 'key'> {
+  /** Default Argon2id with RFC 9106's second recommended setting (64 MiB, t=3, p=4). */
+  kdf?: PasswordKdf;
+  /** At least 16 bytes; random when omitted (then read it from `kdfSalt` and store it). */
+  salt?: Uint8Array;
+}
+
+export interface MemoryEncryptionStats {
+  algorithm: AeadAlgorithm;
+  keyVersion: number;
+  /** Seals under the current version. */
+  invocations: number;
+  rotations: number;
+  device: 'cpu' | 'cuda';
+}
+
+export const DEFAULT_MAX_INVOCATIONS = 2 ** 28;
+const MAX_INVOCATIONS = 2 ** 32;
+const MIN_MASTER_BYTES = 32;
+const MAX_VERSION = 2 ** 32 - 1;
+const KEY_SALT = Buffer.from('guardkernel/memory-encryption/v1');
+const DEFAULT_ARGON2 = { memoryCost: 65536, timeCost: 3, parallelism: 4 };
+const DEFAULT_PBKDF2_ITERATIONS = 600_000;
+/** Most derived version keys kept for decryption at once. */
+const KEY_CACHE = 64;
+
+type Input = Uint8Array | DeviceBuffer;
+
+function positiveInteger(value: unknown, name: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`Expected an integer in [1, ${max}] for ${name} but received ${describe(value)}`);
+  }
+  return value;
+}
+
+function secretCopy(bytes: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafeSlow(bytes.length);
+  b.set(bytes);
+  return b;
+}
+
+export class MemoryEncryption {
+  readonly #info: AlgorithmInfo;
+  readonly #master: Buffer;
+  readonly #rotateEveryMs: number;
+  readonly #maxInvocations: number;
+  readonly #backend: 'native' | 'js';
+  readonly #device: 'cpu';
+  readonly #clock: () => number;
+  readonly #keys = new Map<number, Buffer>();
+  #version: number;
+  #versionSince: number;
+  #invocations = 0;
+  #rotations = 0;
+  /** Per-version nonce prefix and next counter for encryptBlocks. */
+  #blockPrefix: Buffer;
+  #blockCounter = 0n;
+  #closed = false;
+  /** The salt a password was stretched with (undefined when built from a key). */
+  readonly kdfSalt?: Buffer;
+
+  constructor(options: MemoryEncryptionOptions, kdfSalt?: Buffer) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected MemoryEncryption options but received ${describe(options)}`);
+    if ((options as { password?: unknown }).password !== undefined) {
+      throw new TypeError('A password needs a KDF, which is asynchronous: use `await MemoryEncryption.fromPassword(password, options)`');
+    }
+    const info = algorithmInfo(options.algorithm ?? 'aes-256-gcm');
+    if (info === undefined) throw new TypeError(`Expected one of ${AEAD_ALGORITHMS.join(', ')} for algorithm but received ${describe(options.algorithm)}`);
+    if (!(options.key instanceof Uint8Array) || options.key.length < MIN_MASTER_BYTES) {
+      throw new RangeError(`Expected a key of at least ${MIN_MASTER_BYTES} bytes but received ${describe(options.key)}`);
+    }
+    this.#info = info;
+    this.#master = secretCopy(options.key);
+    this.#rotateEveryMs = options.rotateEveryMs === undefined ? Infinity : positiveInteger(options.rotateEveryMs, 'rotateEveryMs', 2 ** 52);
+    this.#maxInvocations = options.maxInvocationsPerKey === undefined ? DEFAULT_MAX_INVOCATIONS : positiveInteger(options.maxInvocationsPerKey, 'maxInvocationsPerKey', MAX_INVOCATIONS);
+    const backend = options.backend ?? 'native';
+    if (backend !== 'native' && backend !== 'js') throw new TypeError(`Expected 'native' or 'js' for backend but received ${describe(backend)}`);
+    this.#backend = backend;
+    // Resolving a device throws a clear error for 'cuda' where it is unavailable.
+    this.#device = DeviceBuffer.alloc(0, { device: options.device }).backend as 'cpu';
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError(`Expected a function for clock but received ${describe(options.clock)}`);
+    this.#clock = options.clock ?? Date.now;
+    this.#version = options.startVersion === undefined ? 1 : positiveInteger(options.startVersion, 'startVersion', MAX_VERSION);
+    this.#versionSince = this.#clock();
+    this.#blockPrefix = crypto.randomBytes(info.nonceBytes - COUNTER_BYTES);
+    if (kdfSalt !== undefined) this.kdfSalt = kdfSalt;
+  }
+
+  /** Stretches `password` with the KDF (Argon2id by default) into the master key. */
+  static async fromPassword(password: string | Uint8Array, options: PasswordOptions = {}): Promise<MemoryEncryption> {
+    if (typeof password !== 'string' && !(password instanceof Uint8Array)) throw new TypeError(`Expected a string or Uint8Array password but received ${describe(password)}`);
+    if (password.length === 0) throw new RangeError('Expected a non-empty password');
+    const salt = options.salt === undefined ? crypto.randomBytes(16) : Buffer.from(options.salt);
+    if (salt.length < 16) throw new RangeError(`Expected a salt of at least 16 bytes but received ${salt.length}`);
+    const kdf = options.kdf ?? { name: 'argon2id' };
+    let master: Buffer;
+    if (kdf.name === 'argon2id') {
+      const o = Object.assign({}, DEFAULT_ARGON2, kdf);
+      master = await argon2id(password, salt, { memoryCost: o.memoryCost, timeCost: o.timeCost, parallelism: o.parallelism, length: 32 });
+    } else if (kdf.name === 'pbkdf2-sha256') {
+      master = await pbkdf2Sha256(password, salt, kdf.iterations ?? DEFAULT_PBKDF2_ITERATIONS, 32);
+    } else {
+      throw new TypeError(`Expected kdf.name 'argon2id' or 'pbkdf2-sha256' but received ${describe((kdf as { name: unknown }).name)}`);
+    }
+    const { kdf: _k, salt: _s, ...rest } = options;
+    try {
+      return new MemoryEncryption(Object.assign(rest, { key: master }), salt);
+    } finally {
+      master.fill(0);
+    }
+  }
+
+  get algorithm(): AeadAlgorithm {
+    return this.#info.name;
+  }
+
+  /** The version new envelopes are sealed with. */
+  get keyVersion(): number {
+    return this.#version;
+  }
+
+  stats(): MemoryEncryptionStats {
+    return { algorithm: this.#info.name, keyVersion: this.#version, invocations: this.#invocations, rotations: this.#rotations, device: this.#device };
+  }
+
+  /** Moves to the next key version; older versions still decrypt. Returns the new version. */
+  rotateKey(): number {
+    this.#live();
+    if (this.#version >= MAX_VERSION) throw new RangeError('No key versions left');
+    this.#version++;
+    this.#versionSince = this.#clock();
+    this.#invocations = 0;
+    this.#rotations++;
+    this.#blockPrefix = crypto.randomBytes(this.#info.nonceBytes - COUNTER_BYTES);
+    this.#blockCounter = 0n;
+    return this.#version;
+  }
+
+  /** Seals `data`; returns the envelope as host bytes, or as a DeviceBuffer for a DeviceBuffer. */
+  encrypt(data: Input, aad?: Uint8Array): Buffer | DeviceBuffer {
+    const plain = this.#hostBytes(data, 'data');
+    this.#checkAad(aad);
+    this.#reserve(1);
+    const info = this.#info;
+    const nonce = crypto.randomBytes(info.nonceBytes);
+    const out = Buffer.alloc(HEADER_BYTES + info.nonceBytes + TAG_BYTES + plain.length);
+    writeHeader(ENVELOPE_MAGIC, info, this.#version, out);
+    nonce.copy(out, HEADER_BYTES);
+    const sealed = aeadSeal(info.name, this.#key(this.#version), nonce, plain, this.#aad(out.subarray(0, HEADER_BYTES), aad), { backend: this.#backend });
+    sealed.tag.copy(out, HEADER_BYTES + info.nonceBytes);
+    sealed.ciphertext.copy(out, HEADER_BYTES + info.nonceBytes + TAG_BYTES);
+    return data instanceof DeviceBuffer ? DeviceBuffer.adopt(out) : out;
+  }
+
+  /** Opens an envelope from `encrypt` (any key version). ERR_AUTH_FAILED if anything was changed. */
+  decrypt(envelope: Input, aad?: Uint8Array): Buffer | DeviceBuffer {
+    const bytes = Buffer.from(this.#hostBytes(envelope, 'envelope'));
+    this.#checkAad(aad);
+    const { algorithm, keyVersion } = readHeader(bytes, ENVELOPE_MAGIC, HEADER_BYTES + TAG_BYTES);
+    this.#sameAlgorithm(algorithm);
+    const n = algorithm.nonceBytes;
+    const nonce = bytes.subarray(HEADER_BYTES, HEADER_BYTES + n);
+    const tag = bytes.subarray(HEADER_BYTES + n, HEADER_BYTES + n + TAG_BYTES);
+    const ciphertext = bytes.subarray(HEADER_BYTES + n + TAG_BYTES);
+    const plain = aeadOpen(algorithm.name, this.#key(keyVersion), nonce, ciphertext, tag, this.#aad(bytes.subarray(0, HEADER_BYTES), aad), { backend: this.#backend });
+    return envelope instanceof DeviceBuffer ? DeviceBuffer.adopt(plain) : plain;
+  }
+
+  /**
+   * Seals `buffer` as consecutive blocks of `blockSize` bytes, each with its
+   * own nonce and tag (one launch on a GPU; a loop on the CPU).
+   */
+  encryptBlocks(buffer: Input, blockSize: number, aad?: Uint8Array): Buffer {
+    const plain = this.#hostBytes(buffer, 'buffer');
+    this.#checkAad(aad);
+    positiveInteger(blockSize, 'blockSize', MAX_BLOCK_SIZE);
+    if (plain.length % blockSize !== 0) throw new RangeError(`Expected a length that is a multiple of blockSize ${blockSize} but received ${plain.length}`);
+    const count = plain.length / blockSize;
+    if (count > this.#maxInvocations) throw new RangeError(`${count} blocks exceed maxInvocationsPerKey (${this.#maxInvocations})`);
+    this.#reserve(count);
+    const info = this.#info;
+    const prefixBytes = info.nonceBytes - COUNTER_BYTES;
+    const headerBytes = 17 + prefixBytes + COUNTER_BYTES;
+    const out = Buffer.alloc(headerBytes + count * (TAG_BYTES + blockSize));
+    writeHeader(BLOCKS_MAGIC, info, this.#version, out);
+    out.writeUInt32BE(blockSize, 9);
+    out.writeUInt32BE(count, 13);
+    this.#blockPrefix.copy(out, 17);
+    const first = this.#blockCounter;
+    this.#blockCounter += BigInt(count);
+    out.writeBigUInt64BE(first, 17 + prefixBytes);
+    const key = this.#key(this.#version);
+    const header = out.subarray(0, headerBytes);
+    const nonce = Buffer.alloc(info.nonceBytes);
+    this.#blockPrefix.copy(nonce, 0);
+    for (let i = 0; i < count; i++) {
+      nonce.writeBigUInt64BE(first + BigInt(i), prefixBytes);
+      const block = plain.subarray(i * blockSize, (i + 1) * blockSize);
+      const sealed = aeadSeal(info.name, key, nonce, block, this.#blockAad(header, i, aad), { backend: this.#backend });
+      const at = headerBytes + i * (TAG_BYTES + blockSize);
+      sealed.tag.copy(out, at);
+      sealed.ciphertext.copy(out, at + TAG_BYTES);
+    }
+    return out;
+  }
+
+  /** Opens a block envelope; ERR_AUTH_FAILED names the first block that fails. */
+  decryptBlocks(envelope: Input, aad?: Uint8Array): Buffer {
+    const bytes = Buffer.from(this.#hostBytes(envelope, 'envelope'));
+    this.#checkAad(aad);
+    const { algorithm, keyVersion } = readHeader(bytes, BLOCKS_MAGIC, 17);
+    this.#sameAlgorithm(algorithm);
+    const prefixBytes = algorithm.nonceBytes - COUNTER_BYTES;
+    const headerBytes = 17 + prefixBytes + COUNTER_BYTES;
+    if (bytes.length < headerBytes) throw new GuardError(ErrorCodes.ENVELOPE_INVALID, 'Block envelope is truncated');
+    const blockSize = bytes.readUInt32BE(9);
+    const count = bytes.readUInt32BE(13);
+    if (blockSize < 1 || blockSize > MAX_BLOCK_SIZE || bytes.length !== headerBytes + count * (TAG_BYTES + blockSize)) {
+      throw new GuardError(ErrorCodes.ENVELOPE_INVALID, `Block envelope of ${bytes.length} bytes does not hold ${count} blocks of ${blockSize}`);
+    }
+    const first = bytes.readBigUInt64BE(17 + prefixBytes);
+    const key = this.#key(keyVersion);
+    const header = bytes.subarray(0, headerBytes);
+    const nonce = Buffer.alloc(algorithm.nonceBytes);
+    bytes.copy(nonce, 0, 17, 17 + prefixBytes);
+    const out = Buffer.alloc(count * blockSize);
+    for (let i = 0; i < count; i++) {
+      nonce.writeBigUInt64BE(BigInt.asUintN(64, first + BigInt(i)), prefixBytes);
+      const at = headerBytes + i * (TAG_BYTES + blockSize);
+      try {
+        const plain = aeadOpen(algorithm.name, key, nonce, bytes.subarray(at + TAG_BYTES, at + TAG_BYTES + blockSize), bytes.subarray(at, at + TAG_BYTES), this.#blockAad(header, i, aad), { backend: this.#backend });
+        plain.copy(out, i * blockSize);
+      } catch (err) {
+        out.fill(0);
+        throw new GuardError(ErrorCodes.AUTH_FAILED, `Block ${i} failed authentication`, { cause: err });
+      }
+    }
+    return out;
+  }
+
+  /** Zeroes the master and every derived key; the object is unusable after. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#master.fill(0);
+    for (const k of this.#keys.values()) k.fill(0);
+    this.#keys.clear();
+  }
+
+  #live(): void {
+    if (this.#closed) throw new GuardError(ErrorCodes.CLOSED, 'MemoryEncryption has been closed');
+  }
+
+  /** Rotates first if the current version is too old or cannot take `count` more seals. */
+  #reserve(count: number): void {
+    this.#live();
+    if (this.#clock() - this.#versionSince >= this.#rotateEveryMs || this.#invocations + count > this.#maxInvocations) this.rotateKey();
+    this.#invocations += count;
+  }
+
+  #key(version: number): Buffer {
+    this.#live();
+    let key = this.#keys.get(version);
+    if (key === undefined) {
+      key = secretCopy(hkdf('sha256', this.#master, KEY_SALT, `${this.#info.name}:${version}`, this.#info.keyBytes));
+      if (this.#keys.size >= KEY_CACHE) {
+        // Drop the oldest cached version that is not the current one.
+        for (const [v, k] of this.#keys) {
+          if (v !== this.#version) {
+            k.fill(0);
+            this.#keys.delete(v);
+            break;
+          }
+        }
+      }
+      this.#keys.set(version, key);
+    }
+    return key;
+  }
+
+  #hostBytes(data: Input, name: string): Uint8Array {
+    if (data instanceof DeviceBuffer) return DeviceBuffer.hostView(data);
+    if (!(data instanceof Uint8Array)) throw new TypeError(`Expected a Uint8Array or DeviceBuffer for ${name} but received ${describe(data)}`);
+    return data;
+  }
+
+  #checkAad(aad: unknown): void {
+    if (aad !== undefined && !(aad instanceof Uint8Array)) throw new TypeError(`Expected a Uint8Array for aad but received ${describe(aad)}`);
+  }
+
+  #sameAlgorithm(algorithm: AlgorithmInfo): void {
+    if (algorithm.id !== this.#info.id) {
+      throw new GuardError(ErrorCodes.ENVELOPE_INVALID, `Envelope sealed with ${algorithm.name}; this MemoryEncryption uses ${this.#info.name}`);
+    }
+  }
+
+  #aad(header: Uint8Array, aad: Uint8Array | undefined): Buffer {
+    return aad === undefined || aad.length === 0 ? Buffer.from(header) : Buffer.concat([header, aad]);
+  }
+
+  #blockAad(header: Uint8Array, index: number, aad: Uint8Array | undefined): Buffer {
+    const i = Buffer.alloc(4);
+    i.writeUInt32BE(index, 0);
+    return Buffer.concat(aad === undefined ? [header, i] : [header, i, aad]);
+  }
+}
