@@ -70,9 +70,22 @@ namespace aes {
 inline constexpr uint8_t kHostSbox[256] = {GK_AES_SBOX_VALUES};
 inline constexpr uint32_t kHostTe0[256] = {GK_AES_TE0_VALUES};
 
-struct Tables {
+// Table accessors. The S-box is byte 2 of Te0 (Te0[x] = 2s|s|s|3s), so one
+// table serves every round.
+struct HostTable {
   const uint32_t* te0;
-  const uint8_t* sbox;
+  GK_HD uint32_t Te(uint32_t x) const { return te0[x]; }
+  GK_HD uint32_t S(uint32_t x) const { return (te0[x] >> 8) & 0xff; }
+};
+
+// Te0 replicated once per shared-memory bank: entry x of lane L sits at
+// x * 32 + L, so the 32 threads of a warp always read 32 different banks
+// (no conflicts, whatever indices the data gives them).
+struct LaneTable {
+  const uint32_t* te0x32;
+  uint32_t lane;  // 0..31
+  GK_HD uint32_t Te(uint32_t x) const { return te0x32[x * 32 + lane]; }
+  GK_HD uint32_t S(uint32_t x) const { return (Te(x) >> 8) & 0xff; }
 };
 
 struct Key {
@@ -106,30 +119,29 @@ GK_HD void ExpandKey(const uint8_t* key, int key_bytes, const uint8_t* sbox, Key
   }
 }
 
-GK_HD void EncryptBlock(const Key& k, const Tables& t, const uint8_t in[16], uint8_t out[16]) {
+template <typename Table>
+GK_HD void EncryptBlock(const Key& k, const Table& t, const uint8_t in[16], uint8_t out[16]) {
   const uint32_t* rk = k.rk;
   uint32_t s0 = hd::LoadBe32(in) ^ rk[0];
   uint32_t s1 = hd::LoadBe32(in + 4) ^ rk[1];
   uint32_t s2 = hd::LoadBe32(in + 8) ^ rk[2];
   uint32_t s3 = hd::LoadBe32(in + 12) ^ rk[3];
-  const uint32_t* te = t.te0;
   for (int r = 1; r < k.rounds; ++r) {
     rk += 4;
-    const uint32_t t0 = te[s0 >> 24] ^ Rotr(te[(s1 >> 16) & 0xff], 8) ^ Rotr(te[(s2 >> 8) & 0xff], 16) ^ Rotr(te[s3 & 0xff], 24) ^ rk[0];
-    const uint32_t t1 = te[s1 >> 24] ^ Rotr(te[(s2 >> 16) & 0xff], 8) ^ Rotr(te[(s3 >> 8) & 0xff], 16) ^ Rotr(te[s0 & 0xff], 24) ^ rk[1];
-    const uint32_t t2 = te[s2 >> 24] ^ Rotr(te[(s3 >> 16) & 0xff], 8) ^ Rotr(te[(s0 >> 8) & 0xff], 16) ^ Rotr(te[s1 & 0xff], 24) ^ rk[2];
-    const uint32_t t3 = te[s3 >> 24] ^ Rotr(te[(s0 >> 16) & 0xff], 8) ^ Rotr(te[(s1 >> 8) & 0xff], 16) ^ Rotr(te[s2 & 0xff], 24) ^ rk[3];
+    const uint32_t t0 = t.Te(s0 >> 24) ^ Rotr(t.Te((s1 >> 16) & 0xff), 8) ^ Rotr(t.Te((s2 >> 8) & 0xff), 16) ^ Rotr(t.Te(s3 & 0xff), 24) ^ rk[0];
+    const uint32_t t1 = t.Te(s1 >> 24) ^ Rotr(t.Te((s2 >> 16) & 0xff), 8) ^ Rotr(t.Te((s3 >> 8) & 0xff), 16) ^ Rotr(t.Te(s0 & 0xff), 24) ^ rk[1];
+    const uint32_t t2 = t.Te(s2 >> 24) ^ Rotr(t.Te((s3 >> 16) & 0xff), 8) ^ Rotr(t.Te((s0 >> 8) & 0xff), 16) ^ Rotr(t.Te(s1 & 0xff), 24) ^ rk[2];
+    const uint32_t t3 = t.Te(s3 >> 24) ^ Rotr(t.Te((s0 >> 16) & 0xff), 8) ^ Rotr(t.Te((s1 >> 8) & 0xff), 16) ^ Rotr(t.Te(s2 & 0xff), 24) ^ rk[3];
     s0 = t0;
     s1 = t1;
     s2 = t2;
     s3 = t3;
   }
   rk += 4;
-  const uint8_t* sb = t.sbox;
-  const uint32_t o0 = ((uint32_t(sb[s0 >> 24]) << 24) | (uint32_t(sb[(s1 >> 16) & 0xff]) << 16) | (uint32_t(sb[(s2 >> 8) & 0xff]) << 8) | sb[s3 & 0xff]) ^ rk[0];
-  const uint32_t o1 = ((uint32_t(sb[s1 >> 24]) << 24) | (uint32_t(sb[(s2 >> 16) & 0xff]) << 16) | (uint32_t(sb[(s3 >> 8) & 0xff]) << 8) | sb[s0 & 0xff]) ^ rk[1];
-  const uint32_t o2 = ((uint32_t(sb[s2 >> 24]) << 24) | (uint32_t(sb[(s3 >> 16) & 0xff]) << 16) | (uint32_t(sb[(s0 >> 8) & 0xff]) << 8) | sb[s1 & 0xff]) ^ rk[2];
-  const uint32_t o3 = ((uint32_t(sb[s3 >> 24]) << 24) | (uint32_t(sb[(s0 >> 16) & 0xff]) << 16) | (uint32_t(sb[(s1 >> 8) & 0xff]) << 8) | sb[s2 & 0xff]) ^ rk[3];
+  const uint32_t o0 = ((t.S(s0 >> 24) << 24) | (t.S((s1 >> 16) & 0xff) << 16) | (t.S((s2 >> 8) & 0xff) << 8) | t.S(s3 & 0xff)) ^ rk[0];
+  const uint32_t o1 = ((t.S(s1 >> 24) << 24) | (t.S((s2 >> 16) & 0xff) << 16) | (t.S((s3 >> 8) & 0xff) << 8) | t.S(s0 & 0xff)) ^ rk[1];
+  const uint32_t o2 = ((t.S(s2 >> 24) << 24) | (t.S((s3 >> 16) & 0xff) << 16) | (t.S((s0 >> 8) & 0xff) << 8) | t.S(s1 & 0xff)) ^ rk[2];
+  const uint32_t o3 = ((t.S(s3 >> 24) << 24) | (t.S((s0 >> 16) & 0xff) << 16) | (t.S((s1 >> 8) & 0xff) << 8) | t.S(s2 & 0xff)) ^ rk[3];
   hd::StoreBe32(out, o0);
   hd::StoreBe32(out + 4, o1);
   hd::StoreBe32(out + 8, o2);
@@ -203,6 +215,36 @@ GK_HD U128 GhashBytes(U128 h, U128 y, const uint8_t* data, size_t len) {
   return y;
 }
 
+// GHASH over a byte string given in pieces: the string is padded to 16 bytes
+// only at its end, as GCM pads the AAD and the ciphertext.
+struct GhashStream {
+  U128 h;
+  U128 y;
+  uint8_t buf[16];
+  int n;
+  GK_HD void Init(U128 subkey) {
+    h = subkey;
+    y = U128{0, 0};
+    n = 0;
+  }
+  GK_HD void Add(const uint8_t* p, size_t len) {
+    for (size_t i = 0; i < len; ++i) {
+      buf[n++] = p[i];
+      if (n == 16) {
+        y = GfMul(Xor(y, Load128(buf)), h);
+        n = 0;
+      }
+    }
+  }
+  // Ends one padded string (the AAD, then the ciphertext).
+  GK_HD void Pad() {
+    if (n == 0) return;
+    for (int i = n; i < 16; ++i) buf[i] = 0;
+    y = GfMul(Xor(y, Load128(buf)), h);
+    n = 0;
+  }
+};
+
 // ---- GCM pieces ---------------------------------------------------------------
 
 // Counter block for data block `index` (0-based): IV || BE32(2 + index), as
@@ -213,7 +255,8 @@ GK_HD void CounterBlock(const uint8_t iv[12], uint64_t index, uint8_t out[16]) {
 }
 
 // XORs the keystream for data block `index` into up to 16 bytes.
-GK_HD void CtrBlock(const Key& k, const Tables& t, const uint8_t iv[12], uint64_t index, const uint8_t* in, uint8_t* out, size_t n) {
+template <typename Table>
+GK_HD void CtrBlock(const Key& k, const Table& t, const uint8_t iv[12], uint64_t index, const uint8_t* in, uint8_t* out, size_t n) {
   uint8_t counter[16];
   uint8_t stream[16];
   CounterBlock(iv, index, counter);
@@ -225,7 +268,8 @@ GK_HD void CtrBlock(const Key& k, const Tables& t, const uint8_t iv[12], uint64_
 GK_HD U128 LengthBlock(uint64_t aad_len, uint64_t text_len) { return U128{aad_len * 8, text_len * 8}; }
 
 // Tag = E(K, J0) xor S, where S is the GHASH of AAD, ciphertext and lengths.
-GK_HD void FinishTag(const Key& k, const Tables& t, const uint8_t iv[12], U128 s, uint8_t tag[16]) {
+template <typename Table>
+GK_HD void FinishTag(const Key& k, const Table& t, const uint8_t iv[12], U128 s, uint8_t tag[16]) {
   uint8_t j0[16];
   uint8_t ej0[16];
   for (int i = 0; i < 12; ++i) j0[i] = iv[i];
@@ -235,11 +279,46 @@ GK_HD void FinishTag(const Key& k, const Tables& t, const uint8_t iv[12], U128 s
 }
 
 // GHASH subkey H = E(K, 0^128).
-GK_HD U128 HashSubkey(const Key& k, const Tables& t) {
+template <typename Table>
+GK_HD U128 HashSubkey(const Key& k, const Table& t) {
   uint8_t zero[16] = {0};
   uint8_t h[16];
   EncryptBlock(k, t, zero, h);
   return Load128(h);
+}
+
+// One control block of a block envelope (lib/crypto/envelope.ts), as one
+// GPU thread seals it: nonce = prefix || (first + index), AAD = header ||
+// BE32(index) || aad, then CTR and GHASH over the block's bytes. `out` gets
+// the tag then the ciphertext (16 + size bytes). AES-GCM with 12-byte nonces.
+template <typename Table>
+GK_HD void SealControlBlock(const Key& k, const Table& t, U128 h, const uint8_t* header, size_t header_len, const uint8_t prefix[4],
+                            uint64_t first, uint32_t index, const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t size,
+                            uint8_t* out) {
+  uint8_t iv[12];
+  for (int i = 0; i < 4; ++i) iv[i] = prefix[i];
+  const uint64_t counter = first + index;
+  hd::StoreBe32(iv + 4, uint32_t(counter >> 32));
+  hd::StoreBe32(iv + 8, uint32_t(counter));
+  uint8_t* tag = out;
+  uint8_t* ct = out + 16;
+  for (size_t b = 0; b * 16 < size; ++b) {
+    const size_t n = size - b * 16 < 16 ? size - b * 16 : 16;
+    CtrBlock(k, t, iv, b, in + b * 16, ct + b * 16, n);
+  }
+  uint8_t index_be[4];
+  hd::StoreBe32(index_be, index);
+  GhashStream g;
+  g.Init(h);
+  g.Add(header, header_len);
+  g.Add(index_be, 4);
+  g.Add(aad, aad_len);
+  g.Pad();
+  g.Add(ct, size);
+  g.Pad();
+  const U128 len_block = LengthBlock(header_len + 4 + aad_len, size);
+  const U128 s = GfMul(Xor(g.y, len_block), h);
+  FinishTag(k, t, iv, s, tag);
 }
 
 }  // namespace aes

@@ -72,3 +72,41 @@ test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST
   });
   expect(at).toBe(run.stdout.length);
 });
+
+test.runIf(haveCxx)('one GPU thread per control block (host build) seals exactly what MemoryEncryption.encryptBlocks seals', async () => {
+  const { MemoryEncryption } = await import('../lib');
+  const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-cb-')), 'control_block_host');
+  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'control_block_host.cc'), '-o', exe], { encoding: 'utf8' });
+  expect(build.stderr).toBe('');
+  expect(build.status).toBe(0);
+  const next = rng(77);
+  const u32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const withLen = (b: Buffer): Buffer => Buffer.concat([u32(b.length), b]);
+  const inputs: Buffer[] = [];
+  const expected: Buffer[] = [];
+  const CASES = 60;
+  for (let c = 0; c < CASES; c++) {
+    const algorithm = c % 2 === 0 ? 'aes-256-gcm' : 'aes-128-gcm';
+    const master = crypto.randomBytes(32);
+    const enc = new MemoryEncryption({ key: master, algorithm });
+    const blockSize = [1, 15, 16, 64, 256, 1000][c % 6];
+    const count = randomInt(next, 0, 40);
+    const aad = crypto.randomBytes(c % 3 === 0 ? 0 : randomInt(next, 1, 50));
+    for (let skip = randomInt(next, 0, 3); skip > 0; skip--) enc.encryptBlocks(Buffer.alloc(blockSize * 2), blockSize); // the counter moves on
+    const plain = crypto.randomBytes(blockSize * count);
+    const env = enc.encryptBlocks(plain, blockSize, aad.length > 0 ? aad : undefined);
+    const key = Buffer.from(crypto.hkdfSync('sha256', master, Buffer.from('guardkernel/memory-encryption/v1'), Buffer.from(`${algorithm}:1`), algorithm === 'aes-256-gcm' ? 32 : 16));
+    const header = env.subarray(0, 29);
+    const first = Buffer.alloc(8);
+    first.writeBigUInt64LE(env.readBigUInt64BE(21));
+    inputs.push(withLen(key), withLen(header), env.subarray(17, 21), first, withLen(aad), u32(blockSize), withLen(plain));
+    expected.push(env.subarray(29));
+  }
+  const run = spawnSync(exe, { input: Buffer.concat([u32(CASES), ...inputs]), maxBuffer: 1 << 26 });
+  expect(run.status).toBe(0);
+  expect(run.stdout.equals(Buffer.concat(expected))).toBe(true);
+});
