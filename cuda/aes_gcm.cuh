@@ -155,6 +155,11 @@ struct U128 {
   uint64_t lo;
 };
 
+// A 96-bit IV by value (kernel parameters cannot be arrays).
+struct Iv {
+  uint8_t bytes[12];
+};
+
 GK_HD U128 Load128(const uint8_t* p) {
   U128 v;
   v.hi = (uint64_t(hd::LoadBe32(p)) << 32) | hd::LoadBe32(p + 4);

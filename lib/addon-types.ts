@@ -95,9 +95,18 @@ export interface CudaAddon {
    * optional Float64Array(2) that receives [ms for the whole call, ms of device work].
    */
   sandboxCheck(...args: [...Parameters<CoreAddon['sandboxCheck']>, timings?: Float64Array]): void;
+
+  // AES-GCM on device 0 (host buffers in and out). Throws with code ERR_GPU_UNAVAILABLE on a CUDA failure.
+  gcmSeal(key: Uint8Array, iv: Uint8Array, data: Uint8Array, aad: Uint8Array, out: Uint8Array, tag: Uint8Array): void;
+  /** False (and nothing written to out) when the tag does not verify. */
+  gcmOpen(key: Uint8Array, iv: Uint8Array, data: Uint8Array, aad: Uint8Array, tag: Uint8Array, out: Uint8Array): boolean;
+  /** A block envelope body: tag + ciphertext per block (lib/crypto/envelope.ts). */
+  sealBlocks(key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, data: Uint8Array, blockSize: number, out: Uint8Array): void;
+  /** -1, or the index of the first block that fails (then out holds nothing). */
+  openBlocks(key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, data: Uint8Array, blockSize: number, out: Uint8Array): number;
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
 export const CORE_ABI_VERSION = 3;
 /** Must match kAbiVersion in cuda/addon.cc. */
-export const CUDA_ABI_VERSION = 2;
+export const CUDA_ABI_VERSION = 3;

@@ -3,7 +3,7 @@
 // random inputs, tampering, and bad input.
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { AEAD_ALGORITHMS, type AeadAlgorithm, ErrorCodes, GuardError, aead } from '../lib';
+import { AEAD_ALGORITHMS, type AeadAlgorithm, ErrorCodes, GuardError, aead, backends } from '../lib';
 import { hchacha20 } from '../lib/crypto/hchacha20';
 import vectors from './fixtures/aead-vectors.json';
 import { randomInt, rng } from './helpers';
@@ -115,8 +115,11 @@ describe('rejects bad input', () => {
     expect(() => aead.seal('aes-256-gcm', key, nonce, Buffer.alloc(1), undefined, { backend: 'gpu' as 'cuda' })).toThrow(TypeError);
   });
 
-  test('the cuda backend: GCM only, and an explicit error while it is not built', () => {
+  test('the cuda backend: GCM only, and ERR_GPU_UNAVAILABLE where there is no GPU', () => {
     expect(() => aead.seal('chacha20-poly1305', key, nonce, Buffer.alloc(1), undefined, { backend: 'cuda' })).toThrow(/AES-GCM only/);
-    expect(() => aead.seal('aes-256-gcm', key, nonce, Buffer.alloc(1), undefined, { backend: 'cuda' })).toThrow(expect.objectContaining({ code: ErrorCodes.GPU_UNAVAILABLE }));
+    if (backends().gpu.kind !== 'cuda') {
+      expect(() => aead.seal('aes-256-gcm', key, nonce, Buffer.alloc(1), undefined, { backend: 'cuda' })).toThrow(expect.objectContaining({ code: ErrorCodes.GPU_UNAVAILABLE }));
+      expect(() => aead.open('aes-256-gcm', key, nonce, Buffer.alloc(1), Buffer.alloc(16), undefined, { backend: 'cuda' })).toThrow(expect.objectContaining({ code: ErrorCodes.GPU_UNAVAILABLE }));
+    }
   });
 });

@@ -3,7 +3,7 @@
 // with unique nonces, password KDFs, tampering and bad input; DeviceBuffer.
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { AEAD_ALGORITHMS, type AeadAlgorithm, DeviceBuffer, ErrorCodes, GuardError, MemoryEncryption, aead } from '../lib';
+import { AEAD_ALGORITHMS, type AeadAlgorithm, DeviceBuffer, ErrorCodes, GuardError, MemoryEncryption, aead, backends } from '../lib';
 
 const master = crypto.randomBytes(32);
 const NONCE: Record<AeadAlgorithm, number> = { 'aes-256-gcm': 12, 'aes-128-gcm': 12, 'chacha20-poly1305': 12, 'xchacha20-poly1305': 24 };
@@ -109,7 +109,9 @@ test('rotation: old versions decrypt only, new envelopes carry the new version; 
   const other = new MemoryEncryption({ key: master });
   expect((other.decrypt(v2) as Buffer).toString()).toBe('two');
   expect(codeOf(() => new MemoryEncryption({ key: crypto.randomBytes(32) }).decrypt(v2))).toBe(ErrorCodes.AUTH_FAILED);
-  expect(enc.stats()).toMatchObject({ keyVersion: 2, rotations: 1, invocations: 1, device: 'cpu' });
+  expect(enc.stats()).toMatchObject({ keyVersion: 2, rotations: 1, invocations: 1, device: backends().gpu.kind === 'cuda' ? 'cuda' : 'cpu' });
+  expect(new MemoryEncryption({ key: master, device: 'cpu' }).stats().device).toBe('cpu');
+  expect(new MemoryEncryption({ key: master, algorithm: 'chacha20-poly1305' }).stats().device).toBe('cpu');
 });
 
 test('automatic rotation by invocation count and by time', () => {
@@ -221,7 +223,8 @@ describe('rejects bad input', () => {
     expect(() => new MemoryEncryption({ key: master, maxInvocationsPerKey: 2 ** 33 })).toThrow(RangeError);
     expect(() => new MemoryEncryption({ key: master, backend: 'gpu' as 'js' })).toThrow(TypeError);
     expect(() => new MemoryEncryption({ key: master, device: 'tpu' as 'cpu' })).toThrow(TypeError);
-    expect(codeOf(() => new MemoryEncryption({ key: master, device: 'cuda' }))).toBe(ErrorCodes.GPU_UNAVAILABLE);
+    if (backends().gpu.kind !== 'cuda') expect(codeOf(() => new MemoryEncryption({ key: master, device: 'cuda' }))).toBe(ErrorCodes.GPU_UNAVAILABLE);
+    expect(() => new MemoryEncryption({ key: master, device: 'cuda', algorithm: 'xchacha20-poly1305' })).toThrow(/AES-GCM only/);
     expect(() => new MemoryEncryption(null as never)).toThrow(TypeError);
   });
 

@@ -1,4 +1,5 @@
-// `npm run bench:gpu`: the K2K sandbox on the GPU for 16M-message batches,
+// `npm run bench:gpu`: AES-GCM on the GPU (one large message, many control
+// blocks) against the CPU, and the K2K sandbox on the GPU for 16M-message batches,
 // with transfers (the whole checkMessages call) and without (device work
 // alone, timed inside the addon between synchronizations), vs the native C++
 // checker on the same batch. Prints nothing useful without a GPU.
@@ -62,7 +63,21 @@ function deviceOnlyRow() {
   return [row('CUDA, device work only (transfers excluded)', compute), row('CUDA, whole call timed in the addon (transfers included)', whole)];
 }
 
+// AES-GCM: one 16 MiB message, and 65,536 control blocks of 256 B.
+const crypto = require('node:crypto');
+const aesKey = crypto.randomBytes(32);
+const aesIv = crypto.randomBytes(12);
+const big = crypto.randomBytes(16 << 20);
+const master = crypto.randomBytes(32);
+const gpuEnc = new gk.MemoryEncryption({ key: master, device: 'cuda' });
+const cpuEnc = new gk.MemoryEncryption({ key: master, device: 'cpu' });
+const controlBlocks = crypto.randomBytes(65536 * 256);
+
 runCases('gpu', [
+  { group: 'AES-256-GCM seal, 16 MiB (per byte)', name: 'aead.seal native (OpenSSL, one core)', baseline: true, perOpDivisor: 16 << 20, fn: () => { gk.aead.seal('aes-256-gcm', aesKey, aesIv, big, undefined, { backend: 'native' }); } },
+  { group: 'AES-256-GCM seal, 16 MiB (per byte)', name: 'aead.seal cuda (transfers included)', perOpDivisor: 16 << 20, fn: () => { gk.aead.seal('aes-256-gcm', aesKey, aesIv, big, undefined, { backend: 'cuda' }); } },
+  { group: 'encryptBlocks, 65,536 × 256 B (per block)', name: 'CPU (node:crypto per block)', baseline: true, perOpDivisor: 65536, fn: () => { cpuEnc.encryptBlocks(controlBlocks, 256); } },
+  { group: 'encryptBlocks, 65,536 × 256 B (per block)', name: 'CUDA, one launch (transfers included)', perOpDivisor: 65536, fn: () => { gpuEnc.encryptBlocks(controlBlocks, 256); } },
   { group: 'checkMessages, 16M-message batch (per message)', name: 'native C++ checker (one core)', baseline: true, perOpDivisor: N, fn: () => { cpuBox.checkMessages(batch, now++, { backend: 'native', out }); } },
   { group: 'checkMessages, 16M-message batch (per message)', name: 'CUDA via KernelSandbox.checkMessages (transfers included)', perOpDivisor: N, fn: () => { gpuBox.checkMessages(batch, now++, { backend: 'cuda', out }); } },
 ], { time: 3000, warmupTime: 500, extraRows: async () => deviceOnlyRow() }).catch((e) => {

@@ -5,14 +5,16 @@
  *   native  node:crypto (OpenSSL); XChaCha20 as HChaCha20 + OpenSSL's ChaCha20-Poly1305
  *   js      @noble/ciphers (audited, pure JavaScript): an independent implementation,
  *           which the differential tests hold against the native one
- *   cuda    AES-GCM in CUDA kernels (not in this release: asking for it is
- *           an ERR_GPU_UNAVAILABLE error)
+ *   cuda    AES-GCM in CUDA kernels (cuda/aes_gcm_kernels.cu) on device 0,
+ *           host buffers copied in and out; ERR_GPU_UNAVAILABLE without a GPU
  * Nonces are the caller's business here: never seal twice under one key with
  * one nonce. MemoryEncryption manages keys and nonces for you.
  */
 import crypto from 'node:crypto';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
+import { gpuBackend } from '../native';
+import type { CudaAddon } from '../addon-types';
 import { hchacha20 } from './hchacha20';
 
 export type AeadBackend = 'cuda' | 'native' | 'js';
@@ -51,11 +53,17 @@ function backendArg(options: AeadOptions | undefined, info: AlgorithmInfo): Aead
   if (backend !== 'native' && backend !== 'js' && backend !== 'cuda') {
     throw new TypeError(`Expected 'native', 'js' or 'cuda' for backend but received ${describe(backend)}`);
   }
-  if (backend === 'cuda') {
-    if (!info.name.endsWith('-gcm')) throw new TypeError(`The cuda backend implements AES-GCM only, not ${info.name}`);
-    throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, 'CUDA AES-GCM is not part of this release; use the native or js backend');
-  }
+  if (backend === 'cuda' && !info.name.endsWith('-gcm')) throw new TypeError(`The cuda backend implements AES-GCM only, not ${info.name}`);
   return backend;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The CUDA addon, or ERR_GPU_UNAVAILABLE naming why there is none. */
+export function cudaAddon(): CudaAddon {
+  const gpu = gpuBackend();
+  if (gpu.kind !== 'cuda' || gpu.addon === null) throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, `No CUDA backend: ${gpu.reason ?? 'unknown reason'}`);
+  return gpu.addon;
 }
 
 function asBuffer(u: Uint8Array): Buffer {
@@ -91,6 +99,13 @@ export function seal(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, pla
   bytesArg(plaintext, 'plaintext');
   if (aad !== undefined) bytesArg(aad, 'aad');
   const backend = backendArg(options, info);
+  if (backend === 'cuda') {
+    const addon = cudaAddon();
+    const ciphertext = Buffer.alloc(plaintext.length);
+    const tag = Buffer.alloc(TAG_BYTES);
+    addon.gcmSeal(key, nonce, plaintext, aad ?? EMPTY, ciphertext, tag);
+    return { ciphertext, tag };
+  }
   if (backend === 'js') {
     const out = nobleCipher(info)(key, nonce, aad).encrypt(plaintext);
     const split = out.length - TAG_BYTES;
@@ -120,6 +135,11 @@ export function open(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, cip
   bytesArg(tag, 'tag', info.tagBytes, info.name);
   if (aad !== undefined) bytesArg(aad, 'aad');
   const backend = backendArg(options, info);
+  if (backend === 'cuda') {
+    const out = Buffer.alloc(ciphertext.length);
+    if (!cudaAddon().gcmOpen(key, nonce, ciphertext, aad ?? EMPTY, tag, out)) throw new GuardError(ErrorCodes.AUTH_FAILED, `${info.name}: authentication failed`);
+    return out;
+  }
   if (backend === 'js') {
     const joined = new Uint8Array(ciphertext.length + TAG_BYTES);
     joined.set(ciphertext);

@@ -26,7 +26,8 @@
  */
 import crypto from 'node:crypto';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { open as aeadOpen, seal as aeadSeal } from './aead';
+import { open as aeadOpen, seal as aeadSeal, cudaAddon } from './aead';
+import { gpuBackend } from '../native';
 import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
 import { DeviceBuffer, type DeviceKind } from './device-buffer';
 import {
@@ -50,7 +51,11 @@ export interface MemoryEncryptionOptions {
   rotateEveryMs?: number;
   /** Rotate after this many seals under one version. Default 2^28. */
   maxInvocationsPerKey?: number;
-  /** Where DeviceBuffer work runs. Default 'auto' (the CPU in this release). */
+  /**
+   * Where sealing runs: 'cpu', 'cuda' (AES-GCM only; ERR_GPU_UNAVAILABLE
+   * without a GPU) or 'auto' (default: CUDA for AES-GCM when a GPU is present
+   * and the work is at least AUTO_GPU_MIN_BYTES / AUTO_GPU_MIN_BLOCKS, else the CPU).
+   */
   device?: DeviceKind;
   /** CPU implementation: 'native' (node:crypto, default) or 'js' (@noble/ciphers). */
   backend?: 'native' | 'js';
@@ -81,6 +86,14 @@ export interface MemoryEncryptionStats {
 }
 
 export const DEFAULT_MAX_INVOCATIONS = 2 ** 28;
+/**
+ * Smallest `encrypt` input and `encryptBlocks` batch that device 'auto' sends
+ * to the GPU. Not measured: no GPU was available where this was written, so
+ * they are set where transfer and launch costs (tens of µs) are surely small
+ * next to the work. See README.
+ */
+export const AUTO_GPU_MIN_BYTES = 1 << 20;
+export const AUTO_GPU_MIN_BLOCKS = 4096;
 const MAX_INVOCATIONS = 2 ** 32;
 const MIN_MASTER_BYTES = 32;
 const MAX_VERSION = 2 ** 32 - 1;
@@ -89,6 +102,7 @@ const DEFAULT_ARGON2 = { memoryCost: 65536, timeCost: 3, parallelism: 4 };
 const DEFAULT_PBKDF2_ITERATIONS = 600_000;
 /** Most derived version keys kept for decryption at once. */
 const KEY_CACHE = 64;
+const EMPTY = new Uint8Array(0);
 
 type Input = Uint8Array | DeviceBuffer;
 
@@ -111,7 +125,9 @@ export class MemoryEncryption {
   readonly #rotateEveryMs: number;
   readonly #maxInvocations: number;
   readonly #backend: 'native' | 'js';
-  readonly #device: 'cpu';
+  readonly #device: 'cpu' | 'cuda';
+  /** True when 'cuda' was asked for (every operation then runs there). */
+  readonly #deviceForced: boolean;
   readonly #clock: () => number;
   readonly #keys = new Map<number, Buffer>();
   #version: number;
@@ -142,8 +158,15 @@ export class MemoryEncryption {
     const backend = options.backend ?? 'native';
     if (backend !== 'native' && backend !== 'js') throw new TypeError(`Expected 'native' or 'js' for backend but received ${describe(backend)}`);
     this.#backend = backend;
-    // Resolving a device throws a clear error for 'cuda' where it is unavailable.
-    this.#device = DeviceBuffer.alloc(0, { device: options.device }).backend as 'cpu';
+    const device = options.device ?? 'auto';
+    if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') throw new TypeError(`Expected 'auto', 'cuda' or 'cpu' for device but received ${describe(device)}`);
+    const gcm = info.name.endsWith('-gcm');
+    if (device === 'cuda') {
+      if (!gcm) throw new TypeError(`device 'cuda' implements AES-GCM only, not ${info.name}`);
+      cudaAddon(); // ERR_GPU_UNAVAILABLE now rather than at the first call
+    }
+    this.#device = device === 'cuda' || (device === 'auto' && gcm && gpuBackend().kind === 'cuda') ? 'cuda' : 'cpu';
+    this.#deviceForced = device === 'cuda';
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError(`Expected a function for clock but received ${describe(options.clock)}`);
     this.#clock = options.clock ?? Date.now;
     this.#version = options.startVersion === undefined ? 1 : positiveInteger(options.startVersion, 'startVersion', MAX_VERSION);
@@ -212,7 +235,8 @@ export class MemoryEncryption {
     const out = Buffer.alloc(HEADER_BYTES + info.nonceBytes + TAG_BYTES + plain.length);
     writeHeader(ENVELOPE_MAGIC, info, this.#version, out);
     nonce.copy(out, HEADER_BYTES);
-    const sealed = aeadSeal(info.name, this.#key(this.#version), nonce, plain, this.#aad(out.subarray(0, HEADER_BYTES), aad), { backend: this.#backend });
+    const backend = this.#onGpu(plain.length, AUTO_GPU_MIN_BYTES) ? 'cuda' : this.#backend;
+    const sealed = aeadSeal(info.name, this.#key(this.#version), nonce, plain, this.#aad(out.subarray(0, HEADER_BYTES), aad), { backend });
     sealed.tag.copy(out, HEADER_BYTES + info.nonceBytes);
     sealed.ciphertext.copy(out, HEADER_BYTES + info.nonceBytes + TAG_BYTES);
     return data instanceof DeviceBuffer ? DeviceBuffer.adopt(out) : out;
@@ -228,7 +252,8 @@ export class MemoryEncryption {
     const nonce = bytes.subarray(HEADER_BYTES, HEADER_BYTES + n);
     const tag = bytes.subarray(HEADER_BYTES + n, HEADER_BYTES + n + TAG_BYTES);
     const ciphertext = bytes.subarray(HEADER_BYTES + n + TAG_BYTES);
-    const plain = aeadOpen(algorithm.name, this.#key(keyVersion), nonce, ciphertext, tag, this.#aad(bytes.subarray(0, HEADER_BYTES), aad), { backend: this.#backend });
+    const backend = this.#onGpu(ciphertext.length, AUTO_GPU_MIN_BYTES) ? 'cuda' : this.#backend;
+    const plain = aeadOpen(algorithm.name, this.#key(keyVersion), nonce, ciphertext, tag, this.#aad(bytes.subarray(0, HEADER_BYTES), aad), { backend });
     return envelope instanceof DeviceBuffer ? DeviceBuffer.adopt(plain) : plain;
   }
 
@@ -252,11 +277,18 @@ export class MemoryEncryption {
     out.writeUInt32BE(blockSize, 9);
     out.writeUInt32BE(count, 13);
     this.#blockPrefix.copy(out, 17);
+    // The counter restarts with each version and a version seals at most
+    // 2^32 times, so it stays far inside 64 bits (and inside a double).
     const first = this.#blockCounter;
     this.#blockCounter += BigInt(count);
     out.writeBigUInt64BE(first, 17 + prefixBytes);
     const key = this.#key(this.#version);
     const header = out.subarray(0, headerBytes);
+    if (this.#onGpu(count, AUTO_GPU_MIN_BLOCKS)) {
+      // One launch: a thread per block (cuda/aes_gcm_kernels.cu).
+      cudaAddon().sealBlocks(key, header, this.#blockPrefix, Number(first), aad ?? EMPTY, plain, blockSize, out.subarray(headerBytes));
+      return out;
+    }
     const nonce = Buffer.alloc(info.nonceBytes);
     this.#blockPrefix.copy(nonce, 0);
     for (let i = 0; i < count; i++) {
@@ -287,6 +319,12 @@ export class MemoryEncryption {
     const first = bytes.readBigUInt64BE(17 + prefixBytes);
     const key = this.#key(keyVersion);
     const header = bytes.subarray(0, headerBytes);
+    if (this.#onGpu(count, AUTO_GPU_MIN_BLOCKS) && first <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      const out = Buffer.alloc(count * blockSize);
+      const bad = cudaAddon().openBlocks(key, header, bytes.subarray(17, 17 + prefixBytes), Number(first), aad ?? EMPTY, bytes.subarray(headerBytes), blockSize, out);
+      if (bad >= 0) throw new GuardError(ErrorCodes.AUTH_FAILED, `Block ${bad} failed authentication`);
+      return out;
+    }
     const nonce = Buffer.alloc(algorithm.nonceBytes);
     bytes.copy(nonce, 0, 17, 17 + prefixBytes);
     const out = Buffer.alloc(count * blockSize);
@@ -311,6 +349,11 @@ export class MemoryEncryption {
     this.#master.fill(0);
     for (const k of this.#keys.values()) k.fill(0);
     this.#keys.clear();
+  }
+
+  /** Whether this operation of `size` (bytes or blocks) runs on the GPU. */
+  #onGpu(size: number, autoMinimum: number): boolean {
+    return this.#device === 'cuda' && (this.#deviceForced || size >= autoMinimum);
   }
 
   #live(): void {

@@ -1,0 +1,35 @@
+// AES-GCM on the GPU (cuda/aes_gcm_kernels.cu). Plain C++ declarations so
+// cuda/addon.cc needs no CUDA headers. Buffers are host memory: each call
+// copies in, runs its kernels on device 0 and copies out. Every function
+// returns false with *error set on a CUDA failure.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace gk {
+namespace aes {
+
+// One message: out = CTR(in), tag over aad and out. key_bytes 16 or 32.
+bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
+                 uint8_t* out, uint8_t tag[16], std::string* error);
+
+// Verifies the tag over aad and `in` first; only when it matches is
+// plaintext produced into `out` (*authentic says which).
+bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
+                 const uint8_t tag[16], uint8_t* out, bool* authentic, std::string* error);
+
+// A block envelope body (lib/crypto/envelope.ts): count blocks of
+// block_size bytes, one thread each, written as tag + ciphertext per block.
+bool CudaSealBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
+                    const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t block_size, uint32_t count, uint8_t* out,
+                    std::string* error);
+
+// Opens a block envelope body into `out` (count * block_size bytes). When a
+// block fails, *first_bad is its index and `out` is zeroed; else -1.
+bool CudaOpenBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
+                    const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t block_size, uint32_t count, uint8_t* out,
+                    int64_t* first_bad, std::string* error);
+
+}  // namespace aes
+}  // namespace gk
