@@ -21,7 +21,8 @@
  * repeats under one key in one instance.
  *
  * Key bytes live in Buffers outside the V8 heap (allocUnsafeSlow) and are
- * zeroed by close(); node:crypto copies a key into OpenSSL for each call and
+ * zeroed on rotation (older versions are derived again when an old envelope
+ * is opened) and by close(); node:crypto copies a key into OpenSSL for each call and
  * frees it after, which this class cannot zero: best effort, as documented.
  */
 import crypto from 'node:crypto';
@@ -217,6 +218,9 @@ export class MemoryEncryption {
     this.#live();
     if (this.#version >= MAX_VERSION) throw new RangeError('No key versions left');
     this.#version++;
+    // Retired keys are wiped now; decrypting an old envelope derives its key again.
+    for (const k of this.#keys.values()) k.fill(0);
+    this.#keys.clear();
     this.#versionSince = this.#clock();
     this.#invocations = 0;
     this.#rotations++;
