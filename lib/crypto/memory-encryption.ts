@@ -41,6 +41,7 @@ import {
   readHeader,
   writeHeader,
 } from './envelope';
+import { openBlocksOnCpu, sealBlocksOnCpu } from './blocks';
 import { argon2id, hkdf, pbkdf2Sha256 } from './kdf';
 
 export interface MemoryEncryptionOptions {
@@ -293,16 +294,7 @@ export class MemoryEncryption {
       cudaAddon().sealBlocks(key, header, this.#blockPrefix, Number(first), aad ?? EMPTY, plain, blockSize, out.subarray(headerBytes));
       return out;
     }
-    const nonce = Buffer.alloc(info.nonceBytes);
-    this.#blockPrefix.copy(nonce, 0);
-    for (let i = 0; i < count; i++) {
-      nonce.writeBigUInt64BE(first + BigInt(i), prefixBytes);
-      const block = plain.subarray(i * blockSize, (i + 1) * blockSize);
-      const sealed = aeadSeal(info.name, key, nonce, block, this.#blockAad(header, i, aad), { backend: this.#backend });
-      const at = headerBytes + i * (TAG_BYTES + blockSize);
-      sealed.tag.copy(out, at);
-      sealed.ciphertext.copy(out, at + TAG_BYTES);
-    }
+    sealBlocksOnCpu({ info, key, header, prefix: this.#blockPrefix, first, blockSize, count, aad, backend: this.#backend }, plain, out.subarray(headerBytes));
     return out;
   }
 
@@ -329,21 +321,10 @@ export class MemoryEncryption {
       if (bad >= 0) throw new GuardError(ErrorCodes.AUTH_FAILED, `Block ${bad} failed authentication`);
       return out;
     }
-    const nonce = Buffer.alloc(algorithm.nonceBytes);
-    bytes.copy(nonce, 0, 17, 17 + prefixBytes);
-    const out = Buffer.alloc(count * blockSize);
-    for (let i = 0; i < count; i++) {
-      nonce.writeBigUInt64BE(BigInt.asUintN(64, first + BigInt(i)), prefixBytes);
-      const at = headerBytes + i * (TAG_BYTES + blockSize);
-      try {
-        const plain = aeadOpen(algorithm.name, key, nonce, bytes.subarray(at + TAG_BYTES, at + TAG_BYTES + blockSize), bytes.subarray(at, at + TAG_BYTES), this.#blockAad(header, i, aad), { backend: this.#backend });
-        plain.copy(out, i * blockSize);
-      } catch (err) {
-        out.fill(0);
-        throw new GuardError(ErrorCodes.AUTH_FAILED, `Block ${i} failed authentication`, { cause: err });
-      }
-    }
-    return out;
+    return openBlocksOnCpu(
+      { info: algorithm, key, header, prefix: bytes.subarray(17, 17 + prefixBytes), first, blockSize, count, aad, backend: this.#backend },
+      bytes.subarray(headerBytes),
+    );
   }
 
   /** Zeroes the master and every derived key; the object is unusable after. */
@@ -409,11 +390,5 @@ export class MemoryEncryption {
 
   #aad(header: Uint8Array, aad: Uint8Array | undefined): Buffer {
     return aad === undefined || aad.length === 0 ? Buffer.from(header) : Buffer.concat([header, aad]);
-  }
-
-  #blockAad(header: Uint8Array, index: number, aad: Uint8Array | undefined): Buffer {
-    const i = Buffer.alloc(4);
-    i.writeUInt32BE(index, 0);
-    return Buffer.concat(aad === undefined ? [header, i] : [header, i, aad]);
   }
 }

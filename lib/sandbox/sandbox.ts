@@ -16,6 +16,7 @@
 import type { AuditLog } from '../audit';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { coreAddon, gpuBackend } from '../native';
+import { MAX_BATCH, type SandboxBackend, backendOption, checkName, columns } from './args';
 import { type MessageColumns, checkMessagesJs } from './check-js';
 import { ResourceLimits, type ResourceLimitsInit } from './limits';
 import { SandboxPolicy } from './policy';
@@ -35,7 +36,7 @@ import {
 import { SandboxVerdict as V, VERDICT_COUNT, VERDICT_NAMES } from './verdicts';
 import type { SandboxViolation, ViolationSummary } from './violations';
 
-export type SandboxBackend = 'auto' | 'js' | 'native' | 'cuda';
+export { MAX_BATCH, type SandboxBackend };
 
 export interface KernelSandboxOptions {
   /** Where `sandbox_violation` events go. */
@@ -67,8 +68,6 @@ export interface KernelUsage {
   tokens: number;
 }
 
-/** Largest batch one call accepts. */
-export const MAX_BATCH = 1 << 26;
 /**
  * Smallest batch 'auto' sends to the GPU. Not yet measured on a device (no
  * GPU was available where this was written): set high so 'auto' only uses
@@ -76,8 +75,6 @@ export const MAX_BATCH = 1 << 26;
  */
 export const CUDA_MIN_BATCH = 1 << 20;
 
-const NAME_MAX = 256;
-const BACKENDS: ReadonlySet<string> = new Set(['auto', 'js', 'native', 'cuda']);
 // Policy breaches are critical; running into a quota is a warning.
 const SEVERITY_BY_TYPE: Record<SandboxViolation['type'], 'warning' | 'critical'> = {
   UnauthorizedK2K: 'critical',
@@ -96,38 +93,6 @@ function auditFields(v: SandboxViolation): Record<string, unknown> {
   delete fields.type;
   fields.violation = v.type;
   return fields;
-}
-
-function checkName(name: unknown, what: string): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > NAME_MAX) {
-    throw new TypeError(`Expected a non-empty ${what} name of at most ${NAME_MAX} characters but received ${describe(name)}`);
-  }
-  return name;
-}
-
-function backendOption(value: unknown): SandboxBackend {
-  if (value === undefined) return 'auto';
-  if (typeof value !== 'string' || !BACKENDS.has(value)) {
-    throw new TypeError(`Expected 'auto', 'js', 'native' or 'cuda' for backend but received ${describe(value)}`);
-  }
-  return value as SandboxBackend;
-}
-
-function columns(batch: unknown): MessageColumns {
-  if (typeof batch !== 'object' || batch === null) {
-    throw new TypeError(`Expected a batch { src, dst, topic, bytes } of Uint32Arrays but received ${describe(batch)}`);
-  }
-  const b = batch as Record<string, unknown>;
-  for (const key of ['src', 'dst', 'topic', 'bytes']) {
-    if (!(b[key] instanceof Uint32Array)) throw new TypeError(`Expected a Uint32Array for batch.${key} but received ${describe(b[key])}`);
-  }
-  const c = b as unknown as MessageColumns;
-  const n = c.src.length;
-  if (c.dst.length !== n || c.topic.length !== n || c.bytes.length !== n) {
-    throw new RangeError(`Batch columns differ in length (src ${n}, dst ${c.dst.length}, topic ${c.topic.length}, bytes ${c.bytes.length})`);
-  }
-  if (n > MAX_BATCH) throw new RangeError(`A batch holds at most ${MAX_BATCH} messages, not ${n}`);
-  return c;
 }
 
 export class KernelSandbox {
