@@ -280,3 +280,17 @@ describe('DeviceBuffer', () => {
     expect(codeOf(() => DeviceBuffer.alloc(4, { device: 'cuda' }))).toBe(ErrorCodes.GPU_UNAVAILABLE);
   });
 });
+
+test('random nonces from the pool: 20,000 envelopes, no nonce twice, none zero, across pool refills', () => {
+  for (const algorithm of ['aes-256-gcm', 'xchacha20-poly1305'] as const) {
+    const enc = new MemoryEncryption({ key: master, algorithm });
+    const n = NONCE[algorithm];
+    const seen = new Set<string>();
+    for (let i = 0; i < 20_000; i++) {
+      const nonce = (enc.encrypt(Buffer.alloc(1)) as Buffer).subarray(9, 9 + n);
+      expect(nonce.every((b) => b === 0)).toBe(false);
+      seen.add(nonce.toString('hex'));
+    }
+    expect(seen.size).toBe(20_000);
+  }
+});

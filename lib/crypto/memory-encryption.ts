@@ -42,6 +42,7 @@ import {
   writeHeader,
 } from './envelope';
 import { openBlocksOnCpu, sealBlocksOnCpu } from './blocks';
+import { randomInto } from './random-pool';
 import { argon2id, hkdf, pbkdf2Sha256 } from './kdf';
 
 export interface MemoryEncryptionOptions {
@@ -236,10 +237,10 @@ export class MemoryEncryption {
     this.#checkAad(aad);
     this.#reserve(1);
     const info = this.#info;
-    const nonce = crypto.randomBytes(info.nonceBytes);
-    const out = Buffer.alloc(HEADER_BYTES + info.nonceBytes + TAG_BYTES + plain.length);
+    const out = Buffer.allocUnsafe(HEADER_BYTES + info.nonceBytes + TAG_BYTES + plain.length);
     writeHeader(ENVELOPE_MAGIC, info, this.#version, out);
-    nonce.copy(out, HEADER_BYTES);
+    randomInto(out, HEADER_BYTES, info.nonceBytes);
+    const nonce = out.subarray(HEADER_BYTES, HEADER_BYTES + info.nonceBytes);
     const backend = this.#onGpu(plain.length, AUTO_GPU_MIN_BYTES) ? 'cuda' : this.#backend;
     const sealed = aeadSeal(info.name, this.#key(this.#version), nonce, plain, this.#aad(out.subarray(0, HEADER_BYTES), aad), { backend });
     sealed.tag.copy(out, HEADER_BYTES + info.nonceBytes);
