@@ -59,6 +59,16 @@ function backendArg(options: AeadOptions | undefined, info: AlgorithmInfo): Aead
 
 const EMPTY = new Uint8Array(0);
 
+/** Runs a CUDA addon call, turning its coded errors into GuardErrors. */
+export function onDevice<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === ErrorCodes.GPU_UNAVAILABLE) throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, (err as Error).message, { cause: err });
+    throw err;
+  }
+}
+
 /** The CUDA addon, or ERR_GPU_UNAVAILABLE naming why there is none. */
 export function cudaAddon(): CudaAddon {
   const gpu = gpuBackend();
@@ -103,7 +113,7 @@ export function seal(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, pla
     const addon = cudaAddon();
     const ciphertext = Buffer.alloc(plaintext.length);
     const tag = Buffer.alloc(TAG_BYTES);
-    addon.gcmSeal(key, nonce, plaintext, aad ?? EMPTY, ciphertext, tag);
+    onDevice(() => addon.gcmSeal(key, nonce, plaintext, aad ?? EMPTY, ciphertext, tag));
     return { ciphertext, tag };
   }
   if (backend === 'js') {
@@ -137,7 +147,8 @@ export function open(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, cip
   const backend = backendArg(options, info);
   if (backend === 'cuda') {
     const out = Buffer.alloc(ciphertext.length);
-    if (!cudaAddon().gcmOpen(key, nonce, ciphertext, aad ?? EMPTY, tag, out)) throw new GuardError(ErrorCodes.AUTH_FAILED, `${info.name}: authentication failed`);
+    const addon = cudaAddon();
+    if (!onDevice(() => addon.gcmOpen(key, nonce, ciphertext, aad ?? EMPTY, tag, out))) throw new GuardError(ErrorCodes.AUTH_FAILED, `${info.name}: authentication failed`);
     return out;
   }
   if (backend === 'js') {

@@ -27,7 +27,7 @@
  */
 import crypto from 'node:crypto';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { open as aeadOpen, seal as aeadSeal, cudaAddon } from './aead';
+import { open as aeadOpen, seal as aeadSeal, cudaAddon, onDevice } from './aead';
 import { gpuBackend } from '../native';
 import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
 import { DeviceBuffer, type DeviceKind } from './device-buffer';
@@ -292,7 +292,8 @@ export class MemoryEncryption {
     const header = out.subarray(0, headerBytes);
     if (this.#onGpu(count, AUTO_GPU_MIN_BLOCKS)) {
       // One launch: a thread per block (cuda/aes_gcm_kernels.cu).
-      cudaAddon().sealBlocks(key, header, this.#blockPrefix, Number(first), aad ?? EMPTY, plain, blockSize, out.subarray(headerBytes));
+      const addon = cudaAddon();
+      onDevice(() => addon.sealBlocks(key, header, this.#blockPrefix, Number(first), aad ?? EMPTY, plain, blockSize, out.subarray(headerBytes)));
       return out;
     }
     sealBlocksOnCpu({ info, key, header, prefix: this.#blockPrefix, first, blockSize, count, aad, backend: this.#backend }, plain, out.subarray(headerBytes));
@@ -318,7 +319,8 @@ export class MemoryEncryption {
     const header = bytes.subarray(0, headerBytes);
     if (this.#onGpu(count, AUTO_GPU_MIN_BLOCKS) && first <= BigInt(Number.MAX_SAFE_INTEGER)) {
       const out = Buffer.alloc(count * blockSize);
-      const bad = cudaAddon().openBlocks(key, header, bytes.subarray(17, 17 + prefixBytes), Number(first), aad ?? EMPTY, bytes.subarray(headerBytes), blockSize, out);
+      const addon = cudaAddon();
+      const bad = onDevice(() => addon.openBlocks(key, header, bytes.subarray(17, 17 + prefixBytes), Number(first), aad ?? EMPTY, bytes.subarray(headerBytes), blockSize, out));
       if (bad >= 0) throw new GuardError(ErrorCodes.AUTH_FAILED, `Block ${bad} failed authentication`);
       return out;
     }

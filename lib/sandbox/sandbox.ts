@@ -209,8 +209,15 @@ export class KernelSandbox {
       const gpu = gpuBackend();
       const addon = gpu.addon;
       if (gpu.kind === 'cuda' && addon !== null) {
-        addon.sandboxCheck(s.params, s.kernelF64, s.kernelI32, s.violations, s.dstAllowed, s.topicAllowed, s.connBits, b.src, b.dst, b.topic, b.bytes, nowMs, verdicts, this.#counts);
-        return 'cuda';
+        try {
+          addon.sandboxCheck(s.params, s.kernelF64, s.kernelI32, s.violations, s.dstAllowed, s.topicAllowed, s.connBits, b.src, b.dst, b.topic, b.bytes, nowMs, verdicts, this.#counts);
+          return 'cuda';
+        } catch (err) {
+          // A device failure leaves the state as it was. 'auto' then answers
+          // on the CPU (the same answers); an explicit 'cuda' reports it.
+          if ((err as { code?: unknown }).code !== ErrorCodes.GPU_UNAVAILABLE) throw err;
+          if (backend === 'cuda') throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, (err as Error).message, { cause: err });
+        }
       }
       if (backend === 'cuda') throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, `No CUDA backend: ${gpu.reason ?? 'unknown reason'}`);
     }
