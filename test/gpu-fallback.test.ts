@@ -4,11 +4,16 @@
 // state untouched; an explicit 'cuda' is a GuardError, never a crash or a
 // silent wrong answer.
 import { expect, test, vi } from 'vitest';
+// vi.mock below is hoisted above these imports, so the package sees the fake GPU.
+import { CUDA_MIN_BATCH, ErrorCodes, GuardError, KernelSandbox, MemoryEncryption, SandboxPolicy, aead } from '../lib';
+import { coreAddon } from '../lib/native';
 
-const failing = (): never => {
-  throw Object.assign(new Error('CUDA sandbox check failed: cudaErrorMemoryAllocation'), { code: 'ERR_GPU_UNAVAILABLE' });
-};
-const calls = { sandbox: 0, gcm: 0 };
+const { calls, failing } = vi.hoisted(() => ({
+  calls: { sandbox: 0, gcm: 0 },
+  failing: (): never => {
+    throw Object.assign(new Error('CUDA sandbox check failed: cudaErrorMemoryAllocation'), { code: 'ERR_GPU_UNAVAILABLE' });
+  },
+}));
 
 vi.mock('../lib/native', async (importOriginal) => {
   const original = await importOriginal<typeof import('../lib/native')>();
@@ -28,8 +33,6 @@ vi.mock('../lib/native', async (importOriginal) => {
   return { ...original, gpuBackend: () => ({ kind: 'cuda', devices: [], addon }) };
 });
 
-const { CUDA_MIN_BATCH, ErrorCodes, GuardError, KernelSandbox, MemoryEncryption, SandboxPolicy, aead } = await import('../lib');
-const { coreAddon } = await import('../lib/native');
 
 test('sandbox: a failing device call falls back under auto, is ERR_GPU_UNAVAILABLE under cuda, and changes no state', () => {
   const box = new KernelSandbox({ maxMessagesPerSecond: 1 }, SandboxPolicy.permissive());
