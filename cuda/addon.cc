@@ -5,6 +5,7 @@
 #include <string>
 
 #include "aes_gcm_binding.h"
+#include "device_buffer_binding.h"
 #include "device_query.h"
 #include "sandbox_args.h"
 #include "sandbox_kernels.h"
@@ -12,7 +13,7 @@
 namespace {
 
 // Must match CUDA_ABI_VERSION in lib/addon-types.ts.
-constexpr uint32_t kAbiVersion = 3;
+constexpr uint32_t kAbiVersion = 4;
 // Words the self-test kernel writes: several blocks, with a partial last one.
 constexpr size_t kSelfTestWords = 1000;
 constexpr uint32_t kSelfTestSeed = 0x9e3779b9u;
@@ -93,6 +94,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeVersion", Napi::Function::New<RuntimeVersion>(env, "runtimeVersion"));
   exports.Set("sandboxCheck", Napi::Function::New<SandboxCheck>(env, "sandboxCheck"));
   gk::RegisterAesGcmFunctions(env, exports);
+  gk::RegisterDeviceBufferFunctions(env, exports);
   return exports;
 }
 

@@ -184,41 +184,30 @@ bool DeviceGhash(const Prepared& p, const uint8_t* aad, size_t aad_len, const ui
 
 }  // namespace
 
-bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
-                 uint8_t* out, uint8_t tag[16], std::string* error) {
+bool CudaGcmSealOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* d_in,
+                         size_t len, uint8_t* d_out, uint8_t tag[16], std::string* error) {
   const Prepared p = Prepare(key, key_bytes);
   Iv v;
   for (int i = 0; i < 12; ++i) v.bytes[i] = iv[i];
-  DeviceBytes d_in;
-  DeviceBytes d_out;
   cudaError_t err = cudaSetDevice(0);
-  if (err == cudaSuccess) err = d_in.Alloc(len);
-  if (err == cudaSuccess) err = d_out.Alloc(len);
-  if (err == cudaSuccess && len > 0) err = cudaMemcpy(d_in.get(), in, len, cudaMemcpyHostToDevice);
   if (err == cudaSuccess && len > 0) {
-    CtrKernel<<<GridFor((len + 15) / 16), kThreads>>>(p.k, v, d_in.get(), d_out.get(), len);
+    CtrKernel<<<GridFor((len + 15) / 16), kThreads>>>(p.k, v, d_in, d_out, len);
     err = cudaGetLastError();
   }
   if (!Fail(err, error)) return false;
   U128 s;
-  if (!DeviceGhash(p, aad, aad_len, d_out.get(), len, &s, error)) return false;
-  if (len > 0 && !Fail(cudaMemcpy(out, d_out.get(), len, cudaMemcpyDeviceToHost), error)) return false;
+  if (!DeviceGhash(p, aad, aad_len, d_out, len, &s, error)) return false;
   FinishTag(p.k, HostTable{kHostTe0}, iv, s, tag);
   return true;
 }
 
-bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
-                 const uint8_t tag[16], uint8_t* out, bool* authentic, std::string* error) {
+bool CudaGcmOpenOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* d_in,
+                         size_t len, const uint8_t tag[16], uint8_t* d_out, bool* authentic, std::string* error) {
   const Prepared p = Prepare(key, key_bytes);
   *authentic = false;
-  DeviceBytes d_in;
-  DeviceBytes d_out;
-  cudaError_t err = cudaSetDevice(0);
-  if (err == cudaSuccess) err = d_in.Alloc(len);
-  if (err == cudaSuccess && len > 0) err = cudaMemcpy(d_in.get(), in, len, cudaMemcpyHostToDevice);
-  if (!Fail(err, error)) return false;
+  if (!Fail(cudaSetDevice(0), error)) return false;
   U128 s;
-  if (!DeviceGhash(p, aad, aad_len, d_in.get(), len, &s, error)) return false;
+  if (!DeviceGhash(p, aad, aad_len, d_in, len, &s, error)) return false;
   uint8_t expected[16];
   FinishTag(p.k, HostTable{kHostTe0}, iv, s, expected);
   uint8_t diff = 0;
@@ -226,15 +215,36 @@ bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const 
   if (diff != 0) return true;  // not authentic: no plaintext is produced
   Iv v;
   for (int i = 0; i < 12; ++i) v.bytes[i] = iv[i];
-  err = d_out.Alloc(len);
-  if (err == cudaSuccess && len > 0) {
-    CtrKernel<<<GridFor((len + 15) / 16), kThreads>>>(p.k, v, d_in.get(), d_out.get(), len);
-    err = cudaGetLastError();
+  if (len > 0) {
+    CtrKernel<<<GridFor((len + 15) / 16), kThreads>>>(p.k, v, d_in, d_out, len);
+    if (!Fail(cudaGetLastError(), error)) return false;
   }
-  if (err == cudaSuccess && len > 0) err = cudaMemcpy(out, d_out.get(), len, cudaMemcpyDeviceToHost);
-  if (!Fail(err, error)) return false;
   *authentic = true;
   return true;
+}
+
+bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
+                 uint8_t* out, uint8_t tag[16], std::string* error) {
+  DeviceBytes d;
+  cudaError_t err = cudaSetDevice(0);
+  if (err == cudaSuccess) err = d.Alloc(len);
+  if (err == cudaSuccess && len > 0) err = cudaMemcpy(d.get(), in, len, cudaMemcpyHostToDevice);
+  if (!Fail(err, error)) return false;
+  // In place on the device copy.
+  if (!CudaGcmSealOnDevice(key, key_bytes, iv, aad, aad_len, d.get(), len, d.get(), tag, error)) return false;
+  return len == 0 || Fail(cudaMemcpy(out, d.get(), len, cudaMemcpyDeviceToHost), error);
+}
+
+bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
+                 const uint8_t tag[16], uint8_t* out, bool* authentic, std::string* error) {
+  DeviceBytes d;
+  cudaError_t err = cudaSetDevice(0);
+  if (err == cudaSuccess) err = d.Alloc(len);
+  if (err == cudaSuccess && len > 0) err = cudaMemcpy(d.get(), in, len, cudaMemcpyHostToDevice);
+  if (!Fail(err, error)) return false;
+  if (!CudaGcmOpenOnDevice(key, key_bytes, iv, aad, aad_len, d.get(), len, tag, d.get(), authentic, error)) return false;
+  if (!*authentic) return true;
+  return len == 0 || Fail(cudaMemcpy(out, d.get(), len, cudaMemcpyDeviceToHost), error);
 }
 
 namespace {

@@ -19,6 +19,13 @@ bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const 
 bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
                  const uint8_t tag[16], uint8_t* out, bool* authentic, std::string* error);
 
+// The same two where input and output are device memory (in == out is
+// allowed); aad and tag are host memory. Open writes d_out only when the tag matches.
+bool CudaGcmSealOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* d_in,
+                         size_t len, uint8_t* d_out, uint8_t tag[16], std::string* error);
+bool CudaGcmOpenOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* d_in,
+                         size_t len, const uint8_t tag[16], uint8_t* d_out, bool* authentic, std::string* error);
+
 // A block envelope body (lib/crypto/envelope.ts): count blocks of
 // block_size bytes, one thread each, written as tag + ciphertext per block.
 bool CudaSealBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,

@@ -71,6 +71,9 @@ export interface CoreAddon {
   ): void;
 }
 
+/** An opaque device-memory handle (a type-tagged External). */
+export type DeviceHandle = { readonly __deviceHandle: unique symbol };
+
 /** One CUDA device as the CUDA addon reports it. */
 export interface GpuDevice {
   index: number;
@@ -104,9 +107,21 @@ export interface CudaAddon {
   sealBlocks(key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, data: Uint8Array, blockSize: number, out: Uint8Array): void;
   /** -1, or the index of the first block that fails (then out holds nothing). */
   openBlocks(key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, data: Uint8Array, blockSize: number, out: Uint8Array): number;
+
+  // Device memory (zeroed on alloc and on free; a forgotten handle is freed by its finalizer).
+  deviceAlloc(bytes: number): DeviceHandle;
+  deviceFree(handle: DeviceHandle): void;
+  deviceWrite(handle: DeviceHandle, bytes: Uint8Array, offset: number): void;
+  /** Fills `out` from `offset`. */
+  deviceRead(handle: DeviceHandle, out: Uint8Array, offset: number): void;
+  /** Copies all of `src` into `dst` at `dstOffset`. */
+  deviceCopy(dst: DeviceHandle, dstOffset: number, src: DeviceHandle): void;
+  liveDeviceBuffers(): number;
+  gcmSealDevice(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, src: DeviceHandle, srcOffset: number, length: number, dst: DeviceHandle, dstOffset: number, tag: Uint8Array): void;
+  gcmOpenDevice(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, src: DeviceHandle, srcOffset: number, length: number, tag: Uint8Array, dst: DeviceHandle, dstOffset: number): boolean;
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
 export const CORE_ABI_VERSION = 3;
 /** Must match kAbiVersion in cuda/addon.cc. */
-export const CUDA_ABI_VERSION = 3;
+export const CUDA_ABI_VERSION = 4;

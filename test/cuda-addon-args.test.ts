@@ -42,3 +42,21 @@ test.runIf(addon !== null && backends().gpu.kind !== 'cuda')('without a device, 
   expect(() => a.sealBlocks(b(32), b(29), b(4), 0, b(0), b(10), 5, b(42))).toThrow(gpuError);
   expect(() => a.openBlocks(b(32), b(29), b(4), 0, b(0), b(42), 5, b(10))).toThrow(gpuError);
 });
+
+test.runIf(addon !== null)('device memory entry points refuse foreign handles and bad sizes; without a device, allocation is ERR_GPU_UNAVAILABLE', () => {
+  const a = addon as CudaAddon;
+  const notAHandle = {} as never;
+  expect(() => a.deviceFree(notAHandle)).toThrow(TypeError);
+  expect(() => a.deviceRead(notAHandle, b(1), 0)).toThrow(TypeError);
+  expect(() => a.deviceWrite(notAHandle, b(1), 0)).toThrow(TypeError);
+  expect(() => a.deviceCopy(notAHandle, 0, notAHandle)).toThrow(TypeError);
+  expect(() => a.gcmSealDevice(b(32), b(12), b(0), notAHandle, 0, 0, notAHandle, 0, b(16))).toThrow(TypeError);
+  expect(() => a.gcmOpenDevice(b(32), b(12), b(0), notAHandle, 0, 0, b(16), notAHandle, 0)).toThrow(TypeError);
+  expect(() => a.gcmSealDevice(b(24), b(12), b(0), notAHandle, 0, 0, notAHandle, 0, b(16))).toThrow(RangeError);
+  expect(() => a.deviceAlloc(-1)).toThrow(RangeError);
+  expect(() => a.deviceAlloc(1.5)).toThrow(RangeError);
+  if (backends().gpu.kind !== 'cuda') {
+    expect(() => a.deviceAlloc(16)).toThrow(expect.objectContaining({ code: 'ERR_GPU_UNAVAILABLE' }));
+    expect(a.liveDeviceBuffers()).toBe(0);
+  }
+});

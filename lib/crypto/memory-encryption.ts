@@ -42,8 +42,12 @@ import {
   writeHeader,
 } from './envelope';
 import { openBlocksOnCpu, sealBlocksOnCpu } from './blocks';
+import { openOnDevice, sealOnDevice } from './device-envelope';
 import { randomInto } from './random-pool';
-import { argon2id, hkdf, pbkdf2Sha256 } from './kdf';
+import { hkdf } from './kdf';
+import { type PasswordOptions, derivePasswordKey } from './password';
+
+export type { PasswordKdf, PasswordOptions } from './password';
 
 export interface MemoryEncryptionOptions {
   /** Default 'aes-256-gcm'. */
@@ -68,17 +72,6 @@ export interface MemoryEncryptionOptions {
   clock?: () => number;
 }
 
-export type PasswordKdf =
-  | { name: 'argon2id'; memoryCost?: number; timeCost?: number; parallelism?: number }
-  | { name: 'pbkdf2-sha256'; iterations?: number };
-
-export interface PasswordOptions extends Omit<MemoryEncryptionOptions, 'key'> {
-  /** Default Argon2id with RFC 9106's second recommended setting (64 MiB, t=3, p=4). */
-  kdf?: PasswordKdf;
-  /** At least 16 bytes; random when omitted (then read it from `kdfSalt` and store it). */
-  salt?: Uint8Array;
-}
-
 export interface MemoryEncryptionStats {
   algorithm: AeadAlgorithm;
   keyVersion: number;
@@ -101,8 +94,6 @@ const MAX_INVOCATIONS = 2 ** 32;
 const MIN_MASTER_BYTES = 32;
 const MAX_VERSION = 2 ** 32 - 1;
 const KEY_SALT = Buffer.from('guardkernel/memory-encryption/v1');
-const DEFAULT_ARGON2 = { memoryCost: 65536, timeCost: 3, parallelism: 4 };
-const DEFAULT_PBKDF2_ITERATIONS = 600_000;
 /** Most derived version keys kept for decryption at once. */
 const KEY_CACHE = 64;
 const EMPTY = new Uint8Array(0);
@@ -180,20 +171,7 @@ export class MemoryEncryption {
 
   /** Stretches `password` with the KDF (Argon2id by default) into the master key. */
   static async fromPassword(password: string | Uint8Array, options: PasswordOptions = {}): Promise<MemoryEncryption> {
-    if (typeof password !== 'string' && !(password instanceof Uint8Array)) throw new TypeError(`Expected a string or Uint8Array password but received ${describe(password)}`);
-    if (password.length === 0) throw new RangeError('Expected a non-empty password');
-    const salt = options.salt === undefined ? crypto.randomBytes(16) : Buffer.from(options.salt);
-    if (salt.length < 16) throw new RangeError(`Expected a salt of at least 16 bytes but received ${salt.length}`);
-    const kdf = options.kdf ?? { name: 'argon2id' };
-    let master: Buffer;
-    if (kdf.name === 'argon2id') {
-      const o = Object.assign({}, DEFAULT_ARGON2, kdf);
-      master = await argon2id(password, salt, { memoryCost: o.memoryCost, timeCost: o.timeCost, parallelism: o.parallelism, length: 32 });
-    } else if (kdf.name === 'pbkdf2-sha256') {
-      master = await pbkdf2Sha256(password, salt, kdf.iterations ?? DEFAULT_PBKDF2_ITERATIONS, 32);
-    } else {
-      throw new TypeError(`Expected kdf.name 'argon2id' or 'pbkdf2-sha256' but received ${describe((kdf as { name: unknown }).name)}`);
-    }
+    const { master, salt } = await derivePasswordKey(password, options);
     const { kdf: _k, salt: _s, ...rest } = options;
     try {
       return new MemoryEncryption(Object.assign(rest, { key: master }), salt);
@@ -233,6 +211,12 @@ export class MemoryEncryption {
 
   /** Seals `data`; returns the envelope as host bytes, or as a DeviceBuffer for a DeviceBuffer. */
   encrypt(data: Input, aad?: Uint8Array): Buffer | DeviceBuffer {
+    const onCudaBuffer = data instanceof DeviceBuffer && data.backend === 'cuda';
+    if (onCudaBuffer && this.#device === 'cuda') {
+      this.#checkAad(aad);
+      this.#reserve(1);
+      return sealOnDevice(this.#info, this.#version, this.#key(this.#version), data, aad);
+    }
     const plain = this.#hostBytes(data, 'data');
     this.#checkAad(aad);
     this.#reserve(1);
@@ -245,11 +229,27 @@ export class MemoryEncryption {
     const sealed = aeadSeal(info.name, this.#key(this.#version), nonce, plain, this.#aad(out.subarray(0, HEADER_BYTES), aad), { backend });
     sealed.tag.copy(out, HEADER_BYTES + info.nonceBytes);
     sealed.ciphertext.copy(out, HEADER_BYTES + info.nonceBytes + TAG_BYTES);
+    if (onCudaBuffer) {
+      (plain as Buffer).fill(0); // the host copy of device plaintext
+      return DeviceBuffer.from(out, { device: 'cuda' });
+    }
     return data instanceof DeviceBuffer ? DeviceBuffer.adopt(out) : out;
   }
 
   /** Opens an envelope from `encrypt` (any key version). ERR_AUTH_FAILED if anything was changed. */
   decrypt(envelope: Input, aad?: Uint8Array): Buffer | DeviceBuffer {
+    const onCudaBuffer = envelope instanceof DeviceBuffer && envelope.backend === 'cuda';
+    if (onCudaBuffer && this.#device === 'cuda') {
+      this.#checkAad(aad);
+      return openOnDevice(
+        envelope,
+        (algorithm, version) => {
+          this.#sameAlgorithm(algorithm);
+          return this.#key(version);
+        },
+        aad,
+      );
+    }
     const bytes = Buffer.from(this.#hostBytes(envelope, 'envelope'));
     this.#checkAad(aad);
     const { algorithm, keyVersion } = readHeader(bytes, ENVELOPE_MAGIC, HEADER_BYTES + TAG_BYTES);
@@ -260,6 +260,11 @@ export class MemoryEncryption {
     const ciphertext = bytes.subarray(HEADER_BYTES + n + TAG_BYTES);
     const backend = this.#onGpu(ciphertext.length, AUTO_GPU_MIN_BYTES) ? 'cuda' : this.#backend;
     const plain = aeadOpen(algorithm.name, this.#key(keyVersion), nonce, ciphertext, tag, this.#aad(bytes.subarray(0, HEADER_BYTES), aad), { backend });
+    if (onCudaBuffer) {
+      const back = DeviceBuffer.from(plain, { device: 'cuda' });
+      plain.fill(0);
+      return back;
+    }
     return envelope instanceof DeviceBuffer ? DeviceBuffer.adopt(plain) : plain;
   }
 
@@ -375,8 +380,9 @@ export class MemoryEncryption {
     return key;
   }
 
+  /** Host bytes of the input: a view for host memory, a copy for device memory. */
   #hostBytes(data: Input, name: string): Uint8Array {
-    if (data instanceof DeviceBuffer) return DeviceBuffer.hostView(data);
+    if (data instanceof DeviceBuffer) return data.backend === 'cuda' ? data.toHost() : DeviceBuffer.hostView(data);
     if (!(data instanceof Uint8Array)) throw new TypeError(`Expected a Uint8Array or DeviceBuffer for ${name} but received ${describe(data)}`);
     return data;
   }

@@ -3,7 +3,7 @@
 // path. Skipped without a GPU.
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { ErrorCodes, MemoryEncryption, aead, backends } from '../../lib/index';
+import { DeviceBuffer, ErrorCodes, MemoryEncryption, aead, backends } from '../../lib/index';
 import { randomInt, rng } from '../helpers';
 
 const onGpu = backends().gpu.kind === 'cuda';
@@ -47,6 +47,58 @@ describe.runIf(onGpu)('CUDA AES-GCM', () => {
       const bad = Buffer.from(sealed);
       bad[29 + 500 * (16 + blockSize) + 3] ^= 1;
       expect(() => gpu.decryptBlocks(bad, aad)).toThrow(/Block 500 failed/);
+    }
+  });
+});
+
+describe.runIf(onGpu)('DeviceBuffer in device memory', () => {
+  test('alloc, from, copyFrom (host and device), toHost, free; double free and use after free', async () => {
+    const { GuardError } = await import('../../lib/index');
+    const a = DeviceBuffer.alloc(8, { device: 'cuda' });
+    expect(a.backend).toBe('cuda');
+    expect(a.toHost().equals(Buffer.alloc(8))).toBe(true);
+    a.copyFrom(Buffer.from([1, 2, 3]), 5);
+    a.copyFrom(DeviceBuffer.from(Buffer.from([9]), { device: 'cuda' }), 0);
+    a.copyFrom(DeviceBuffer.from(Buffer.from([7]), { device: 'cpu' }), 1);
+    expect([...a.toHost()]).toEqual([9, 7, 0, 0, 0, 1, 2, 3]);
+    expect(() => a.copyFrom(Buffer.alloc(4), 5)).toThrow(RangeError);
+    a.free();
+    expect(() => a.free()).toThrow(GuardError);
+    expect(() => a.toHost()).toThrow(expect.objectContaining({ code: ErrorCodes.CLOSED }));
+  });
+
+  test('encrypt and decrypt keep DeviceBuffers on the device; envelopes match the CPU format', async () => {
+    const master = crypto.randomBytes(32);
+    const gpu = new MemoryEncryption({ key: master, device: 'cuda' });
+    const cpu = new MemoryEncryption({ key: master, device: 'cpu' });
+    for (const size of [0, 1, 15, 16, 1000, 1 << 20]) {
+      const data = crypto.randomBytes(size);
+      const aad = Buffer.from('cb');
+      const env = gpu.encrypt(DeviceBuffer.from(data, { device: 'cuda' }), aad) as DeviceBuffer;
+      expect(env.backend).toBe('cuda');
+      expect((cpu.decrypt(env.toHost(), aad) as Buffer).equals(data)).toBe(true);
+      const back = gpu.decrypt(DeviceBuffer.from(cpu.encrypt(data, aad) as Buffer, { device: 'cuda' }), aad) as DeviceBuffer;
+      expect(back.backend).toBe('cuda');
+      expect(back.toHost().equals(data)).toBe(true);
+      const bad = env.toHost();
+      bad[bad.length - 1] ^= 1;
+      if (size > 0) expect(() => gpu.decrypt(DeviceBuffer.from(bad, { device: 'cuda' }), aad)).toThrow(expect.objectContaining({ code: ErrorCodes.AUTH_FAILED }));
+    }
+  });
+
+  test('forgotten device buffers are freed by their finalizers', async () => {
+    const { gpuBackend } = await import('../../lib/native');
+    const addon = gpuBackend().addon!;
+    const before = addon.liveDeviceBuffers();
+    for (let i = 0; i < 200; i++) DeviceBuffer.alloc(1 << 16, { device: 'cuda' });
+    expect(addon.liveDeviceBuffers()).toBeGreaterThanOrEqual(before + 200);
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc !== undefined) {
+      for (let i = 0; i < 10; i++) {
+        gc();
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(addon.liveDeviceBuffers()).toBeLessThan(before + 200);
     }
   });
 });
