@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { AuditLog, ErrorCodes, GuardError, KernelSandbox, ResourceLimits, SandboxPolicy, SandboxVerdict, VERDICT_NAMES, backends } from '../lib';
-import { LIMIT_MAXIMA, compileNamePattern } from '../lib/sandbox';
+import { LIMIT_MAXIMA, NATIVE_MIN_BATCH, compileNamePattern } from '../lib/sandbox';
 import type { ResourceLimitsInit } from '../lib/sandbox';
 import { core } from './helpers';
 
@@ -352,6 +352,9 @@ describe('rejects bad input', () => {
     if (core === null) {
       expect(() => box.checkMessages(ok, 0, { backend: 'native' })).toThrow(expect.objectContaining({ code: ErrorCodes.NATIVE_UNAVAILABLE }));
     }
-    expect(box.checkMessages(ok, 0).backend).toBe(core === null ? 'js' : 'native');
+    // 'auto': the TypeScript loop for small batches, native from NATIVE_MIN_BATCH on.
+    expect(box.checkMessages(ok, 0).backend).toBe('js');
+    const big = { src: new Uint32Array(NATIVE_MIN_BATCH), dst: new Uint32Array(NATIVE_MIN_BATCH), topic: new Uint32Array(NATIVE_MIN_BATCH), bytes: new Uint32Array(NATIVE_MIN_BATCH) };
+    expect(box.checkMessages(big, 0).backend).toBe(core === null ? 'js' : 'native');
   });
 });
