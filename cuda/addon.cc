@@ -5,6 +5,7 @@
 #include <string>
 
 #include "aes_gcm_binding.h"
+#include "binding_args.h"
 #include "device_buffer_binding.h"
 #include "device_query.h"
 #include "sandbox_args.h"
@@ -51,9 +52,7 @@ Napi::Value SelfTest(const Napi::CallbackInfo& info) {
   Napi::Uint32Array out = Napi::Uint32Array::New(env, kSelfTestWords);
   std::string error;
   if (!gk::CudaSelfTest(device, kSelfTestSeed, out.Data(), kSelfTestWords, &error)) {
-    Napi::Error e = Napi::Error::New(env, "CUDA self-test failed: " + error);
-    e.Set("code", Napi::String::New(env, "ERR_GPU_UNAVAILABLE"));
-    throw e;
+    gk::ThrowGpuError(env, "CUDA self-test failed: " + error);
   }
   return out;
 }
@@ -78,9 +77,7 @@ Napi::Value SandboxCheck(const Napi::CallbackInfo& info) {
   }
   std::string error;
   if (!gk::sandbox::CudaCheckMessages(call.state, call.batch, call.now_ms, call.verdicts, call.counts, timings, &error)) {
-    Napi::Error e = Napi::Error::New(env, "CUDA sandbox check failed: " + error);
-    e.Set("code", Napi::String::New(env, "ERR_GPU_UNAVAILABLE"));
-    throw e;
+    gk::ThrowGpuError(env, "CUDA sandbox check failed: " + error);
   }
   return env.Undefined();
 }

@@ -3,26 +3,13 @@
 // copies read or write out of bounds.
 #include "aes_gcm_binding.h"
 
-#include <cmath>
 #include <string>
 
 #include "aes_gcm_kernels.h"
-#include "args.h"
+#include "binding_args.h"
 
 namespace gk {
 namespace {
-
-ByteView KeyArg(const Napi::CallbackInfo& info, size_t index) {
-  ByteView key = BytesArg(info, index, "key");
-  if (key.len != 16 && key.len != 32) ThrowRangeError(info.Env(), "Expected a 16- or 32-byte AES key");
-  return key;
-}
-
-ByteView FixedArg(const Napi::CallbackInfo& info, size_t index, size_t len, const char* message) {
-  ByteView v = BytesArg(info, index, "argument");
-  if (v.len != len) ThrowRangeError(info.Env(), message);
-  return v;
-}
 
 MutableByteView OutBytes(const Napi::CallbackInfo& info, size_t index, size_t need, const char* message) {
   ByteView v = BytesArg(info, index, "out");
@@ -30,45 +17,33 @@ MutableByteView OutBytes(const Napi::CallbackInfo& info, size_t index, size_t ne
   return MutableByteView{const_cast<uint8_t*>(v.data), v.len};
 }
 
-uint64_t CounterArg(const Napi::CallbackInfo& info, size_t index) {
-  const double v = FiniteArg(info, index, "Expected an integer counter");
-  if (v < 0 || std::floor(v) != v || v > 9007199254740991.0) ThrowRangeError(info.Env(), "Expected a non-negative safe integer counter");
-  return uint64_t(v);
-}
-
-[[noreturn]] void ThrowGpu(Napi::Env env, const std::string& what) {
-  Napi::Error e = Napi::Error::New(env, "CUDA AES-GCM failed: " + what);
-  e.Set("code", Napi::String::New(env, "ERR_GPU_UNAVAILABLE"));
-  throw e;
-}
-
 // gcmSeal(key, iv, data, aad, out, tag)
 Napi::Value GcmSeal(const Napi::CallbackInfo& info) {
   if (info.Length() < 6) ThrowTypeError(info.Env(), "gcmSeal expects 6 arguments");
-  ByteView key = KeyArg(info, 0);
-  ByteView iv = FixedArg(info, 1, 12, "Expected a 12-byte IV");
+  ByteView key = AesKeyArg(info, 0);
+  ByteView iv = ExactBytesArg(info, 1, 12, "Expected a 12-byte IV");
   ByteView data = BytesArg(info, 2, "data");
   ByteView aad = BytesArg(info, 3, "aad");
   MutableByteView out = OutBytes(info, 4, data.len, "out is shorter than data");
   MutableByteView tag = OutBytes(info, 5, 16, "Expected a 16-byte tag buffer");
   std::string error;
-  if (!aes::CudaGcmSeal(key.data, int(key.len), iv.data, aad.data, aad.len, data.data, data.len, out.data, tag.data, &error)) ThrowGpu(info.Env(), error);
+  if (!aes::CudaGcmSeal(key.data, int(key.len), iv.data, aad.data, aad.len, data.data, data.len, out.data, tag.data, &error)) ThrowGpuError(info.Env(), "CUDA AES-GCM failed: " + error);
   return info.Env().Undefined();
 }
 
 // gcmOpen(key, iv, data, aad, tag, out) -> authentic
 Napi::Value GcmOpen(const Napi::CallbackInfo& info) {
   if (info.Length() < 6) ThrowTypeError(info.Env(), "gcmOpen expects 6 arguments");
-  ByteView key = KeyArg(info, 0);
-  ByteView iv = FixedArg(info, 1, 12, "Expected a 12-byte IV");
+  ByteView key = AesKeyArg(info, 0);
+  ByteView iv = ExactBytesArg(info, 1, 12, "Expected a 12-byte IV");
   ByteView data = BytesArg(info, 2, "data");
   ByteView aad = BytesArg(info, 3, "aad");
-  ByteView tag = FixedArg(info, 4, 16, "Expected a 16-byte tag");
+  ByteView tag = ExactBytesArg(info, 4, 16, "Expected a 16-byte tag");
   MutableByteView out = OutBytes(info, 5, data.len, "out is shorter than data");
   bool authentic = false;
   std::string error;
   if (!aes::CudaGcmOpen(key.data, int(key.len), iv.data, aad.data, aad.len, data.data, data.len, tag.data, out.data, &authentic, &error)) {
-    ThrowGpu(info.Env(), error);
+    ThrowGpuError(info.Env(), "CUDA AES-GCM failed: " + error);
   }
   return Napi::Boolean::New(info.Env(), authentic);
 }
@@ -84,10 +59,10 @@ struct BlocksArgs {
 // `sealed` says whether data holds tag + ciphertext per block.
 BlocksArgs ReadBlocksArgs(const Napi::CallbackInfo& info, bool sealed) {
   BlocksArgs a;
-  a.key = KeyArg(info, 0);
+  a.key = AesKeyArg(info, 0);
   a.header = BytesArg(info, 1, "header");
-  a.prefix = FixedArg(info, 2, 4, "Expected a 4-byte nonce prefix");
-  a.first = CounterArg(info, 3);
+  a.prefix = ExactBytesArg(info, 2, 4, "Expected a 4-byte nonce prefix");
+  a.first = SafeIntegerArg(info, 3, "Expected a non-negative safe integer counter");
   a.aad = BytesArg(info, 4, "aad");
   a.data = BytesArg(info, 5, "data");
   a.block_size = PositiveIntegerArg(info, 6, double(1 << 24), "Expected a block size in [1, 2^24]");
@@ -105,7 +80,7 @@ Napi::Value SealBlocks(const Napi::CallbackInfo& info) {
   std::string error;
   if (!aes::CudaSealBlocks(a.key.data, int(a.key.len), a.header.data, a.header.len, a.prefix.data, a.first, a.aad.data, a.aad.len, a.data.data,
                            a.block_size, a.count, out.data, &error)) {
-    ThrowGpu(info.Env(), error);
+    ThrowGpuError(info.Env(), "CUDA AES-GCM failed: " + error);
   }
   return info.Env().Undefined();
 }
@@ -119,7 +94,7 @@ Napi::Value OpenBlocks(const Napi::CallbackInfo& info) {
   std::string error;
   if (!aes::CudaOpenBlocks(a.key.data, int(a.key.len), a.header.data, a.header.len, a.prefix.data, a.first, a.aad.data, a.aad.len, a.data.data,
                            a.block_size, a.count, out.data, &first_bad, &error)) {
-    ThrowGpu(info.Env(), error);
+    ThrowGpuError(info.Env(), "CUDA AES-GCM failed: " + error);
   }
   return Napi::Number::New(info.Env(), double(first_bad));
 }

@@ -5,11 +5,10 @@
 #include "device_buffer_binding.h"
 
 #include <atomic>
-#include <cmath>
 #include <string>
 
 #include "aes_gcm_kernels.h"
-#include "args.h"
+#include "binding_args.h"
 #include "device_buffers.h"
 
 namespace gk {
@@ -22,12 +21,6 @@ struct Allocation {
   void* ptr = nullptr;
   size_t size = 0;
 };
-
-[[noreturn]] void ThrowGpu(Napi::Env env, const std::string& what) {
-  Napi::Error e = Napi::Error::New(env, "CUDA device memory: " + what);
-  e.Set("code", Napi::String::New(env, "ERR_GPU_UNAVAILABLE"));
-  throw e;
-}
 
 void Release(Allocation* a) {
   if (a->ptr != nullptr) {
@@ -53,24 +46,18 @@ Allocation* LiveAt(const Napi::CallbackInfo& info, size_t index) {
   return a;
 }
 
-size_t SizeArg(const Napi::CallbackInfo& info, size_t index, const char* message) {
-  const double v = FiniteArg(info, index, message);
-  if (v < 0 || std::floor(v) != v || v > 9007199254740991.0) ThrowRangeError(info.Env(), message);
-  return size_t(v);
-}
-
 void CheckRange(const Napi::CallbackInfo& info, const Allocation* a, size_t offset, size_t length) {
   if (offset > a->size || length > a->size - offset) ThrowRangeError(info.Env(), "Range outside the device buffer");
 }
 
 // deviceAlloc(bytes) -> handle (zeroed memory)
 Napi::Value DeviceAlloc(const Napi::CallbackInfo& info) {
-  const size_t bytes = SizeArg(info, 0, "Expected a byte length");
+  const size_t bytes = size_t(SafeIntegerArg(info, 0, "Expected a byte length"));
   auto* a = new Allocation();
   std::string error;
   if (!devmem::Alloc(bytes, &a->ptr, &error)) {
     delete a;
-    ThrowGpu(info.Env(), error);
+    ThrowGpuError(info.Env(), "CUDA device memory: " + error);
   }
   a->size = bytes;
   g_live.fetch_add(1);
@@ -92,10 +79,10 @@ Napi::Value DeviceFree(const Napi::CallbackInfo& info) {
 Napi::Value DeviceWrite(const Napi::CallbackInfo& info) {
   Allocation* a = LiveAt(info, 0);
   ByteView src = BytesArg(info, 1, "bytes");
-  const size_t offset = SizeArg(info, 2, "Expected an offset");
+  const size_t offset = size_t(SafeIntegerArg(info, 2, "Expected an offset"));
   CheckRange(info, a, offset, src.len);
   std::string error;
-  if (!devmem::CopyIn(static_cast<uint8_t*>(a->ptr) + offset, src.data, src.len, &error)) ThrowGpu(info.Env(), error);
+  if (!devmem::CopyIn(static_cast<uint8_t*>(a->ptr) + offset, src.data, src.len, &error)) ThrowGpuError(info.Env(), "CUDA device memory: " + error);
   return info.Env().Undefined();
 }
 
@@ -103,56 +90,44 @@ Napi::Value DeviceWrite(const Napi::CallbackInfo& info) {
 Napi::Value DeviceRead(const Napi::CallbackInfo& info) {
   Allocation* a = LiveAt(info, 0);
   ByteView out = BytesArg(info, 1, "out");
-  const size_t offset = SizeArg(info, 2, "Expected an offset");
+  const size_t offset = size_t(SafeIntegerArg(info, 2, "Expected an offset"));
   CheckRange(info, a, offset, out.len);
   std::string error;
-  if (!devmem::CopyOut(const_cast<uint8_t*>(out.data), static_cast<uint8_t*>(a->ptr) + offset, out.len, &error)) ThrowGpu(info.Env(), error);
+  if (!devmem::CopyOut(const_cast<uint8_t*>(out.data), static_cast<uint8_t*>(a->ptr) + offset, out.len, &error)) ThrowGpuError(info.Env(), "CUDA device memory: " + error);
   return info.Env().Undefined();
 }
 
 // deviceCopy(dst, dstOffset, src): all of src into dst at dstOffset
 Napi::Value DeviceCopy(const Napi::CallbackInfo& info) {
   Allocation* dst = LiveAt(info, 0);
-  const size_t offset = SizeArg(info, 1, "Expected an offset");
+  const size_t offset = size_t(SafeIntegerArg(info, 1, "Expected an offset"));
   Allocation* src = LiveAt(info, 2);
   CheckRange(info, dst, offset, src->size);
   std::string error;
-  if (!devmem::CopyOnDevice(static_cast<uint8_t*>(dst->ptr) + offset, src->ptr, src->size, &error)) ThrowGpu(info.Env(), error);
+  if (!devmem::CopyOnDevice(static_cast<uint8_t*>(dst->ptr) + offset, src->ptr, src->size, &error)) ThrowGpuError(info.Env(), "CUDA device memory: " + error);
   return info.Env().Undefined();
 }
 
 Napi::Value LiveDeviceBuffers(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(g_live.load())); }
 
-ByteView KeyAt(const Napi::CallbackInfo& info, size_t index) {
-  ByteView key = BytesArg(info, index, "key");
-  if (key.len != 16 && key.len != 32) ThrowRangeError(info.Env(), "Expected a 16- or 32-byte AES key");
-  return key;
-}
-
-ByteView FixedAt(const Napi::CallbackInfo& info, size_t index, size_t len, const char* message) {
-  ByteView v = BytesArg(info, index, "argument");
-  if (v.len != len) ThrowRangeError(info.Env(), message);
-  return v;
-}
-
 // gcmSealDevice(key, iv, aad, src, srcOffset, length, dst, dstOffset, tag)
 Napi::Value GcmSealDevice(const Napi::CallbackInfo& info) {
   if (info.Length() < 9) ThrowTypeError(info.Env(), "gcmSealDevice expects 9 arguments");
-  ByteView key = KeyAt(info, 0);
-  ByteView iv = FixedAt(info, 1, 12, "Expected a 12-byte IV");
+  ByteView key = AesKeyArg(info, 0);
+  ByteView iv = ExactBytesArg(info, 1, 12, "Expected a 12-byte IV");
   ByteView aad = BytesArg(info, 2, "aad");
   Allocation* src = LiveAt(info, 3);
-  const size_t src_offset = SizeArg(info, 4, "Expected an offset");
-  const size_t length = SizeArg(info, 5, "Expected a length");
+  const size_t src_offset = size_t(SafeIntegerArg(info, 4, "Expected an offset"));
+  const size_t length = size_t(SafeIntegerArg(info, 5, "Expected a length"));
   Allocation* dst = LiveAt(info, 6);
-  const size_t dst_offset = SizeArg(info, 7, "Expected an offset");
-  ByteView tag = FixedAt(info, 8, 16, "Expected a 16-byte tag buffer");
+  const size_t dst_offset = size_t(SafeIntegerArg(info, 7, "Expected an offset"));
+  ByteView tag = ExactBytesArg(info, 8, 16, "Expected a 16-byte tag buffer");
   CheckRange(info, src, src_offset, length);
   CheckRange(info, dst, dst_offset, length);
   std::string error;
   if (!aes::CudaGcmSealOnDevice(key.data, int(key.len), iv.data, aad.data, aad.len, static_cast<uint8_t*>(src->ptr) + src_offset, length,
                                 static_cast<uint8_t*>(dst->ptr) + dst_offset, const_cast<uint8_t*>(tag.data), &error)) {
-    ThrowGpu(info.Env(), error);
+    ThrowGpuError(info.Env(), "CUDA device memory: " + error);
   }
   return info.Env().Undefined();
 }
@@ -160,22 +135,22 @@ Napi::Value GcmSealDevice(const Napi::CallbackInfo& info) {
 // gcmOpenDevice(key, iv, aad, src, srcOffset, length, tag, dst, dstOffset) -> authentic
 Napi::Value GcmOpenDevice(const Napi::CallbackInfo& info) {
   if (info.Length() < 9) ThrowTypeError(info.Env(), "gcmOpenDevice expects 9 arguments");
-  ByteView key = KeyAt(info, 0);
-  ByteView iv = FixedAt(info, 1, 12, "Expected a 12-byte IV");
+  ByteView key = AesKeyArg(info, 0);
+  ByteView iv = ExactBytesArg(info, 1, 12, "Expected a 12-byte IV");
   ByteView aad = BytesArg(info, 2, "aad");
   Allocation* src = LiveAt(info, 3);
-  const size_t src_offset = SizeArg(info, 4, "Expected an offset");
-  const size_t length = SizeArg(info, 5, "Expected a length");
-  ByteView tag = FixedAt(info, 6, 16, "Expected a 16-byte tag");
+  const size_t src_offset = size_t(SafeIntegerArg(info, 4, "Expected an offset"));
+  const size_t length = size_t(SafeIntegerArg(info, 5, "Expected a length"));
+  ByteView tag = ExactBytesArg(info, 6, 16, "Expected a 16-byte tag");
   Allocation* dst = LiveAt(info, 7);
-  const size_t dst_offset = SizeArg(info, 8, "Expected an offset");
+  const size_t dst_offset = size_t(SafeIntegerArg(info, 8, "Expected an offset"));
   CheckRange(info, src, src_offset, length);
   CheckRange(info, dst, dst_offset, length);
   bool authentic = false;
   std::string error;
   if (!aes::CudaGcmOpenOnDevice(key.data, int(key.len), iv.data, aad.data, aad.len, static_cast<uint8_t*>(src->ptr) + src_offset, length, tag.data,
                                 static_cast<uint8_t*>(dst->ptr) + dst_offset, &authentic, &error)) {
-    ThrowGpu(info.Env(), error);
+    ThrowGpuError(info.Env(), "CUDA device memory: " + error);
   }
   return Napi::Boolean::New(info.Env(), authentic);
 }

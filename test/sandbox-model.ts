@@ -3,7 +3,7 @@
  * message at a time) from the documented rules, and a generator of random
  * scenarios. The differential tests hold every backend to this model.
  */
-import { KernelSandbox, ResourceLimits, SandboxPolicy } from '../lib/sandbox';
+import { KernelSandbox, ResourceLimits, SandboxPolicy, VERDICT_NAMES } from '../lib/sandbox';
 import { randomInt } from './helpers';
 
 export interface PolicySpec {
@@ -271,7 +271,7 @@ export function compareWithModel(
     const got = box.checkMessages(batch, now, { backend });
     if (got.backend !== backend) return { mismatch: where(`ran on ${got.backend}, asked for ${backend}`), batches: bi, messages };
     for (let i = 0; i < size; i++) {
-      const name = VERDICT_BY_CODE[got.verdicts[i]];
+      const name = VERDICT_NAMES[got.verdicts[i]];
       if (name !== expected[i]) {
         return { mismatch: where(`batch ${bi} (${backend}, ${size} messages, now ${now}) message ${i} [src ${batch.src[i]} dst ${batch.dst[i]} topic ${batch.topic[i]} bytes ${batch.bytes[i]}]: ${name}, model ${expected[i]}`), batches: bi, messages };
       }
@@ -291,5 +291,3 @@ export function compareWithModel(
   return { mismatch: null, batches: options.batches, messages };
 }
 
-import { VERDICT_NAMES } from '../lib/sandbox';
-const VERDICT_BY_CODE: readonly string[] = VERDICT_NAMES;

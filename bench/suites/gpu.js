@@ -7,20 +7,10 @@
 const gk = require('../../dist/index.js');
 const { runCases } = require('../harness');
 const { gpuBackend } = require('../../dist/native.js');
+const { KERNELS, TOPICS, kernelName, topicName, makePolicy, makeSandbox, makeTraffic } = require('../sandbox-traffic');
 
 const N = 1 << 24;
-const KERNELS = 1024;
-const TOPICS = 64;
 const ROUNDS = 8;
-
-function makeSandbox() {
-  const limits = new gk.ResourceLimits().maxMemoryBytes(2 ** 52).maxMessagesPerSecond(1e9).maxK2kConnections(KERNELS);
-  const policy = gk.SandboxPolicy.permissive().denyK2kTo(['admin_*']).allowTopics(['public.*', 'metrics.*']);
-  const box = new gk.KernelSandbox(limits, policy);
-  for (let k = 0; k < KERNELS; k++) box.registerKernel(k % 50 === 0 ? `admin_${k}` : `worker_${k}`);
-  for (let t = 0; t < TOPICS; t++) box.registerTopic(t % 32 === 0 ? `private.${t}` : `public.${t}`);
-  return box;
-}
 
 const gpu = gpuBackend();
 if (gpu.kind !== 'cuda') {
@@ -29,27 +19,19 @@ if (gpu.kind !== 'cuda') {
   process.exit(0);
 }
 
-let seed = 99;
-const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-const batch = { src: new Uint32Array(N), dst: new Uint32Array(N), topic: new Uint32Array(N), bytes: new Uint32Array(N) };
-for (let i = 0; i < N; i++) {
-  batch.src[i] = Math.floor(rand() * KERNELS);
-  batch.dst[i] = Math.floor(rand() * KERNELS);
-  batch.topic[i] = Math.floor(rand() * TOPICS);
-  batch.bytes[i] = Math.floor(rand() * 256);
-}
+const batch = makeTraffic(N, 99);
 const out = new Uint8Array(N);
-const gpuBox = makeSandbox();
-const cpuBox = makeSandbox();
+const gpuBox = makeSandbox(gk);
+const cpuBox = makeSandbox(gk);
 let now = 1;
 
 // Device work alone: the addon's own timings over a few whole calls.
 function deviceOnlyRow() {
   const { SandboxState } = require('../../dist/sandbox/state.js');
   const s = new SandboxState(1e9, 2 ** 52, KERNELS, false);
-  const box = makeSandbox();
-  for (let k = 0; k < KERNELS; k++) s.addKernel(box.policy.allowsK2kTo(box.kernelName(k)));
-  for (let t = 0; t < TOPICS; t++) s.addTopic(t % 32 !== 0);
+  const policy = makePolicy(gk);
+  for (let k = 0; k < KERNELS; k++) s.addKernel(policy.allowsK2kTo(kernelName(k)));
+  for (let t = 0; t < TOPICS; t++) s.addTopic(policy.allowsTopic(topicName(t)));
   const timings = new Float64Array(2);
   const counts = new Float64Array(8);
   const compute = [];

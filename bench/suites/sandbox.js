@@ -5,39 +5,16 @@
 'use strict';
 const gk = require('../../dist/index.js');
 const { runCases } = require('../harness');
+const { makeSandbox, makeTraffic } = require('../sandbox-traffic');
 
 const N = 1 << 20;
-const KERNELS = 1024;
-const TOPICS = 64;
-
-function makeSandbox() {
-  const limits = new gk.ResourceLimits()
-    .maxMemoryBytes(2 ** 52)
-    .maxMessagesPerSecond(1e9)
-    .maxK2kConnections(KERNELS)
-    .maxExecutionTime(60_000);
-  const policy = gk.SandboxPolicy.permissive().denyK2kTo(['admin_*']).allowTopics(['public.*', 'metrics.*']);
-  const box = new gk.KernelSandbox(limits, policy);
-  for (let k = 0; k < KERNELS; k++) box.registerKernel(k % 50 === 0 ? `admin_${k}` : `worker_${k}`);
-  for (let t = 0; t < TOPICS; t++) box.registerTopic(t % 32 === 0 ? `private.${t}` : `public.${t}`);
-  return box;
-}
-
-let seed = 12345;
-const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-const batch = { src: new Uint32Array(N), dst: new Uint32Array(N), topic: new Uint32Array(N), bytes: new Uint32Array(N) };
-for (let i = 0; i < N; i++) {
-  batch.src[i] = Math.floor(rand() * KERNELS);
-  batch.dst[i] = Math.floor(rand() * KERNELS);
-  batch.topic[i] = Math.floor(rand() * TOPICS);
-  batch.bytes[i] = Math.floor(rand() * 256);
-}
+const batch = makeTraffic(N, 12345);
 const out = new Uint8Array(N);
-const jsBox = makeSandbox();
-const nativeBox = makeSandbox();
+const jsBox = makeSandbox(gk);
+const nativeBox = makeSandbox(gk);
 let now = 1;
 // Show the mix once, on stderr.
-const mix = makeSandbox().checkMessages(batch, 0).violations;
+const mix = makeSandbox(gk).checkMessages(batch, 0).violations;
 process.stderr.write(`sandbox bench mix: ${JSON.stringify(mix.byVerdict)}\n`);
 
 const cases = [

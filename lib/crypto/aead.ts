@@ -76,7 +76,8 @@ export function cudaAddon(): CudaAddon {
   return gpu.addon;
 }
 
-function asBuffer(u: Uint8Array): Buffer {
+/** A Buffer over the same memory (no copy). */
+export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 

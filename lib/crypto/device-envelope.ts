@@ -7,12 +7,8 @@ import { ErrorCodes, GuardError } from '../errors';
 import { cudaAddon, onDevice } from './aead';
 import type { AlgorithmInfo } from './algorithms';
 import { DeviceBuffer } from './device-buffer';
-import { ENVELOPE_MAGIC, HEADER_BYTES, TAG_BYTES, readHeader, writeHeader } from './envelope';
+import { ENVELOPE_MAGIC, HEADER_BYTES, TAG_BYTES, envelopeAad, readHeader, writeHeader } from './envelope';
 import { randomInto } from './random-pool';
-
-function associated(header: Uint8Array, aad: Uint8Array | undefined): Buffer {
-  return aad === undefined || aad.length === 0 ? Buffer.from(header) : Buffer.concat([header, aad]);
-}
 
 /** Seals a CUDA DeviceBuffer (AES-GCM) into a new CUDA DeviceBuffer envelope. */
 export function sealOnDevice(info: AlgorithmInfo, version: number, key: Uint8Array, data: DeviceBuffer, aad: Uint8Array | undefined): DeviceBuffer {
@@ -27,7 +23,7 @@ export function sealOnDevice(info: AlgorithmInfo, version: number, key: Uint8Arr
     const tag = Buffer.alloc(TAG_BYTES);
     const nonce = head.subarray(HEADER_BYTES, HEADER_BYTES + n);
     onDevice(() =>
-      addon.gcmSealDevice(key, nonce, associated(head.subarray(0, HEADER_BYTES), aad), DeviceBuffer.deviceHandle(data), 0, length, DeviceBuffer.deviceHandle(out), HEADER_BYTES + n + TAG_BYTES, tag),
+      addon.gcmSealDevice(key, nonce, envelopeAad(head.subarray(0, HEADER_BYTES), aad), DeviceBuffer.deviceHandle(data), 0, length, DeviceBuffer.deviceHandle(out), HEADER_BYTES + n + TAG_BYTES, tag),
     );
     tag.copy(head, HEADER_BYTES + n);
     out.copyFrom(head, 0);
@@ -60,7 +56,7 @@ export function openOnDevice(envelope: DeviceBuffer, keyFor: (algorithm: Algorit
       cudaAddon().gcmOpenDevice(
         key,
         head.subarray(HEADER_BYTES, HEADER_BYTES + n),
-        associated(head.subarray(0, HEADER_BYTES), aad),
+        envelopeAad(head.subarray(0, HEADER_BYTES), aad),
         DeviceBuffer.deviceHandle(envelope),
         head.length,
         length,

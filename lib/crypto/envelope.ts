@@ -47,6 +47,11 @@ function invalid(message: string): GuardError {
   return new GuardError(ErrorCodes.ENVELOPE_INVALID, message);
 }
 
+/** The AEAD's associated data for an envelope: its header, then the caller's AAD. */
+export function envelopeAad(header: Uint8Array, aad: Uint8Array | undefined): Buffer {
+  return aad === undefined || aad.length === 0 ? Buffer.from(header) : Buffer.concat([header, aad]);
+}
+
 export function writeHeader(magic: Buffer, info: AlgorithmInfo, version: number, into: Buffer): void {
   magic.copy(into, 0);
   into[4] = info.id;

@@ -27,7 +27,7 @@
  */
 import crypto from 'node:crypto';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { open as aeadOpen, seal as aeadSeal, cudaAddon, onDevice } from './aead';
+import { open as aeadOpen, seal as aeadSeal, asBuffer, cudaAddon, onDevice } from './aead';
 import { gpuBackend } from '../native';
 import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
 import { DeviceBuffer, type DeviceKind } from './device-buffer';
@@ -38,6 +38,7 @@ import {
   HEADER_BYTES,
   MAX_BLOCK_SIZE,
   TAG_BYTES,
+  envelopeAad,
   readHeader,
   writeHeader,
 } from './envelope';
@@ -226,7 +227,7 @@ export class MemoryEncryption {
     randomInto(out, HEADER_BYTES, info.nonceBytes);
     const nonce = out.subarray(HEADER_BYTES, HEADER_BYTES + info.nonceBytes);
     const backend = this.#onGpu(plain.length, AUTO_GPU_MIN_BYTES) ? 'cuda' : this.#backend;
-    const sealed = aeadSeal(info.name, this.#key(this.#version), nonce, plain, this.#aad(out.subarray(0, HEADER_BYTES), aad), { backend });
+    const sealed = aeadSeal(info.name, this.#key(this.#version), nonce, plain, envelopeAad(out.subarray(0, HEADER_BYTES), aad), { backend });
     sealed.tag.copy(out, HEADER_BYTES + info.nonceBytes);
     sealed.ciphertext.copy(out, HEADER_BYTES + info.nonceBytes + TAG_BYTES);
     if (onCudaBuffer) {
@@ -250,7 +251,7 @@ export class MemoryEncryption {
         aad,
       );
     }
-    const bytes = Buffer.from(this.#hostBytes(envelope, 'envelope'));
+    const bytes = asBuffer(this.#hostBytes(envelope, 'envelope'));
     this.#checkAad(aad);
     const { algorithm, keyVersion } = readHeader(bytes, ENVELOPE_MAGIC, HEADER_BYTES + TAG_BYTES);
     this.#sameAlgorithm(algorithm);
@@ -259,7 +260,7 @@ export class MemoryEncryption {
     const tag = bytes.subarray(HEADER_BYTES + n, HEADER_BYTES + n + TAG_BYTES);
     const ciphertext = bytes.subarray(HEADER_BYTES + n + TAG_BYTES);
     const backend = this.#onGpu(ciphertext.length, AUTO_GPU_MIN_BYTES) ? 'cuda' : this.#backend;
-    const plain = aeadOpen(algorithm.name, this.#key(keyVersion), nonce, ciphertext, tag, this.#aad(bytes.subarray(0, HEADER_BYTES), aad), { backend });
+    const plain = aeadOpen(algorithm.name, this.#key(keyVersion), nonce, ciphertext, tag, envelopeAad(bytes.subarray(0, HEADER_BYTES), aad), { backend });
     if (onCudaBuffer) {
       const back = DeviceBuffer.from(plain, { device: 'cuda' });
       plain.fill(0);
@@ -307,7 +308,7 @@ export class MemoryEncryption {
 
   /** Opens a block envelope; ERR_AUTH_FAILED names the first block that fails. */
   decryptBlocks(envelope: Input, aad?: Uint8Array): Buffer {
-    const bytes = Buffer.from(this.#hostBytes(envelope, 'envelope'));
+    const bytes = asBuffer(this.#hostBytes(envelope, 'envelope'));
     this.#checkAad(aad);
     const { algorithm, keyVersion } = readHeader(bytes, BLOCKS_MAGIC, 17);
     this.#sameAlgorithm(algorithm);
@@ -395,9 +396,5 @@ export class MemoryEncryption {
     if (algorithm.id !== this.#info.id) {
       throw new GuardError(ErrorCodes.ENVELOPE_INVALID, `Envelope sealed with ${algorithm.name}; this MemoryEncryption uses ${this.#info.name}`);
     }
-  }
-
-  #aad(header: Uint8Array, aad: Uint8Array | undefined): Buffer {
-    return aad === undefined || aad.length === 0 ? Buffer.from(header) : Buffer.concat([header, aad]);
   }
 }

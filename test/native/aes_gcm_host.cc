@@ -9,23 +9,11 @@
 #include <vector>
 
 #include "aes_gcm.cuh"
+#include "stdin_reader.h"
 
 using namespace gk::aes;
 
 namespace {
-
-void ReadExact(void* p, size_t n) {
-  if (n > 0 && std::fread(p, 1, n, stdin) != n) {
-    std::fprintf(stderr, "short input\n");
-    std::exit(2);
-  }
-}
-
-uint32_t ReadU32() {
-  uint32_t v = 0;
-  ReadExact(&v, 4);
-  return v;
-}
 
 // GHASH over aad, ciphertext (in chunks) and the length block.
 U128 Ghash(U128 h, const std::vector<uint8_t>& aad, const std::vector<uint8_t>& text, uint32_t chunk_blocks) {
@@ -98,10 +86,8 @@ int main() {
     ReadExact(key, key_bytes);
     uint8_t iv[12];
     ReadExact(iv, 12);
-    std::vector<uint8_t> aad(ReadU32());
-    ReadExact(aad.data(), aad.size());
-    std::vector<uint8_t> text(ReadU32());
-    ReadExact(text.data(), text.size());
+    std::vector<uint8_t> aad = ReadArray<uint8_t>();
+    std::vector<uint8_t> text = ReadArray<uint8_t>();
     const uint32_t chunk_blocks = ReadU32();
 
     Key k;

@@ -6,45 +6,23 @@
 #include <vector>
 
 #include "aes_gcm.cuh"
+#include "stdin_reader.h"
 
 using namespace gk::aes;
-
-namespace {
-
-void ReadExact(void* p, size_t n) {
-  if (n > 0 && std::fread(p, 1, n, stdin) != n) {
-    std::fprintf(stderr, "short input\n");
-    std::exit(2);
-  }
-}
-
-uint32_t ReadU32() {
-  uint32_t v = 0;
-  ReadExact(&v, 4);
-  return v;
-}
-
-std::vector<uint8_t> ReadBytes() {
-  std::vector<uint8_t> v(ReadU32());
-  ReadExact(v.data(), v.size());
-  return v;
-}
-
-}  // namespace
 
 int main() {
   const HostTable table{kHostTe0};
   const uint32_t cases = ReadU32();
   for (uint32_t c = 0; c < cases; ++c) {
-    const std::vector<uint8_t> key = ReadBytes();
-    const std::vector<uint8_t> header = ReadBytes();
+    const std::vector<uint8_t> key = ReadArray<uint8_t>();
+    const std::vector<uint8_t> header = ReadArray<uint8_t>();
     uint8_t prefix[4];
     ReadExact(prefix, 4);
     uint64_t first = 0;
     ReadExact(&first, 8);
-    const std::vector<uint8_t> aad = ReadBytes();
+    const std::vector<uint8_t> aad = ReadArray<uint8_t>();
     const uint32_t block_size = ReadU32();
-    const std::vector<uint8_t> plain = ReadBytes();
+    const std::vector<uint8_t> plain = ReadArray<uint8_t>();
     Key k;
     ExpandKey(key.data(), int(key.size()), kHostSbox, &k);
     const U128 h = HashSubkey(k, table);

@@ -7,24 +7,9 @@
 #include <vector>
 
 #include "sandbox_parallel.cuh"
+#include "stdin_reader.h"
 
 namespace {
-
-void ReadExact(void* p, size_t n) {
-  if (n > 0 && std::fread(p, 1, n, stdin) != n) {
-    std::fprintf(stderr, "short input\n");
-    std::exit(2);
-  }
-}
-
-template <typename T>
-std::vector<T> ReadArray() {
-  uint32_t len = 0;
-  ReadExact(&len, sizeof len);
-  std::vector<T> v(len);
-  ReadExact(v.data(), len * sizeof(T));
-  return v;
-}
 
 template <typename T>
 void Write(const std::vector<T>& v) {
@@ -35,8 +20,7 @@ void Write(const std::vector<T>& v) {
 
 int main() {
   using namespace gk::sandbox;
-  uint32_t cases = 0;
-  ReadExact(&cases, sizeof cases);
+  const uint32_t cases = ReadU32();
   for (uint32_t c = 0; c < cases; ++c) {
     double now = 0;
     double params[kParamCount];
