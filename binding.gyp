@@ -20,7 +20,8 @@
         "native/sandbox_check.cc",
         "native/seeded_hash.cc",
         "native/sha256.cc",
-        "native/sha256_shani.cc"
+        "native/sha256_shani.cc",
+        "native/utf8_encode.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "cuda"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -19,6 +19,8 @@ export interface CoreAddon {
   readonly abiVersion: number;
   sha256Into(data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   sha256Hex(data: string | Uint8Array, withPrefix: boolean): string;
+  /** `"sha256:" + hex(SHA-256(bytes[0..length)))`: the CAR hash of a canonical form in a scratch buffer. */
+  carHashOfBytes(bytes: Uint8Array, length: number): string;
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /** `'sha-ni'` or `'portable'`. */
   shaImplementation(): string;
@@ -122,6 +124,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 3;
+export const CORE_ABI_VERSION = 4;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

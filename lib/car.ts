@@ -7,7 +7,8 @@
  * `GuardError` `ERR_CAR_INVALID` naming the offending path.
  */
 import { ErrorCodes, GuardError, describe } from './errors';
-import { prefixedSha256OfText } from './hash';
+import { canonicalScratch, writeCanonicalCar } from './canonical-bytes';
+import { carHashOfBytes, prefixedSha256OfText } from './hash';
 
 /** Limits applied while canonicalizing. */
 export interface CanonicalizeOptions {
@@ -213,8 +214,10 @@ function checkCarShape(s: Serializer, car: unknown): void {
 
 const REQUIRED_FIELDS = ['action_type', 'agent_id'] as const;
 
+const DEFAULT_LIMITS = { maxDepth: DEFAULT_MAX_DEPTH, maxBytes: DEFAULT_MAX_BYTES } as const;
+
 function limits(options: CanonicalizeOptions | undefined): { maxDepth: number; maxBytes: number } {
-  if (options === undefined) return { maxDepth: DEFAULT_MAX_DEPTH, maxBytes: DEFAULT_MAX_BYTES };
+  if (options === undefined) return DEFAULT_LIMITS;
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Expected an options object but received ${describe(options)}`);
   }
@@ -276,5 +279,10 @@ export function isCarHash(value: unknown): value is string {
 
 /** `"sha256:" + hex(SHA-256(UTF-8(canonicalize(car))))`. */
 export function carHash(car: Car | Record<string, unknown>, options?: CanonicalizeOptions): string {
+  const { maxDepth, maxBytes } = options === undefined ? DEFAULT_LIMITS : limits(options);
+  // Fast path: canonical bytes written and hashed in place. Anything it does
+  // not handle goes through the string serializer, which names the problem.
+  const length = writeCanonicalCar(car, maxDepth, maxBytes);
+  if (length >= 0) return carHashOfBytes(canonicalScratch(), length);
   return prefixedSha256OfText(canonicalize(car, options));
 }

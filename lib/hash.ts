@@ -61,6 +61,15 @@ export function prefixedSha256OfText(text: string): string {
   return 'sha256:' + jsSha256Hex(text);
 }
 
+/**
+ * `"sha256:" + hex(SHA-256(bytes[0..length)))`. Internal: the CAR hash of a
+ * canonical form in car.ts's scratch buffer.
+ */
+export function carHashOfBytes(bytes: Uint8Array, length: number): string {
+  if (native) return native.carHashOfBytes(bytes, length);
+  return 'sha256:' + jsSha256Hex(bytes.subarray(0, length));
+}
+
 function checkKey(key: unknown): Uint8Array {
   const bytes = typeof key === 'string' ? Buffer.from(checkBinary(key, 'key') as string, 'utf8') : checkBytes(key, 'key');
   if (bytes.byteLength === 0) {

@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include "utf8_encode.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -66,18 +68,19 @@ ByteView DataArg(const Napi::CallbackInfo& info, size_t index, const char* name)
   if (napi_get_value_string_utf16(env, v, nullptr, 0, &utf16_len) != napi_ok) {
     ThrowExpected(info.Env(), "a string or Uint8Array", name);
   }
-  // Per-thread scratch: the addon may run in several worker_threads at once.
-  thread_local std::vector<char> scratch;
-  // Each UTF-16 code unit becomes at most 3 UTF-8 bytes; +1 for the NUL napi writes.
-  size_t cap = utf16_len * 3 + 1;
+  // Each UTF-16 code unit becomes at most 3 UTF-8 bytes.
   // Large strings are encoded by the TypeScript layer; refusing them here keeps
   // the per-thread scratch small for direct callers too.
-  if (cap > kMaxScratchBytes) ThrowRangeError(info.Env(), "String too long for the native string path");
-  if (scratch.size() < cap) scratch.resize(cap);
-  size_t written = 0;
-  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf8(env, v, scratch.data(), scratch.size(), &written),
-                       ByteView());
-  return {reinterpret_cast<const uint8_t*>(scratch.data()), written};
+  if (utf16_len * 3 > kMaxScratchBytes) ThrowRangeError(info.Env(), "String too long for the native string path");
+  // Per-thread scratch: the addon may run in several worker_threads at once.
+  thread_local std::vector<char16_t> units;
+  thread_local std::vector<uint8_t> utf8;
+  if (units.size() < utf16_len + 1) units.resize(utf16_len + 1);  // +1: napi writes a NUL
+  if (utf8.size() < utf16_len * 3 + 1) utf8.resize(utf16_len * 3 + 1);
+  size_t copied = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_value_string_utf16(env, v, units.data(), units.size(), &copied), ByteView());
+  size_t written = EncodeUtf8(units.data(), copied, utf8.data());
+  return {utf8.data(), written};
 }
 
 MutableByteView OutArg(const Napi::CallbackInfo& info, size_t index, size_t need, const char* name) {
@@ -99,6 +102,15 @@ size_t PositiveIntegerArg(const Napi::CallbackInfo& info, size_t index, double m
   double v = 0;
   if (napi_get_value_double(info.Env(), info[index], &v) != napi_ok || !(v >= 1) || v > max || v != std::floor(v)) {
     ThrowRangeError(info.Env(), message);
+  }
+  return size_t(v);
+}
+
+size_t LengthArg(const Napi::CallbackInfo& info, size_t index, size_t max, const char* name) {
+  double v = 0;
+  if (napi_get_value_double(info.Env(), info[index], &v) != napi_ok || !(v >= 0) || v > double(max) || v != std::floor(v)) {
+    std::string msg = std::string("Expected an integer between 0 and the buffer length for ") + name;
+    ThrowRangeError(info.Env(), msg.c_str());
   }
   return size_t(v);
 }

@@ -34,6 +34,8 @@ ByteView DataArg(const Napi::CallbackInfo& info, size_t index, const char* name)
 MutableByteView OutArg(const Napi::CallbackInfo& info, size_t index, size_t need, const char* name);
 // An integer in [1, max] at info[index], else RangeError(`message`).
 size_t PositiveIntegerArg(const Napi::CallbackInfo& info, size_t index, double max, const char* message);
+// An integer in [0, max] at info[index] (a length within a buffer), else RangeError.
+size_t LengthArg(const Napi::CallbackInfo& info, size_t index, size_t max, const char* name);
 // A finite number at info[index], else TypeError(`message`).
 double FiniteArg(const Napi::CallbackInfo& info, size_t index, const char* message);
 

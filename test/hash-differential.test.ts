@@ -57,6 +57,27 @@ describe('differential vs node:crypto', () => {
     }
   });
 
+  test.runIf(core !== null)('the raw addon encodes strings exactly like Buffer.from(s, "utf8"), lone surrogates as U+FFFD', () => {
+    // The public API refuses lone surrogates; the addon's own UTF-8 encoder
+    // (native/utf8_encode.cc) must still match Node's for direct callers.
+    const next = rng(31);
+    const units = [0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xffff, 0x22, 0x00];
+    for (let i = 0; i < 3000; i++) {
+      let s = '';
+      const n = randomInt(next, 0, 70);
+      for (let j = 0; j < n; j++) {
+        // Long ASCII runs exercise the four-at-a-time path and its tail.
+        s += next() < 0.7 ? 'abcdefgh'.slice(0, randomInt(next, 1, 8)) : String.fromCharCode(units[randomInt(next, 0, units.length - 1)]);
+      }
+      const expected = crypto.createHash('sha256').update(Buffer.from(s, 'utf8')).digest('hex');
+      expect(core!.sha256Hex(s, false)).toBe(expected);
+      // A rope (concatenation) and a two-byte string holding only ASCII.
+      expect(core!.sha256Hex(s.slice(0, n) + s.slice(n), false)).toBe(expected);
+    }
+    const twoByteAscii = 'é'.slice(1) + 'plain ascii text in a two-byte string'.repeat(3);
+    expect(core!.sha256Hex(twoByteAscii, false)).toBe(crypto.createHash('sha256').update(twoByteAscii).digest('hex'));
+  });
+
   test.runIf(core !== null)('the raw addon handles an empty HMAC key exactly like node:crypto', () => {
     // The public API refuses empty keys; the math underneath must still be right.
     const out = Buffer.alloc(32);

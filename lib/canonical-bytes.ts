@@ -1,0 +1,226 @@
+/**
+ * The CAR hash fast path: writes the RFC 8785 form of a CAR as UTF-8 straight
+ * into a reusable buffer, which is hashed without ever becoming a string.
+ *
+ * Why: building the canonical text by concatenation leaves V8 a rope of a few
+ * dozen pieces, and flattening and re-encoding it for the hash cost about as
+ * much as producing it. Bytes written here are hashed in place.
+ *
+ * This pass only handles the well-formed common case. On anything unusual (a
+ * value JCS cannot carry, a limit reached, a buffer too small) it gives up and
+ * returns -1; the caller then runs the string serializer in car.ts, which
+ * either produces the same text or throws the precise error. Both walk the
+ * value the same way, so they accept exactly the same inputs; the tests hold
+ * them to byte equality on random values.
+ */
+
+const GIVE_UP = -1;
+/** Thrown inside the walk; caught once at the top. */
+const ABORT = Symbol('abort');
+
+const INITIAL_BYTES = 4096;
+/** Larger forms take the string path; this bounds the memory kept per thread. */
+const MAX_SCRATCH_BYTES = 4 << 20;
+
+// JSON.stringify's short escapes (JCS uses the same), indexed by code unit.
+const SHORT_ESCAPE = new Uint8Array(0x60);
+SHORT_ESCAPE[0x08] = 0x62; // \b
+SHORT_ESCAPE[0x09] = 0x74; // \t
+SHORT_ESCAPE[0x0a] = 0x6e; // \n
+SHORT_ESCAPE[0x0c] = 0x66; // \f
+SHORT_ESCAPE[0x0d] = 0x72; // \r
+SHORT_ESCAPE[0x22] = 0x22; // \"
+SHORT_ESCAPE[0x5c] = 0x5c; // \\
+const HEX = [0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66];
+
+// Default sort order compares UTF-16 code units: exactly the JCS key order.
+function sortKeys(keys: string[]): string[] {
+  const n = keys.length;
+  if (n > 16) return keys.sort();
+  for (let i = 1; i < n; i++) {
+    const k = keys[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > k) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
+/** One writer per module instance (so one per worker thread). */
+class CanonicalWriter {
+  buf = new Uint8Array(INITIAL_BYTES);
+  pos = 0;
+  /** Set during a walk: a getter that hashes another CAR must not reuse the buffer. */
+  busy = false;
+  limit = 0;
+  maxDepth = 0;
+
+  /** Makes room for `n` more bytes, or aborts past the size limit. */
+  reserve(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    // Worst cases are reserved (6 bytes per escaped unit), so the real form
+    // may still fit the limit: grow to at most limit + slack, then give up.
+    const cap = Math.min(this.limit * 6 + 64, MAX_SCRATCH_BYTES);
+    if (need > cap) throw ABORT;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(Math.min(size, cap));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.reserve(1);
+    this.buf[this.pos++] = b;
+  }
+
+  ascii(s: string): void {
+    const n = s.length;
+    this.reserve(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  string(s: string): void {
+    const n = s.length;
+    this.reserve(n * 6 + 2);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) {
+        if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+          b[p++] = c;
+          continue;
+        }
+        b[p++] = 0x5c;
+        const short = SHORT_ESCAPE[c];
+        if (short !== 0) {
+          b[p++] = short;
+        } else {
+          b[p++] = 0x75; // u00XX, lower-case hex like JSON.stringify
+          b[p++] = 0x30;
+          b[p++] = 0x30;
+          b[p++] = HEX[c >> 4];
+          b[p++] = HEX[c & 15];
+        }
+      } else if (c < 0x800) {
+        b[p++] = 0xc0 | (c >> 6);
+        b[p++] = 0x80 | (c & 0x3f);
+      } else if (c >= 0xd800 && c <= 0xdfff) {
+        // A surrogate must be a high one followed by a low one.
+        const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+        if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) throw ABORT;
+        i++;
+        const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        b[p++] = 0xf0 | (cp >> 18);
+        b[p++] = 0x80 | ((cp >> 12) & 0x3f);
+        b[p++] = 0x80 | ((cp >> 6) & 0x3f);
+        b[p++] = 0x80 | (cp & 0x3f);
+      } else {
+        b[p++] = 0xe0 | (c >> 12);
+        b[p++] = 0x80 | ((c >> 6) & 0x3f);
+        b[p++] = 0x80 | (c & 0x3f);
+      }
+    }
+    b[p++] = 0x22;
+    this.pos = p;
+  }
+
+  value(v: unknown, depth: number): void {
+    switch (typeof v) {
+      case 'string':
+        this.string(v);
+        return;
+      case 'number':
+        // Non-finite numbers and integers beyond ±(2^53-1) are refused by
+        // the string serializer, which names them.
+        if (!Number.isFinite(v) || v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER) throw ABORT;
+        this.ascii('' + v);
+        return;
+      case 'boolean':
+        this.ascii(v ? 'true' : 'false');
+        return;
+      case 'object':
+        if (v === null) {
+          this.ascii('null');
+          return;
+        }
+        if (depth >= this.maxDepth) throw ABORT;
+        if (Array.isArray(v)) this.array(v, depth + 1);
+        else this.object(v as Record<string, unknown>, depth + 1);
+        return;
+      default:
+        throw ABORT;
+    }
+  }
+
+  array(a: unknown[], depth: number): void {
+    if (Object.getPrototypeOf(a) !== Array.prototype) throw ABORT;
+    this.byte(0x5b);
+    const n = a.length;
+    for (let i = 0; i < n; i++) {
+      if (i !== 0) this.byte(0x2c);
+      this.value(a[i], depth);
+    }
+    this.byte(0x5d);
+  }
+
+  object(o: Record<string, unknown>, depth: number): void {
+    const proto = Object.getPrototypeOf(o);
+    if (proto !== Object.prototype && proto !== null) throw ABORT;
+    if (Object.getOwnPropertySymbols(o).length !== 0) throw ABORT;
+    const keys = sortKeys(Object.keys(o));
+    this.byte(0x7b);
+    const n = keys.length;
+    for (let i = 0; i < n; i++) {
+      if (i !== 0) this.byte(0x2c);
+      const key = keys[i];
+      this.string(key);
+      this.byte(0x3a);
+      this.value(o[key], depth);
+    }
+    this.byte(0x7d);
+  }
+}
+
+const writer = new CanonicalWriter();
+
+/**
+ * Writes the canonical UTF-8 form of `car` into the shared scratch buffer and
+ * returns its length, or -1 when the string serializer must decide (invalid
+ * input, limits). The bytes stay valid until the next call on this thread.
+ */
+export function writeCanonicalCar(car: unknown, maxDepth: number, maxBytes: number): number {
+  if (typeof car !== 'object' || car === null || Array.isArray(car)) return GIVE_UP;
+  const record = car as Record<string, unknown>;
+  const type = record.action_type;
+  const agent = record.agent_id;
+  if (typeof type !== 'string' || type.length === 0 || typeof agent !== 'string' || agent.length === 0) return GIVE_UP;
+  if (writer.busy) return GIVE_UP;
+  writer.busy = true;
+  writer.pos = 0;
+  writer.limit = maxBytes;
+  writer.maxDepth = maxDepth;
+  try {
+    writer.value(car, 0);
+  } catch (err) {
+    if (err !== ABORT) throw err;
+    return GIVE_UP;
+  } finally {
+    writer.busy = false;
+  }
+  return writer.pos <= maxBytes ? writer.pos : GIVE_UP;
+}
+
+/** The scratch buffer `writeCanonicalCar` wrote into (it may be replaced when it grows). */
+export function canonicalScratch(): Uint8Array {
+  return writer.buf;
+}
