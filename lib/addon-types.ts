@@ -21,6 +21,8 @@ export interface CoreAddon {
   sha256Hex(data: string | Uint8Array, withPrefix: boolean): string;
   /** `"sha256:" + hex(SHA-256(bytes[0..length)))`: the CAR hash of a canonical form in a scratch buffer. */
   carHashOfBytes(bytes: Uint8Array, length: number): string;
+  /** CAR hashes of forms written back to back; form k spans [ends[k-1] or 0, ends[k]). */
+  carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: number): string[];
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /** `'sha-ni'` or `'portable'`. */
   shaImplementation(): string;

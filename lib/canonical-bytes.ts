@@ -17,6 +17,10 @@
 const GIVE_UP = -1;
 /** Thrown inside the walk; caught once at the top. */
 const ABORT = Symbol('abort');
+/** The scratch buffer is full: hash what it holds, then start it again. */
+const FULL = Symbol('full');
+/** `appendCanonicalCar`'s answer when the buffer must be emptied first. */
+export const SCRATCH_FULL = -2;
 
 const INITIAL_BYTES = 4096;
 /** Larger forms take the string path; this bounds the memory kept per thread. */
@@ -53,22 +57,24 @@ function sortKeys(keys: string[]): string[] {
 class CanonicalWriter {
   buf = new Uint8Array(INITIAL_BYTES);
   pos = 0;
+  /** Where the CAR being written starts (batches write several back to back). */
+  start = 0;
   /** Set during a walk: a getter that hashes another CAR must not reuse the buffer. */
   busy = false;
   limit = 0;
   maxDepth = 0;
 
-  /** Makes room for `n` more bytes, or aborts past the size limit. */
+  /** Makes room for `n` more bytes, or aborts. */
   reserve(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;
     // Worst cases are reserved (6 bytes per escaped unit), so the real form
-    // may still fit the limit: grow to at most limit + slack, then give up.
-    const cap = Math.min(this.limit * 6 + 64, MAX_SCRATCH_BYTES);
-    if (need > cap) throw ABORT;
+    // may still fit the limit: allow that much slack for this CAR, then give up.
+    if (need - this.start > this.limit * 6 + 64) throw ABORT;
+    if (need > MAX_SCRATCH_BYTES) throw this.start > 0 ? FULL : ABORT;
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
-    const next = new Uint8Array(Math.min(size, cap));
+    const next = new Uint8Array(Math.min(size, MAX_SCRATCH_BYTES));
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
   }
@@ -193,34 +199,58 @@ class CanonicalWriter {
 
 const writer = new CanonicalWriter();
 
-/**
- * Writes the canonical UTF-8 form of `car` into the shared scratch buffer and
- * returns its length, or -1 when the string serializer must decide (invalid
- * input, limits). The bytes stay valid until the next call on this thread.
- */
-export function writeCanonicalCar(car: unknown, maxDepth: number, maxBytes: number): number {
-  if (typeof car !== 'object' || car === null || Array.isArray(car)) return GIVE_UP;
-  const record = car as Record<string, unknown>;
-  const type = record.action_type;
-  const agent = record.agent_id;
-  if (typeof type !== 'string' || type.length === 0 || typeof agent !== 'string' || agent.length === 0) return GIVE_UP;
+function shapeOk(car: unknown): boolean {
+  if (typeof car !== 'object' || car === null || Array.isArray(car)) return false;
+  const type = (car as Record<string, unknown>).action_type;
+  const agent = (car as Record<string, unknown>).agent_id;
+  return typeof type === 'string' && type.length !== 0 && typeof agent === 'string' && agent.length !== 0;
+}
+
+function write(car: unknown, at: number, maxDepth: number, maxBytes: number): number {
+  if (!shapeOk(car)) return GIVE_UP;
   if (writer.busy) return GIVE_UP;
   writer.busy = true;
-  writer.pos = 0;
+  writer.pos = at;
+  writer.start = at;
   writer.limit = maxBytes;
   writer.maxDepth = maxDepth;
   try {
     writer.value(car, 0);
   } catch (err) {
+    writer.pos = at;
+    if (err === FULL) return SCRATCH_FULL;
     if (err !== ABORT) throw err;
     return GIVE_UP;
   } finally {
     writer.busy = false;
   }
-  return writer.pos <= maxBytes ? writer.pos : GIVE_UP;
+  if (writer.pos - at > maxBytes) {
+    writer.pos = at;
+    return GIVE_UP;
+  }
+  return writer.pos;
 }
 
-/** The scratch buffer `writeCanonicalCar` wrote into (it may be replaced when it grows). */
+/**
+ * Writes the canonical UTF-8 form of `car` at the start of the scratch buffer
+ * and returns its length, or -1 when the string serializer must decide
+ * (invalid input, limits). The bytes stay valid until the next call on this
+ * thread.
+ */
+export function writeCanonicalCar(car: unknown, maxDepth: number, maxBytes: number): number {
+  return write(car, 0, maxDepth, maxBytes);
+}
+
+/**
+ * Batches: appends the form of `car` after `at` (the previous end) and
+ * returns the new end; -1 when the string serializer must decide;
+ * SCRATCH_FULL when the buffer must be hashed and restarted from 0 first.
+ */
+export function appendCanonicalCar(car: unknown, at: number, maxDepth: number, maxBytes: number): number {
+  return write(car, at, maxDepth, maxBytes);
+}
+
+/** The scratch buffer the writers wrote into (it may be replaced when it grows). */
 export function canonicalScratch(): Uint8Array {
   return writer.buf;
 }

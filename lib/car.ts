@@ -7,8 +7,8 @@
  * `GuardError` `ERR_CAR_INVALID` naming the offending path.
  */
 import { ErrorCodes, GuardError, describe } from './errors';
-import { canonicalScratch, writeCanonicalCar } from './canonical-bytes';
-import { carHashOfBytes, prefixedSha256OfText } from './hash';
+import { SCRATCH_FULL, appendCanonicalCar, canonicalScratch, writeCanonicalCar } from './canonical-bytes';
+import { carHashOfBytes, carHashesOfBytes, prefixedSha256OfText } from './hash';
 
 /** Limits applied while canonicalizing. */
 export interface CanonicalizeOptions {
@@ -285,4 +285,55 @@ export function carHash(car: Car | Record<string, unknown>, options?: Canonicali
   const length = writeCanonicalCar(car, maxDepth, maxBytes);
   if (length >= 0) return carHashOfBytes(canonicalScratch(), length);
   return prefixedSha256OfText(canonicalize(car, options));
+}
+
+/**
+ * The CAR hashes of many CARs, each a hash or the GuardError `carHash` would
+ * throw for it (other errors, e.g. from a getter, propagate). Forms are
+ * written back to back and hashed in one native call per scratch buffer
+ * (usually one per batch).
+ */
+export function carHashes(cars: ReadonlyArray<unknown>, options?: CanonicalizeOptions): Array<string | GuardError> {
+  const { maxDepth, maxBytes } = options === undefined ? DEFAULT_LIMITS : limits(options);
+  const n = cars.length;
+  const out = new Array<string | GuardError>(n);
+  const slow: number[] = [];
+  let ends = new Uint32Array(Math.min(n, 4096));
+  let pending: number[] = [];
+  let end = 0;
+  const flush = (): void => {
+    const hashes = carHashesOfBytes(canonicalScratch(), ends, pending.length);
+    for (let k = 0; k < pending.length; k++) out[pending[k]] = hashes[k];
+    pending = [];
+    end = 0;
+  };
+  for (let i = 0; i < n; i++) {
+    let next = appendCanonicalCar(cars[i], end, maxDepth, maxBytes);
+    if (next === SCRATCH_FULL) {
+      flush();
+      next = appendCanonicalCar(cars[i], 0, maxDepth, maxBytes);
+    }
+    if (next < 0) {
+      slow.push(i);
+      continue;
+    }
+    if (pending.length === ends.length) {
+      const grown = new Uint32Array(ends.length * 2);
+      grown.set(ends);
+      ends = grown;
+    }
+    ends[pending.length] = next;
+    pending.push(i);
+    end = next;
+  }
+  if (pending.length !== 0) flush();
+  for (const i of slow) {
+    try {
+      out[i] = prefixedSha256OfText(canonicalize(cars[i] as Record<string, unknown>, options));
+    } catch (err) {
+      if (!(err instanceof GuardError)) throw err;
+      out[i] = err;
+    }
+  }
+  return out;
 }

@@ -11,7 +11,7 @@
  */
 import { AuditLog, type Severity } from './audit';
 import { DecisionCache } from './cache';
-import { carHash, type Car } from './car';
+import { carHash, carHashes, type Car } from './car';
 import { GuardError, describe } from './errors';
 import type { Keyring } from './permit';
 import { PolicyEngine, type PolicyInput } from './policy/engine';
@@ -63,6 +63,13 @@ export interface GateOptions {
   clock?: () => number;
 }
 
+/** Marks a request that is not an object (check() reports it as an internal error deny). */
+const REQUEST_NOT_OBJECT = new Error('request is not an object');
+
+function isRequest(request: unknown): request is GateRequest {
+  return typeof request === 'object' && request !== null;
+}
+
 const AUDIT_TYPE: Record<GateSource, string> = {
   validation: 'input_validation_failure',
   quarantine: 'gate_decision',
@@ -94,8 +101,10 @@ export class Gate {
     this.audit = audit;
     this.policy = policy instanceof PolicyEngine ? policy : new PolicyEngine(policy, { audit, clock });
     this.keyring = keyring;
-    this.cache = cache === false ? null : (cache ?? new DecisionCache());
-    this.replay = replay ?? new ReplayDetector();
+    // The private stores share the gate's clock: a nonce's expiry is computed
+    // from it, so a detector on another clock would see it as already past.
+    this.cache = cache === false ? null : (cache ?? new DecisionCache({ clock }));
+    this.replay = replay ?? new ReplayDetector({ clock });
     this.velocity = velocity;
     this.quarantine = quarantine ?? new Quarantine({ audit, clock });
     this.#nonceTtlMs = nonceTtlMs;
@@ -104,17 +113,49 @@ export class Gate {
 
   /** Decides one request. Never throws for a request object: failures are denies. */
   check(request: GateRequest): GateDecision {
+    let hashed: string | GuardError | Error;
+    try {
+      hashed = isRequest(request) ? carHash(request.car) : REQUEST_NOT_OBJECT;
+    } catch (err) {
+      hashed = err instanceof Error ? err : new Error(String(err));
+    }
+    return this.#checkHashed(request, hashed);
+  }
+
+  /**
+   * Decides many requests: the same answers as calling `check` on each, in
+   * order. All CARs are read and hashed first, in one native call.
+   */
+  checkBatch(requests: GateRequest[]): GateDecision[] {
+    if (!Array.isArray(requests)) throw new TypeError(`Expected an array of requests but received ${describe(requests)}`);
+    const n = requests.length;
+    const out = new Array<GateDecision>(n);
+    const cars = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) cars[i] = isRequest(requests[i]) ? requests[i].car : undefined;
+    let hashes: Array<string | GuardError>;
+    try {
+      hashes = carHashes(cars);
+    } catch {
+      // A CAR's getter threw: let check() attribute it to its own request.
+      for (let i = 0; i < n; i++) out[i] = this.check(requests[i]);
+      return out;
+    }
+    for (let i = 0; i < n; i++) out[i] = this.#checkHashed(requests[i], isRequest(requests[i]) ? hashes[i] : REQUEST_NOT_OBJECT);
+    return out;
+  }
+
+  /** The pipeline after hashing: `hashed` is the CAR hash, or why there is none. */
+  #checkHashed(request: GateRequest, hashed: string | GuardError | Error): GateDecision {
     let hash: string | null = null;
     let d: GateDecision;
     try {
-      if (typeof request !== 'object' || request === null) throw new GuardError('ERR_CAR_INVALID', `request: expected an object but received ${describe(request)}`);
-      try {
-        hash = carHash(request.car);
-      } catch (err) {
-        if (!(err instanceof GuardError)) throw err;
-        d = this.#deny('validation', err.message, null, 0);
+      if (typeof hashed !== 'string') {
+        if (hashed === REQUEST_NOT_OBJECT) throw new GuardError('ERR_CAR_INVALID', `request: expected an object but received ${describe(request)}`);
+        if (!(hashed instanceof GuardError)) throw hashed;
+        d = this.#deny('validation', hashed.message, null, 0);
         return this.#record(d, request, 'warning');
       }
+      hash = hashed;
       d = this.#decide(request, request.car as Car, hash);
     } catch (err) {
       d = this.#deny('error', `internal error: ${err instanceof Error ? err.message : String(err)}`, hash, 0);
@@ -125,14 +166,6 @@ export class Gate {
       // A required audit log that cannot record the decision: deny.
       return this.#deny('error', `audit log unavailable: ${err instanceof Error ? err.message : String(err)}`, hash, d.trust_score);
     }
-  }
-
-  /** Decides many requests: the same answers as calling `check` on each, in order. */
-  checkBatch(requests: GateRequest[]): GateDecision[] {
-    if (!Array.isArray(requests)) throw new TypeError(`Expected an array of requests but received ${describe(requests)}`);
-    const out = new Array<GateDecision>(requests.length);
-    for (let i = 0; i < requests.length; i++) out[i] = this.check(requests[i]);
-    return out;
   }
 
   #decide(request: GateRequest, car: Car, hash: string): GateDecision {

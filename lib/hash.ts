@@ -70,6 +70,14 @@ export function carHashOfBytes(bytes: Uint8Array, length: number): string {
   return 'sha256:' + jsSha256Hex(bytes.subarray(0, length));
 }
 
+/** Internal: the CAR hashes of forms written back to back into `bytes` (see car.ts). */
+export function carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: number): string[] {
+  if (native) return native.carHashesOfBytes(bytes, ends, count);
+  const out = new Array<string>(count);
+  for (let k = 0, start = 0; k < count; start = ends[k], k++) out[k] = 'sha256:' + jsSha256Hex(bytes.subarray(start, ends[k]));
+  return out;
+}
+
 function checkKey(key: unknown): Uint8Array {
   const bytes = typeof key === 'string' ? Buffer.from(checkBinary(key, 'key') as string, 'utf8') : checkBytes(key, 'key');
   if (bytes.byteLength === 0) {

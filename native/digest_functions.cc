@@ -39,7 +39,46 @@ Napi::Value CarHashOfBytes(const Napi::CallbackInfo& info) {
   Sha256Digest(bytes.data, length, digest);
   char text[7 + 2 * kSha256DigestBytes] = {'s', 'h', 'a', '2', '5', '6', ':'};
   ToHex(digest, sizeof(digest), text + 7);
-  return Napi::String::New(info.Env(), text, sizeof(text));
+  napi_value str;  // latin1: hex needs no UTF-8 decoding
+  NAPI_THROW_IF_FAILED(info.Env(), napi_create_string_latin1(info.Env(), text, sizeof(text), &str), Napi::Value());
+  return Napi::Value(info.Env(), str);
+}
+
+// carHashesOfBytes(bytes, ends, count): the CAR hashes of `count` canonical
+// forms written back to back; form k spans [ends[k-1] (0 for k = 0), ends[k]).
+// One crossing for a whole gate.checkBatch.
+Napi::Value CarHashesOfBytes(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  ByteView bytes = BytesArg(info, 0, "bytes");
+  napi_typedarray_type type;
+  size_t ends_len = 0;
+  void* ends_data = nullptr;
+  if (napi_get_typedarray_info(env, info[1], &type, &ends_len, &ends_data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint32_array) {
+    ThrowTypeError(env, "Expected a Uint32Array for ends");
+  }
+  const uint32_t* ends = static_cast<const uint32_t*>(ends_data);
+  size_t count = LengthArg(info, 2, ends_len, "count");
+  // Check every span before hashing any.
+  uint32_t prev = 0;
+  for (size_t k = 0; k < count; k++) {
+    if (ends[k] < prev || ends[k] > bytes.len) ThrowRangeError(env, "Expected non-decreasing ends within the buffer");
+    prev = ends[k];
+  }
+  napi_value result;
+  NAPI_THROW_IF_FAILED(env, napi_create_array_with_length(env, count, &result), Napi::Value());
+  char text[7 + 2 * kSha256DigestBytes] = {'s', 'h', 'a', '2', '5', '6', ':'};
+  uint8_t digest[kSha256DigestBytes];
+  prev = 0;
+  for (size_t k = 0; k < count; k++) {
+    Sha256Digest(bytes.data + prev, ends[k] - prev, digest);
+    prev = ends[k];
+    ToHex(digest, sizeof(digest), text + 7);
+    napi_value str;
+    NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, text, sizeof(text), &str), Napi::Value());
+    NAPI_THROW_IF_FAILED(env, napi_set_element(env, result, uint32_t(k), str), Napi::Value());
+  }
+  return Napi::Value(env, result);
 }
 
 // hmacSha256Into(key, data, out, outOffset)
@@ -67,6 +106,7 @@ void RegisterDigestFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("sha256Into", Napi::Function::New<Sha256Into>(env, "sha256Into"));
   exports.Set("sha256Hex", Napi::Function::New<Sha256Hex>(env, "sha256Hex"));
   exports.Set("carHashOfBytes", Napi::Function::New<CarHashOfBytes>(env, "carHashOfBytes"));
+  exports.Set("carHashesOfBytes", Napi::Function::New<CarHashesOfBytes>(env, "carHashesOfBytes"));
   exports.Set("hmacSha256Into", Napi::Function::New<HmacSha256Into>(env, "hmacSha256Into"));
   exports.Set("shaImplementation", Napi::Function::New<ShaImplementation>(env, "shaImplementation"));
   exports.Set("forcePortableSha", Napi::Function::New<ForcePortableSha>(env, "forcePortableSha"));

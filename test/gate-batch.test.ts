@@ -1,0 +1,100 @@
+// gate.checkBatch hashes every CAR in one native call and then runs the
+// pipeline per request. It must answer exactly like `check` in order, for
+// valid, invalid and hostile requests alike, and for batches larger than the
+// scratch buffer the hashes are written into.
+import { describe, expect, test } from 'vitest';
+import { Gate, GuardError, carHash } from '../lib/index';
+import { carHashes } from '../lib/car';
+import { core, randomInt, rng } from './helpers';
+
+const policy = {
+  version: 1,
+  mode: 'enforce',
+  default: 'deny',
+  actions: {
+    file_read: { constraints: { resource: { glob: '/srv/**' } } },
+    shell_exec: { require_approval: true },
+  },
+};
+
+function randomRequest(next: () => number, i: number): unknown {
+  const r = next();
+  const car: Record<string, unknown> = { action_type: next() < 0.7 ? 'file_read' : next() < 0.5 ? 'shell_exec' : 'other', agent_id: `agent-${randomInt(next, 0, 5)}`, resource: next() < 0.8 ? `/srv/${randomInt(next, 0, 30)}` : '/etc/passwd' };
+  if (r < 0.03) return null;
+  if (r < 0.06) return 'not a request';
+  if (r < 0.09) return { car: { action_type: 'x' } };
+  if (r < 0.12) return { car: { ...car, n: NaN } };
+  if (r < 0.15) return { car: { ...car, s: 'bad \ud800 surrogate' } };
+  if (r < 0.18) return { car: { ...car, big: 'é'.repeat(randomInt(next, 1, 40_000)) } };
+  if (r < 0.25) return { car, nonce: `n-${randomInt(next, 0, 40)}` };
+  return { car, sessionId: `s${i % 3}` };
+}
+
+describe('gate.checkBatch', () => {
+  test('matches sequential check on 3,000 random requests, valid and invalid', () => {
+    const next = rng(0xba7c4);
+    const reqs = Array.from({ length: 3000 }, (_, i) => randomRequest(next, i));
+    // A fixed clock: trust penalties decay with time, and the two gates run at different times.
+    const clock = () => 1_000_000;
+    const batched = new Gate({ policy, clock });
+    const single = new Gate({ policy, clock });
+    const got = batched.checkBatch(reqs as never);
+    const want = reqs.map((r) => single.check(r as never));
+    expect(got).toEqual(want);
+    const sources = new Set(want.map((d) => d.source));
+    for (const s of ['validation', 'replay', 'policy', 'cache', 'error']) expect(sources.has(s as never)).toBe(true);
+  });
+
+  test('a batch larger than the 4 MiB scratch buffer is hashed in several native calls', () => {
+    const cars = Array.from({ length: 300 }, (_, i) => ({ action_type: 'file_read', agent_id: 'a', resource: `/srv/${i}`, pad: 'x'.repeat(30_000) }));
+    const hashes = carHashes(cars);
+    expect(hashes).toEqual(cars.map((c) => carHash(c)));
+    expect(new Set(hashes).size).toBe(300);
+  });
+
+  test('a getter that throws denies its own request only', () => {
+    const hostile = {
+      action_type: 'file_read',
+      agent_id: 'a',
+      get resource(): string {
+        throw new Error('getter exploded');
+      },
+    };
+    const reqs = [{ car: { action_type: 'file_read', agent_id: 'a', resource: '/srv/x' } }, { car: hostile }, { car: { action_type: 'file_read', agent_id: 'b', resource: '/srv/y' } }];
+    const out = new Gate({ policy }).checkBatch(reqs);
+    expect(out.map((d) => d.decision)).toEqual(['allow', 'deny', 'allow']);
+    expect(out[1]).toMatchObject({ source: 'error', car_hash: null });
+    expect(out[1].reason).toContain('getter exploded');
+  });
+
+  test('carHashes reports each invalid CAR as its GuardError, in place', () => {
+    const out = carHashes([{ action_type: 'a', agent_id: 'b' }, { action_type: 'a' }, 7, { action_type: 'a', agent_id: 'b', x: Infinity }]);
+    expect(out[0]).toBe(carHash({ action_type: 'a', agent_id: 'b' }));
+    for (const i of [1, 2, 3]) expect(out[i]).toBeInstanceOf(GuardError);
+    expect((out[3] as GuardError).message).toContain('car.x');
+  });
+
+  test('an empty batch', () => {
+    expect(new Gate({ policy }).checkBatch([])).toEqual([]);
+    expect(carHashes([])).toEqual([]);
+  });
+});
+
+describe.runIf(core !== null)('carHashesOfBytes (raw addon) rejects bad input', () => {
+  test('ends outside the buffer, decreasing ends, counts past the ends array, wrong types', () => {
+    const bytes = new Uint8Array(16);
+    expect(core!.carHashesOfBytes(bytes, new Uint32Array([4, 4, 16]), 3)).toEqual([
+      carHashOfRange(bytes, 0, 4), carHashOfRange(bytes, 4, 4), carHashOfRange(bytes, 4, 16),
+    ]);
+    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([17]), 1)).toThrow(RangeError);
+    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([8, 4]), 2)).toThrow(RangeError);
+    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([8]), 2)).toThrow(RangeError);
+    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([8]), -1)).toThrow(RangeError);
+    expect(() => core!.carHashesOfBytes(bytes, new Int32Array([8]) as never, 1)).toThrow(TypeError);
+    expect(() => core!.carHashesOfBytes('x' as never, new Uint32Array([0]), 1)).toThrow(TypeError);
+  });
+});
+
+function carHashOfRange(bytes: Uint8Array, from: number, to: number): string {
+  return core!.carHashOfBytes(bytes.slice(from, to), to - from);
+}
