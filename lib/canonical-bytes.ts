@@ -59,6 +59,8 @@ class CanonicalWriter {
   pos = 0;
   /** Where the CAR being written starts (batches write several back to back). */
   start = 0;
+  /** CARs refuse integers beyond ±(2^53-1); plain JSON (audit records) carries them. */
+  rejectUnsafeIntegers = true;
   /** Set during a walk: a getter that hashes another CAR must not reuse the buffer. */
   busy = false;
   limit = 0;
@@ -148,7 +150,8 @@ class CanonicalWriter {
       case 'number':
         // Non-finite numbers and integers beyond ±(2^53-1) are refused by
         // the string serializer, which names them.
-        if (!Number.isFinite(v) || v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER) throw ABORT;
+        if (!Number.isFinite(v)) throw ABORT;
+        if (this.rejectUnsafeIntegers && (v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER)) throw ABORT;
         this.ascii('' + v);
         return;
       case 'boolean':
@@ -183,9 +186,27 @@ class CanonicalWriter {
     const proto = Object.getPrototypeOf(o);
     if (proto !== Object.prototype && proto !== null) throw ABORT;
     if (Object.getOwnPropertySymbols(o).length !== 0) throw ABORT;
-    const keys = sortKeys(Object.keys(o));
-    this.byte(0x7b);
+    const keys = Object.keys(o);
     const n = keys.length;
+    if (n === 0) {
+      this.byte(0x7b);
+      this.byte(0x7d);
+      return;
+    }
+    const layout = keyLayout(keys);
+    if (layout !== null) {
+      // Keys seen before in this order: their sorted order and encoded bytes are known.
+      const sorted = layout.sorted!;
+      const prefixes = layout.prefixes!;
+      for (let i = 0; i < n; i++) {
+        this.bytes(prefixes[i]);
+        this.value(o[sorted[i]], depth);
+      }
+      this.byte(0x7d);
+      return;
+    }
+    sortKeys(keys);
+    this.byte(0x7b);
     for (let i = 0; i < n; i++) {
       if (i !== 0) this.byte(0x2c);
       const key = keys[i];
@@ -195,6 +216,81 @@ class CanonicalWriter {
     }
     this.byte(0x7d);
   }
+
+  bytes(src: Uint8Array): void {
+    const n = src.length;
+    this.reserve(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = src[i];
+    this.pos = p;
+  }
+}
+
+/**
+ * Objects in requests come in a few shapes (the same keys in the same
+ * order), so each shape's sorted key order and encoded `{"key":` / `,"key":`
+ * prefixes are remembered: later objects of that shape skip sorting and key
+ * encoding. A shape is only noted the first time and prepared the second, so
+ * objects with ever-new keys cost little. Keyed by the first key; bounded
+ * (cleared when full: it only saves work, the output is the same).
+ */
+interface KeyLayout {
+  keys: string[];
+  /** null until the shape is seen a second time. */
+  sorted: string[] | null;
+  prefixes: Uint8Array[] | null;
+}
+
+const MAX_LAYOUTS = 1024;
+const MAX_LAYOUTS_PER_FIRST_KEY = 8;
+const MAX_LAYOUT_KEYS = 32;
+const layouts = new Map<string, KeyLayout[]>();
+let layoutCount = 0;
+
+function keyLayout(keys: string[]): KeyLayout | null {
+  const n = keys.length;
+  if (n > MAX_LAYOUT_KEYS) return null;
+  const candidates = layouts.get(keys[0]);
+  if (candidates !== undefined) {
+    for (let c = 0; c < candidates.length; c++) {
+      const known = candidates[c].keys;
+      if (known.length !== n) continue;
+      let same = true;
+      for (let i = 1; i < n; i++) {
+        if (known[i] !== keys[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return candidates[c].prefixes !== null ? candidates[c] : prepare(candidates[c]);
+    }
+    if (candidates.length >= MAX_LAYOUTS_PER_FIRST_KEY) return null;
+  }
+  note(keys, candidates);
+  return null;
+}
+
+function note(keys: string[], candidates: KeyLayout[] | undefined): void {
+  if (layoutCount >= MAX_LAYOUTS) {
+    layouts.clear();
+    layoutCount = 0;
+    candidates = undefined;
+  }
+  const layout: KeyLayout = { keys: keys.slice(), sorted: null, prefixes: null };
+  if (candidates === undefined) layouts.set(keys[0], [layout]);
+  else candidates.push(layout);
+  layoutCount++;
+}
+
+function prepare(layout: KeyLayout): KeyLayout | null {
+  const keys = layout.keys;
+  for (let i = 0; i < keys.length; i++) if (keys[i].length > 128 || !keys[i].isWellFormed()) return null;
+  const sorted = sortKeys(keys.slice());
+  // JSON.stringify escapes a well-formed string exactly as JCS does.
+  layout.prefixes = sorted.map((k, i) => Buffer.from((i === 0 ? '{' : ',') + JSON.stringify(k) + ':', 'utf8'));
+  layout.sorted = sorted;
+  return layout;
 }
 
 const writer = new CanonicalWriter();
@@ -206,10 +302,11 @@ function shapeOk(car: unknown): boolean {
   return typeof type === 'string' && type.length !== 0 && typeof agent === 'string' && agent.length !== 0;
 }
 
-function write(car: unknown, at: number, maxDepth: number, maxBytes: number): number {
-  if (!shapeOk(car)) return GIVE_UP;
+function write(car: unknown, at: number, maxDepth: number, maxBytes: number, isCar = true): number {
+  if (isCar && !shapeOk(car)) return GIVE_UP;
   if (writer.busy) return GIVE_UP;
   writer.busy = true;
+  writer.rejectUnsafeIntegers = isCar;
   writer.pos = at;
   writer.start = at;
   writer.limit = maxBytes;
@@ -248,6 +345,20 @@ export function writeCanonicalCar(car: unknown, maxDepth: number, maxBytes: numb
  */
 export function appendCanonicalCar(car: unknown, at: number, maxDepth: number, maxBytes: number): number {
   return write(car, at, maxDepth, maxBytes);
+}
+
+/**
+ * Any JSON value (not only a CAR), as `canonicalizeJson` would write it,
+ * after the ASCII `prefix` (which the caller wants hashed with it). Returns
+ * the end offset, or -1 when `canonicalizeJson` must decide.
+ */
+export function writePrefixedCanonicalJson(prefix: string, value: unknown, maxDepth: number, maxBytes: number): number {
+  if (writer.busy) return GIVE_UP;
+  writer.pos = 0;
+  writer.limit = maxBytes;
+  writer.ascii(prefix);
+  const end = write(value, writer.pos, maxDepth, maxBytes, false);
+  return end === SCRATCH_FULL ? GIVE_UP : end;
 }
 
 /** The scratch buffer the writers wrote into (it may be replaced when it grows). */

@@ -112,6 +112,36 @@ describe('carHash fast path agrees with the string serializer', () => {
     agree({ ...base, p: '\u0001'.repeat(1_000_000) }, { maxBytes: 8_000_000 });
   });
 
+  test('repeated object shapes (remembered key layouts) hash like the string path', () => {
+    const next = rng(0x1a7);
+    const keySets = [
+      ['action_type', 'agent_id', 'resource', 'args'],
+      ['agent_id', 'action_type', 'args', 'resource'], // same keys, another insertion order
+      ['action_type', 'agent_id', 'é', '😀', 'a"b', 'c\\d', '\u0001'],
+      ['action_type', 'agent_id', '10', '2', 'b', 'a'], // integer-like keys come first in Object.keys
+    ];
+    for (let round = 0; round < 50; round++) {
+      for (const keys of keySets) {
+        const car: Record<string, unknown> = {};
+        for (const k of keys) car[k] = k === 'action_type' || k === 'agent_id' ? `v${round}` : randomValue(next, 2);
+        agree(car);
+      }
+    }
+  });
+
+  test('many shapes sharing a first key, and more shapes than the layout table holds', () => {
+    for (let i = 0; i < 3000; i++) {
+      const car: Record<string, unknown> = { action_type: 'a', agent_id: 'b' };
+      car[`k${i % 1500}`] = i;
+      car[`z${i % 7}`] = [i];
+      agree(car);
+    }
+  });
+
+  test('a repeated shape with a key holding a lone surrogate is still refused', () => {
+    for (let i = 0; i < 3; i++) agree({ action_type: 'a', agent_id: 'b', ['bad\ud800']: i });
+  });
+
   test('a large CAR then a small one: no bytes of the first leak into the second', () => {
     const big = { ...base, p: 'y'.repeat(50_000) };
     agree(big);
