@@ -19,7 +19,8 @@
  */
 import fs from 'node:fs';
 import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyWith } from './audit-verify';
-import { canonicalizeJson } from './car';
+import { canonicalScratch, writePrefixedCanonicalJson } from './canonical-bytes';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, canonicalizeJson } from './car';
 import { ErrorCodes, GuardError, describe } from './errors';
 import { HmacKey } from './hash';
 
@@ -44,6 +45,7 @@ export const SECURITY_EVENT_TYPES = [
   'quarantine_changed',
   'gate_decision',
   'log_rotated',
+  'compliance_status_changed',
 ] as const;
 
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
@@ -64,6 +66,14 @@ export interface AuditLogOptions {
   maxBuffered?: number;
   /** Rotate when the file reaches this many bytes. Default: never. */
   rotateBytes?: number;
+  /**
+   * Background writes refresh the signed head checkpoint at most this often
+   * (ms); `flush()`, `close()`, rotation and process exit always refresh it.
+   * Default 100; 0 refreshes it on every write. Records newer than the
+   * checkpoint are chained but a cut of them is not detectable until the
+   * next refresh.
+   */
+  checkpointEveryMs?: number;
   /** Milliseconds since the epoch for `ts`; default `Date.now`. */
   clock?: () => number;
 }
@@ -119,7 +129,14 @@ export class AuditLog {
   #size: number;
   #seq: number;
   #prev: string;
-  #buffer: string[] = [];
+  /** Sealed records not yet written, as the bytes of their lines. */
+  #pending = Buffer.allocUnsafe(64 * 1024);
+  #pendingBytes = 0;
+  #pendingRecords = 0;
+  readonly #checkpointEveryMs: number;
+  #headWrittenAt = -Infinity;
+  #headTimer: NodeJS.Timeout | null = null;
+  #headDirty = false;
   #bufferedLastSeq = 0;
   #bufferedLastMac = '';
   #scheduled = false;
@@ -128,16 +145,18 @@ export class AuditLog {
 
   constructor(options: AuditLogOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options for AuditLog but received ${describe(options)}`);
-    const { file, key, required = false, maxBuffered = 10_000, rotateBytes = 0, clock = Date.now } = options;
+    const { file, key, required = false, maxBuffered = 10_000, rotateBytes = 0, checkpointEveryMs = 100, clock = Date.now } = options;
     if (typeof file !== 'string' || file.length === 0) throw new TypeError(`Expected a file path for file but received ${describe(file)}`);
     if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) throw new RangeError(`Expected a positive integer for maxBuffered but received ${describe(maxBuffered)}`);
     if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0) throw new RangeError(`Expected a non-negative integer for rotateBytes but received ${describe(rotateBytes)}`);
+    if (!Number.isSafeInteger(checkpointEveryMs) || checkpointEveryMs < 0) throw new RangeError(`Expected a non-negative integer for checkpointEveryMs but received ${describe(checkpointEveryMs)}`);
     if (typeof clock !== 'function') throw new TypeError(`Expected a function for clock but received ${describe(clock)}`);
     this.file = file;
     this.required = Boolean(required);
     this.#hmac = new HmacKey(keyBytes(key));
     this.#maxBuffered = maxBuffered;
     this.#rotateBytes = rotateBytes;
+    this.#checkpointEveryMs = checkpointEveryMs;
     this.#clock = clock;
     const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
@@ -181,65 +200,122 @@ export class AuditLog {
     if (this.required && this.#error !== null) {
       throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} cannot be written: ${this.#error.message}`, { cause: this.#error });
     }
-    if (this.#buffer.length >= this.#maxBuffered) {
-      // Full: write now rather than drop anything.
+    if (this.#pendingRecords >= this.#maxBuffered) {
       this.#flushSafely();
-      if (this.#buffer.length >= this.#maxBuffered) {
+      if (this.#pendingRecords >= this.#maxBuffered) {
         throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} is full and cannot be written`, { cause: this.#error ?? undefined });
       }
     }
-    // Object.assign, not `{ ...fields, seq, ... }`: in this V8 a spread followed
-    // by more properties takes a slow path costing microseconds.
     const record: Record<string, unknown> = Object.assign({}, fields);
     record.seq = this.#seq + 1;
     record.ts = this.#clock();
     record.type = type;
     record.severity = severity;
     record.prev = this.#prev;
-    // The canonical text is both what the MAC covers and, with the MAC added
-    // as a last member, the line itself (key order in the file is free:
-    // verify re-canonicalizes).
-    const canonical = canonicalizeJson(record); // throws ERR_CAR_INVALID for fields JSON cannot carry
-    const mac = this.#hmac.sign(this.#prev + canonical);
+    // mac = HMAC(prev || canonical record): both written into one scratch
+    // buffer and MACed in place. Anything unusual takes the string path,
+    // which also names fields JSON cannot carry (ERR_CAR_INVALID).
+    let mac: string;
+    let canonical: Uint8Array;
+    const end = writePrefixedCanonicalJson(this.#prev, record, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES);
+    if (end >= 0) {
+      const scratch = canonicalScratch();
+      mac = this.#hmac.sign(scratch.subarray(0, end));
+      canonical = scratch.subarray(this.#prev.length, end);
+    } else {
+      const text = canonicalizeJson(record);
+      mac = this.#hmac.sign(this.#prev + text);
+      canonical = Buffer.from(text, 'utf8');
+    }
     this.#seq++;
     this.#prev = mac;
-    this.#buffer.push(canonical.slice(0, -1) + ',"mac":"' + mac + '"}\n');
+    this.#pushLine(canonical, mac);
     this.#bufferedLastSeq = this.#seq;
     this.#bufferedLastMac = mac;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {
         this.#scheduled = false;
-        this.#flushSafely();
+        this.#flushSafely(true);
       });
     }
     return this.#seq;
   }
 
-  /** Writes everything buffered now. Throws if the write fails (records stay buffered). */
-  flush(): void {
-    if (this.#buffer.length === 0) return;
-    const data = this.#buffer.join('');
-    try {
-      let off = 0;
-      const bytes = Buffer.from(data, 'utf8');
-      while (off < bytes.length) off += fs.writeSync(this.#fd, bytes, off);
-      this.#size += bytes.length;
-      this.#error = null;
-    } catch (err) {
-      this.#error = err instanceof Error ? err : new Error(String(err));
-      throw this.#error;
+  /** Appends `canonical` minus its closing brace, then `,"mac":"<mac>"}` and a newline. */
+  #pushLine(canonical: Uint8Array, mac: string): void {
+    const need = this.#pendingBytes + canonical.length + mac.length + 10;
+    if (need > this.#pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.#pending.length * 2));
+      this.#pending.copy(grown, 0, 0, this.#pendingBytes);
+      this.#pending = grown;
     }
-    this.#buffer = [];
-    this.#writeHead({ file: this.file, seq: this.#bufferedLastSeq, mac: this.#bufferedLastMac });
+    const p = this.#pending;
+    p.set(canonical.subarray(0, canonical.length - 1), this.#pendingBytes);
+    this.#pendingBytes += canonical.length - 1;
+    this.#pendingBytes += p.write(',"mac":"' + mac + '"}\n', this.#pendingBytes, 'latin1');
+    this.#pendingRecords++;
+  }
+
+  /**
+   * Writes everything buffered now and refreshes the signed head checkpoint.
+   * Throws if the write fails (records stay buffered).
+   */
+  flush(): void {
+    this.#write(false);
+  }
+
+  #write(background: boolean): void {
+    if (this.#pendingBytes !== 0) {
+      try {
+        let off = 0;
+        while (off < this.#pendingBytes) off += fs.writeSync(this.#fd, this.#pending, off, this.#pendingBytes - off);
+        this.#size += this.#pendingBytes;
+        this.#error = null;
+      } catch (err) {
+        this.#error = err instanceof Error ? err : new Error(String(err));
+        throw this.#error;
+      }
+      this.#pendingBytes = 0;
+      this.#pendingRecords = 0;
+      this.#headDirty = true;
+      if (this.#pending.length > 1 << 20) this.#pending = Buffer.allocUnsafe(64 * 1024); // give back a burst's memory
+    }
+    if (this.#headDirty) this.#checkpoint(background);
     if (this.#rotateBytes > 0 && this.#size >= this.#rotateBytes) this.#rotate();
   }
 
-  #flushSafely(): void {
+  /**
+   * Refreshes `<file>.head`. Background writes do it at most every
+   * checkpointEveryMs (renaming a file per event-loop turn cost a sixth of
+   * the server's time under load); a timer catches up on the last one.
+   */
+  #checkpoint(background: boolean): void {
+    const now = Date.now();
+    if (background && now - this.#headWrittenAt < this.#checkpointEveryMs) {
+      if (this.#headTimer === null) {
+        this.#headTimer = setTimeout(() => {
+          this.#headTimer = null;
+          this.#flushSafely();
+        }, this.#checkpointEveryMs - (now - this.#headWrittenAt));
+        this.#headTimer.unref();
+      }
+      return;
+    }
+    if (this.#headTimer !== null) {
+      clearTimeout(this.#headTimer);
+      this.#headTimer = null;
+    }
+    this.#writeHead({ file: this.file, seq: this.#bufferedLastSeq, mac: this.#bufferedLastMac });
+    this.#headWrittenAt = now;
+    this.#headDirty = false;
+  }
+
+  #flushSafely(background = false): void {
     try {
-      this.flush();
+      this.#write(background);
     } catch {
-      // recorded in #error; the records stay buffered for the next attempt
+      // kept buffered; `healthy` and `lastError` report it, and the next write retries
     }
   }
 
@@ -266,6 +342,8 @@ export class AuditLog {
   close(): void {
     if (this.#closed) return;
     this.#flushSafely();
+    if (this.#headTimer !== null) clearTimeout(this.#headTimer);
+    this.#headTimer = null;
     this.#closed = true;
     openLogs.delete(this);
     if (openLogs.size === 0) process.removeListener('exit', flushOpenLogs);
