@@ -10,6 +10,7 @@ const methods: Record<string, MethodSpec<{ user: string }>> = {
   echo: { params: { text: { type: 'string', required: true }, times: { type: 'integer' } }, handler: (p) => String(p.text).repeat((p.times as number) ?? 1) },
   note: { params: { text: { type: 'string', required: true } }, handler: (p, ctx) => void calls.push(`${ctx.user}:${p.text as string}`) },
   slow: { handler: async () => new Promise((r) => setTimeout(() => r({ done: true }), 5)) },
+  slowFail: { handler: async () => { throw new GuardError('ERR_CAR_INVALID', 'async bad'); } },
   guard: { handler: () => { throw new GuardError('ERR_CAR_INVALID', 'car.x: bad'); } },
   crash: { handler: () => { throw new Error('secret internal detail'); } },
   range: { handler: () => { throw new RangeError('ttl_ms out of range'); } },
@@ -22,6 +23,22 @@ const ask = async (line: string) => {
 };
 
 describe('JSON-RPC 2.0', () => {
+  test('sync handlers answer synchronously (no promise per request); async ones with a promise', async () => {
+    const sync = d.handleLine('{"jsonrpc":"2.0","id":1,"method":"ping"}', { user: 'u' });
+    expect(typeof sync).toBe('string');
+    expect(d.handleLine('{"jsonrpc":"2.0","id":1,"method":"guard"}', { user: 'u' })).toContain('-32000');
+    const pending = d.handleLine('{"jsonrpc":"2.0","id":1,"method":"slow"}', { user: 'u' });
+    expect(pending).toBeInstanceOf(Promise);
+    expect(JSON.parse((await pending) as string)).toEqual({ jsonrpc: '2.0', id: 1, result: { done: true } });
+    // A rejected async handler maps to the same error codes as a throwing sync one.
+    expect(await ask('{"jsonrpc":"2.0","id":3,"method":"slowFail"}')).toEqual({ jsonrpc: '2.0', id: 3, error: { code: -32000, message: 'async bad', data: { code: 'ERR_CAR_INVALID' } } });
+    // A batch mixing both answers in order.
+    expect(await ask('[{"jsonrpc":"2.0","id":1,"method":"slow"},{"jsonrpc":"2.0","id":2,"method":"ping"}]')).toEqual([
+      { jsonrpc: '2.0', id: 1, result: { done: true } },
+      { jsonrpc: '2.0', id: 2, result: 'pong' },
+    ]);
+  });
+
   test('requests and results', async () => {
     expect(await ask('{"jsonrpc":"2.0","id":1,"method":"ping"}')).toEqual({ jsonrpc: '2.0', id: 1, result: 'pong' });
     expect(await ask('{"jsonrpc":"2.0","id":"a","method":"echo","params":{"text":"ab","times":2}}')).toEqual({ jsonrpc: '2.0', id: 'a', result: 'abab' });

@@ -81,9 +81,10 @@ export class JsonRpcDispatcher<C> {
 
   /**
    * Answers one line: the response text (a single response or a batch array),
-   * or null when nothing is to be sent (notifications only).
+   * or null when nothing is to be sent (notifications only). Synchronous when
+   * every handler it calls is (the common case): no promise per request.
    */
-  async handleLine(line: string, context: C): Promise<string | null> {
+  handleLine(line: string, context: C): string | null | Promise<string | null> {
     let message: unknown;
     try {
       message = JSON.parse(line);
@@ -92,16 +93,18 @@ export class JsonRpcDispatcher<C> {
     }
     if (Array.isArray(message)) {
       if (message.length === 0) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, 'Invalid Request: empty batch'));
-      const answers = await Promise.all(message.map((m) => this.handle(m, context)));
-      const sent = answers.filter((a): a is RpcResponse => a !== null);
-      return sent.length === 0 ? null : JSON.stringify(sent);
+      return Promise.all(message.map((m) => this.handle(m, context))).then((answers) => {
+        const sent = answers.filter((a): a is RpcResponse => a !== null);
+        return sent.length === 0 ? null : JSON.stringify(sent);
+      });
     }
-    const answer = await this.handle(message, context);
+    const answer = this.handle(message, context);
+    if (answer instanceof Promise) return answer.then((a) => (a === null ? null : JSON.stringify(a)));
     return answer === null ? null : JSON.stringify(answer);
   }
 
-  /** One request object: its response, or null for a notification. */
-  async handle(message: unknown, context: C): Promise<RpcResponse | null> {
+  /** One request object: its response, or null for a notification (a promise only for async handlers). */
+  handle(message: unknown, context: C): RpcResponse | null | Promise<RpcResponse | null> {
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
       return errorResponse(null, RpcErrors.INVALID_REQUEST, 'Invalid Request');
     }
@@ -118,29 +121,43 @@ export class JsonRpcDispatcher<C> {
     if (m.params === undefined) params = {};
     else if (typeof m.params === 'object' && m.params !== null && !Array.isArray(m.params)) params = m.params as Record<string, unknown>;
     else return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, 'Invalid params: params must be an object (by name)', { field: 'params' }));
-    for (const [name, p] of Object.entries(spec.params ?? {})) {
-      const v = Object.hasOwn(params, name) ? params[name] : undefined;
-      if (v === undefined) {
-        if (p.required) return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${name} is required`, { field: name }));
-      } else if (!typeMatches(v, p.type)) {
-        return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${name} must be ${p.type === 'integer' ? 'an integer' : `a ${p.type}`}`, { field: name }));
+    const specParams = spec.params;
+    if (specParams !== undefined) {
+      for (const name in specParams) {
+        const p = specParams[name];
+        const v = Object.hasOwn(params, name) ? params[name] : undefined;
+        if (v === undefined) {
+          if (p.required) return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${name} is required`, { field: name }));
+        } else if (!typeMatches(v, p.type)) {
+          return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${name} must be ${p.type === 'integer' ? 'an integer' : `a ${p.type}`}`, { field: name }));
+        }
       }
     }
     for (const name of Object.keys(params)) {
-      if (!spec.params || !Object.hasOwn(spec.params, name)) {
+      if (specParams === undefined || !Object.hasOwn(specParams, name)) {
         return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: unknown field ${name}`, { field: name }));
       }
     }
+    let result: unknown;
     try {
-      const result = await spec.handler(params, context);
-      return reply({ jsonrpc: '2.0', id: id ?? null, result: result === undefined ? null : result });
+      result = spec.handler(params, context);
     } catch (err) {
-      if (err instanceof RpcFault) return reply(errorResponse(id ?? null, err.code, err.message, err.data));
-      if (err instanceof GuardError) return reply(errorResponse(id ?? null, RpcErrors.APPLICATION_ERROR, err.message, { code: err.code }));
-      if (err instanceof TypeError || err instanceof RangeError) {
-        return reply(errorResponse(id ?? null, RpcErrors.INVALID_PARAMS, `Invalid params: ${err.message}`));
-      }
-      return reply(errorResponse(id ?? null, RpcErrors.INTERNAL_ERROR, 'Internal error'));
+      return reply(failure(id ?? null, err));
     }
+    if (result instanceof Promise) {
+      return result.then(
+        (r: unknown) => reply({ jsonrpc: '2.0', id: id ?? null, result: r === undefined ? null : r }),
+        (err: unknown) => reply(failure(id ?? null, err)),
+      );
+    }
+    return reply({ jsonrpc: '2.0', id: id ?? null, result: result === undefined ? null : result });
   }
+}
+
+/** The JSON-RPC error for an exception thrown by a handler. */
+function failure(id: RpcId, err: unknown): RpcResponse {
+  if (err instanceof RpcFault) return errorResponse(id, err.code, err.message, err.data);
+  if (err instanceof GuardError) return errorResponse(id, RpcErrors.APPLICATION_ERROR, err.message, { code: err.code });
+  if (err instanceof TypeError || err instanceof RangeError) return errorResponse(id, RpcErrors.INVALID_PARAMS, `Invalid params: ${err.message}`);
+  return errorResponse(id, RpcErrors.INTERNAL_ERROR, 'Internal error');
 }
