@@ -68,6 +68,8 @@ export interface KeyringOptions {
   replay?: ReplayStore;
   /** Allowed clock skew for exp/nbf, in ms. Default 0. */
   clockToleranceMs?: number;
+  /** Longest lifetime `issue` grants, in ms (1 s to 7 days). Default 7 days. */
+  maxTtlMs?: number;
   /** Milliseconds since the epoch; default `Date.now`. */
   clock?: () => number;
 }
@@ -157,6 +159,7 @@ export class Keyring {
   readonly #issuer: string;
   #replay: ReplayStore | null;
   readonly #tolerance: number;
+  readonly #maxTtlMs: number;
   readonly #clock: () => number;
   /** Decoded headers by their base64url text: the common case skips decode + parse. */
   readonly #headers = new Map<string, Header | null>();
@@ -168,13 +171,16 @@ export class Keyring {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Expected an options object for Keyring but received ${describe(options)}`);
     }
-    const { keys, active, issuer = 'guardkernel', replay, clockToleranceMs = 0, clock = Date.now } = options;
+    const { keys, active, issuer = 'guardkernel', replay, clockToleranceMs = 0, maxTtlMs = MAX_PERMIT_TTL_MS, clock = Date.now } = options;
     if (typeof keys !== 'object' || keys === null || Object.keys(keys).length === 0) {
       throw new TypeError(`Expected an object of kid -> secret for keys but received ${describe(keys)}`);
     }
     if (typeof issuer !== 'string' || issuer.length === 0) throw new TypeError(`Expected a non-empty string for issuer but received ${describe(issuer)}`);
     if (!isInt(clockToleranceMs) || clockToleranceMs < 0 || clockToleranceMs > 300_000) {
       throw new RangeError(`Expected an integer in [0, 300000] for clockToleranceMs but received ${describe(clockToleranceMs)}`);
+    }
+    if (!isInt(maxTtlMs) || maxTtlMs < 1000 || maxTtlMs > MAX_PERMIT_TTL_MS) {
+      throw new RangeError(`Expected an integer in [1000, ${MAX_PERMIT_TTL_MS}] for maxTtlMs but received ${describe(maxTtlMs)}`);
     }
     if (typeof clock !== 'function') throw new TypeError(`Expected a function for clock but received ${describe(clock)}`);
     if (replay !== undefined && (typeof replay !== 'object' || replay === null || typeof replay.check !== 'function')) {
@@ -188,7 +194,18 @@ export class Keyring {
     this.#issuer = issuer;
     this.#replay = replay ?? null;
     this.#tolerance = clockToleranceMs;
+    this.#maxTtlMs = maxTtlMs;
     this.#clock = clock;
+  }
+
+  /** Longest lifetime a permit from `issue` can have, in ms. */
+  get maxTtlMs(): number {
+    return this.#maxTtlMs;
+  }
+
+  /** Clock skew accepted on exp/nbf, in ms: a permit is accepted up to this long past its exp. */
+  get clockToleranceMs(): number {
+    return this.#tolerance;
   }
 
   /** Key ids that currently verify. */
@@ -243,8 +260,8 @@ export class Keyring {
     if (typeof agentId !== 'string' || agentId.length === 0 || agentId.length > 256 || !agentId.isWellFormed()) {
       throw new TypeError(`Expected a non-empty string of at most 256 characters for agentId but received ${describe(agentId)}`);
     }
-    if (!isInt(ttlMs) || ttlMs < 1000 || ttlMs > MAX_PERMIT_TTL_MS) {
-      throw new RangeError(`Expected an integer in [1000, ${MAX_PERMIT_TTL_MS}] for ttlMs but received ${describe(ttlMs)}`);
+    if (!isInt(ttlMs) || ttlMs < 1000 || ttlMs > this.#maxTtlMs) {
+      throw new RangeError(`Expected an integer in [1000, ${this.#maxTtlMs}] for ttlMs but received ${describe(ttlMs)}`);
     }
     if (use !== 'once' && use !== 'multi') throw new TypeError(`Expected 'once' or 'multi' for use but received ${describe(use)}`);
     const now = this.#clock();

@@ -46,6 +46,15 @@ export type VelocityVerdict =
       retry_after_ms: number;
     };
 
+/** The limits a VelocityGuard enforces (`maxPerAgent` / `maxPerSession` absent: no such limit). */
+export interface VelocityLimits {
+  maxPerAgent?: number;
+  maxPerSession?: number;
+  windowMs: number;
+  burst: number;
+  maxBuckets: number;
+}
+
 export interface VelocityStats {
   agents: number;
   sessions: number;
@@ -155,6 +164,7 @@ export class VelocityGuard {
   readonly #agents: BucketTable | null;
   readonly #sessions: BucketTable | null;
   readonly #clock: () => number;
+  readonly #limits: Readonly<VelocityLimits>;
   #allowed = 0;
   #denied = 0;
 
@@ -188,6 +198,15 @@ export class VelocityGuard {
     this.#agents = table(perAgent, 'maxPerAgent');
     this.#sessions = table(perSession, 'maxPerSession');
     this.#clock = clockOption(o.clock);
+    const limits: VelocityLimits = { windowMs, burst, maxBuckets };
+    if (perAgent !== undefined) limits.maxPerAgent = perAgent;
+    if (perSession !== undefined) limits.maxPerSession = perSession;
+    this.#limits = Object.freeze(limits);
+  }
+
+  /** The configured limits (read-only). */
+  get limits(): Readonly<VelocityLimits> {
+    return this.#limits;
   }
 
   /**

@@ -46,9 +46,9 @@ import { openBlocksOnCpu, sealBlocksOnCpu } from './blocks';
 import { openOnDevice, sealOnDevice } from './device-envelope';
 import { randomInto } from './random-pool';
 import { hkdf } from './kdf';
-import { type PasswordOptions, derivePasswordKey } from './password';
+import { type PasswordOptions, type ResolvedPasswordKdf, derivePasswordKey } from './password';
 
-export type { PasswordKdf, PasswordOptions } from './password';
+export type { PasswordKdf, PasswordOptions, ResolvedPasswordKdf } from './password';
 
 export interface MemoryEncryptionOptions {
   /** Default 'aes-256-gcm'. */
@@ -80,6 +80,19 @@ export interface MemoryEncryptionStats {
   invocations: number;
   rotations: number;
   device: 'cpu' | 'cuda';
+}
+
+/** What a MemoryEncryption was configured with (no key material). */
+export interface MemoryEncryptionSettings {
+  algorithm: AeadAlgorithm;
+  /** Automatic rotation by age, ms; Infinity: never by time. */
+  rotateEveryMs: number;
+  maxInvocationsPerKey: number;
+  device: 'cpu' | 'cuda';
+  backend: 'native' | 'js';
+  /** The password KDF, or null when the master key was given directly. */
+  kdf: Readonly<ResolvedPasswordKdf> | null;
+  closed: boolean;
 }
 
 export const DEFAULT_MAX_INVOCATIONS = 2 ** 28;
@@ -135,8 +148,9 @@ export class MemoryEncryption {
   #closed = false;
   /** The salt a password was stretched with (undefined when built from a key). */
   readonly kdfSalt?: Buffer;
+  readonly #kdf: Readonly<ResolvedPasswordKdf> | null;
 
-  constructor(options: MemoryEncryptionOptions, kdfSalt?: Buffer) {
+  constructor(options: MemoryEncryptionOptions, kdfSalt?: Buffer, kdf?: ResolvedPasswordKdf) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected MemoryEncryption options but received ${describe(options)}`);
     if ((options as { password?: unknown }).password !== undefined) {
       throw new TypeError('A password needs a KDF, which is asynchronous: use `await MemoryEncryption.fromPassword(password, options)`');
@@ -168,14 +182,15 @@ export class MemoryEncryption {
     this.#versionSince = this.#clock();
     this.#blockPrefix = crypto.randomBytes(info.nonceBytes - COUNTER_BYTES);
     if (kdfSalt !== undefined) this.kdfSalt = kdfSalt;
+    this.#kdf = kdf === undefined ? null : Object.freeze({ ...kdf });
   }
 
   /** Stretches `password` with the KDF (Argon2id by default) into the master key. */
   static async fromPassword(password: string | Uint8Array, options: PasswordOptions = {}): Promise<MemoryEncryption> {
-    const { master, salt } = await derivePasswordKey(password, options);
+    const { master, salt, kdf } = await derivePasswordKey(password, options);
     const { kdf: _k, salt: _s, ...rest } = options;
     try {
-      return new MemoryEncryption(Object.assign(rest, { key: master }), salt);
+      return new MemoryEncryption(Object.assign(rest, { key: master }), salt, kdf);
     } finally {
       master.fill(0);
     }
@@ -188,6 +203,19 @@ export class MemoryEncryption {
   /** The version new envelopes are sealed with. */
   get keyVersion(): number {
     return this.#version;
+  }
+
+  /** The configuration, for inspection (compliance reports); no key material. */
+  settings(): MemoryEncryptionSettings {
+    return {
+      algorithm: this.#info.name,
+      rotateEveryMs: this.#rotateEveryMs,
+      maxInvocationsPerKey: this.#maxInvocations,
+      device: this.#device,
+      backend: this.#backend,
+      kdf: this.#kdf,
+      closed: this.#closed,
+    };
   }
 
   stats(): MemoryEncryptionStats {
