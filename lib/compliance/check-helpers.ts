@@ -1,4 +1,5 @@
 /** Small helpers the built-in checks share: result builders and readable units. */
+import { describe } from '../errors';
 import type { ComplianceCheckResult } from './types';
 
 export function compliant(evidence: string): ComplianceCheckResult {
@@ -36,4 +37,9 @@ export function octal(mode: number): string {
 /** Infinity (or any non-finite number) as null, for JSON. */
 export function finiteOrNull(n: number | undefined): number | null {
   return n === undefined || !Number.isFinite(n) ? null : n;
+}
+
+/** A value for an error message: short strings verbatim (standard ids, formats and statuses are not secrets). */
+export function shown(v: unknown): string {
+  return typeof v === 'string' && v.length <= 64 ? JSON.stringify(v) : describe(v);
 }

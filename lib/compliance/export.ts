@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { describe } from '../errors';
+import { shown } from './check-helpers';
 import schema from './report.schema.json';
 import { renderHtml } from './render-html';
 import { renderMarkdown } from './render-markdown';
@@ -37,7 +38,7 @@ export function validateReport(report: unknown): asserts report is ComplianceRep
 
 /** The bytes of `report` in `format`. */
 export async function renderReport(report: ComplianceReport, format: ExportFormat): Promise<Buffer> {
-  if (!EXPORT_FORMATS.includes(format)) throw new TypeError(`Expected one of ${EXPORT_FORMATS.join(', ')} for format but received ${describe(format)}`);
+  if (!EXPORT_FORMATS.includes(format)) throw new TypeError(`Expected one of ${EXPORT_FORMATS.join(', ')} for format but received ${shown(format)}`);
   validateReport(report);
   switch (format) {
     case 'json':

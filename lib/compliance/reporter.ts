@@ -9,6 +9,7 @@
  */
 import { describe } from '../errors';
 import { VERSION } from '../version';
+import { shown } from './check-helpers';
 import { BUILTIN_CHECKS } from './checks';
 import { fingerprint, inspectConfiguration } from './configuration';
 import { exportReport } from './export';
@@ -118,7 +119,7 @@ function runCheck(check: ComplianceCheck, context: ComplianceContext, standard: 
     case 'not_applicable':
       return text('why') ? { status: 'not_applicable', why: o.why as string } : bad('not_applicable without why');
     default:
-      return bad(`status ${describe(o.status)} (expected one of ${STATUSES.join(', ')})`);
+      return bad(`status ${shown(o.status)} (expected one of ${STATUSES.join(', ')})`);
   }
 }
 
@@ -148,7 +149,7 @@ export class ComplianceReporter {
   /** The checks a report on `standard` runs, built-ins first. */
   checksFor(standard: string): ComplianceCheck[] {
     if (typeof standard !== 'string' || !this.standards().includes(standard)) {
-      throw new TypeError(`Expected one of ${this.standards().join(', ')} for standard but received ${describe(standard)}`);
+      throw new TypeError(`Expected one of ${this.standards().join(', ')} for standard but received ${shown(standard)}`);
     }
     return [...BUILTIN_CHECKS, ...this.#custom.values()].filter((c) => standardsOf(c).includes(standard));
   }
