@@ -2,6 +2,7 @@
 /** The `guardkernel` command. */
 import fs from 'node:fs';
 import { AuditLog } from './audit';
+import { reportCommand } from './compliance/cli';
 import { doctorReport } from './doctor';
 import { SERVE_USAGE, parseServeArgs, startServe } from './serve';
 import { backends } from './native';
@@ -17,6 +18,10 @@ Commands:
                     --key-file (raw bytes) or GUARDKERNEL_AUDIT_KEY (base64). With --chain,
                     the rotated files given after it (oldest first) are verified before <file>.
                     Exit 0 if intact, 1 if not, 2 on bad usage.
+  report --standard S [--format json|html|markdown|pdf] [--out FILE] [--socket PATH | --config FILE]
+                    A compliance report (soc2, gdpr, hipaa, pci-dss, iso27001, fedramp, nist-csf) from a
+                    running server or a configuration file (report --help for options). Exit 0 if no
+                    check is non-compliant, 1 if some are, 2 on bad usage or failure.
   version           Print the version
   help              Show this help
 `;
@@ -82,6 +87,8 @@ export function main(argv: string[]): number {
       return auditCommand(rest);
     case 'serve':
       return serveCommand(rest);
+    case 'report':
+      return reportCommand(rest);
     case 'version':
     case '--version':
     case '-v':

@@ -4,12 +4,13 @@ import type { ComplianceReport } from './types';
 
 /**
  * Escapes Markdown and inline HTML; newlines become spaces (a table cell or
- * heading is one line). Texts never start a line, so '-', '+' and '1.' stay.
+ * heading is one line). Texts never start a line, so '-', '+' and '1.' stay, and with
+ * '[' and ']' escaped no '(' can make a link.
  */
 export function escapeMarkdown(text: string): string {
   return text
     .replace(/[\r\n]+/g, ' ')
-    .replace(/[\\`*_[\]()#!|<>~&]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '\\' + c));
+    .replace(/[\\`*_[\]#!|<>~&]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : '\\' + c));
 }
 
 export function renderMarkdown(report: ComplianceReport): string {

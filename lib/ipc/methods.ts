@@ -5,6 +5,8 @@
  */
 import { AuditLog } from '../audit';
 import { carHash, isCarHash } from '../car';
+import { ComplianceReporter } from '../compliance/reporter';
+import type { ComplianceContext } from '../compliance/types';
 import { ErrorCodes, GuardError } from '../errors';
 import type { Gate } from '../gate';
 import { backends } from '../native';
@@ -22,6 +24,8 @@ export interface ServiceContext {
   /** Policy file the server watches, if any (policy_reload with no params reads it). */
   policyFile?: string;
   readFile?: (file: string) => string;
+  /** What compliance_report inspects: the server's live objects and settings (guardkernel serve fills it in). */
+  compliance?: ComplianceContext;
 }
 
 function hashFrom(p: Record<string, unknown>): string {
@@ -157,6 +161,17 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
       ctx.gate.audit?.flush();
       const { lastMac: _m, ...r } = AuditLog.verify(ctx.auditFile, ctx.auditKey) as ReturnType<typeof AuditLog.verify> & { lastMac?: string };
       return r;
+    },
+  },
+  compliance_report: {
+    params: { standard: { type: 'string', required: true } },
+    handler: (p, ctx) => {
+      if (ctx.compliance === undefined) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, 'This server was started without a compliance context');
+      const reporter = new ComplianceReporter(ctx.compliance);
+      if (!reporter.standards().includes(p.standard as string)) {
+        throw new RpcFault(RpcErrors.INVALID_PARAMS, `Invalid params: standard must be one of ${reporter.standards().join(', ')}`, { field: 'standard' });
+      }
+      return reporter.generate(p.standard as string);
     },
   },
   metrics: {
