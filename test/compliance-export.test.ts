@@ -97,6 +97,11 @@ describe('custom checks', () => {
     expect(() => new ComplianceReporter({ gaet: 1 } as never)).toThrow(/Unknown compliance context field "gaet"/);
     expect(() => new ComplianceReporter({ requirements: { maxKeyAgeMs: -1 } })).toThrow(/requirements.maxKeyAgeMs/);
     expect(() => new ComplianceReporter({ sandbox: { untrustedKernels: ['a'] } as never })).toThrow(/KernelSandbox/);
+    expect(() => new ComplianceReporter({ gate: {} as never })).toThrow(/Expected a Gate for gate/);
+    expect(() => new ComplianceReporter({ memoryEncryption: { algorithm: 'aes-256-gcm' } as never })).toThrow(/Expected a MemoryEncryption/);
+    expect(() => new ComplianceReporter({ audit: { file: 'a.log', key: 42 as never } })).toThrow(/audit.key/);
+    expect(() => new ComplianceReporter({ audit: { file: '', key: 'k' } })).toThrow(/audit.file/);
+    expect(() => new ComplianceReporter({ server: { socketPath: '' } as never })).toThrow(/server.socketPath/);
   });
 });
 

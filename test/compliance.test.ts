@@ -18,6 +18,7 @@ import {
   VelocityGuard,
   type ComplianceContext,
   type ReportCheck,
+  type StandardId,
 } from '../lib/index';
 import { examplePolicy, makeFixture, makeGate, type Fixture } from './compliance-fixture';
 
@@ -258,6 +259,21 @@ describe('standards', () => {
     for (const c of BUILTIN_CHECKS) expect((c.standard as string[]).length).toBeGreaterThan(0);
     for (const id of ['memory-encryption', 'key-rotation', 'kdf-strength', 'audit-log', 'audit-integrity', 'audit-retention', 'socket-permissions', 'secret-source', 'authentication', 'policy-enforce', 'sandbox-untrusted', 'replay-window']) {
       expect(BUILTIN_CHECKS.find((c) => c.id === id)?.standard).toEqual([...STANDARD_IDS]);
+    }
+  });
+
+  test("the README's standards table is the code's table", () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const rows = readme.split('\n').filter((l) => /^\| `[a-z-]+` \|/.test(l) && l.split('|').length === 10);
+    const columns: StandardId[] = ['soc2', 'gdpr', 'hipaa', 'pci-dss', 'iso27001', 'fedramp', 'nist-csf'];
+    expect(rows.map((r) => r.split('|')[1].trim().replace(/`/g, '')).sort()).toEqual(BUILTIN_CHECKS.map((c) => c.id).sort());
+    for (const row of rows) {
+      const cells = row.split('|').slice(1, -1).map((c) => c.trim());
+      const id = cells[0].replace(/`/g, '');
+      columns.forEach((std, i) => {
+        const listed = cells[i + 1] === '' ? undefined : cells[i + 1].split(', ');
+        expect(listed, `${id} / ${std}`).toEqual(STANDARDS[std].controls[id]);
+      });
     }
   });
 

@@ -51,8 +51,15 @@ function checkContext(context: unknown): ComplianceContext {
   if (c.gateNonceTtlMs !== undefined && (!Number.isSafeInteger(c.gateNonceTtlMs) || c.gateNonceTtlMs < 1)) {
     throw new RangeError(`Expected a positive integer for gateNonceTtlMs but received ${describe(c.gateNonceTtlMs)}`);
   }
+  const has = (o: unknown, ...methods: string[]) => typeof o === 'object' && o !== null && methods.every((m) => typeof (o as Record<string, unknown>)[m] === 'function');
+  if (c.gate !== undefined && (!has(c.gate, 'check') || !has(c.gate.policy, 'evaluate'))) throw new TypeError(`Expected a Gate for gate but received ${describe(c.gate)}`);
+  if (c.memoryEncryption !== undefined && !has(c.memoryEncryption, 'settings', 'encrypt', 'decrypt')) throw new TypeError(`Expected a MemoryEncryption for memoryEncryption but received ${describe(c.memoryEncryption)}`);
   if (c.server !== undefined) nonEmptyString(c.server?.socketPath, 'server.socketPath');
-  if (c.audit !== undefined) nonEmptyString(c.audit?.file, 'audit.file');
+  if (c.audit !== undefined) {
+    nonEmptyString(c.audit?.file, 'audit.file');
+    if (typeof c.audit.key !== 'string' && !(c.audit.key instanceof Uint8Array)) throw new TypeError(`Expected a string or Uint8Array for audit.key but received ${describe(c.audit.key)}`);
+    if (c.audit.log !== undefined && !has(c.audit.log, 'append', 'flush')) throw new TypeError(`Expected an AuditLog for audit.log but received ${describe(c.audit.log)}`);
+  }
   if (c.sandbox !== undefined && (!Array.isArray(c.sandbox?.untrustedKernels) || typeof c.sandbox?.sandbox?.policy?.toJSON !== 'function')) {
     throw new TypeError(`Expected sandbox: { sandbox: KernelSandbox, untrustedKernels: string[] } but received ${describe(c.sandbox)}`);
   }
