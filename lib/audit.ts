@@ -53,6 +53,7 @@ export type Severity = 'debug' | 'info' | 'warning' | 'error' | 'critical';
 
 const SEVERITIES: ReadonlySet<string> = new Set(['debug', 'info', 'warning', 'error', 'critical']);
 const EVENT_TYPE = /^[a-z][a-z0-9_.]{0,63}$/;
+const MAC_FIELD = Buffer.from(',"mac":"', 'latin1');
 const RESERVED = new Set(['seq', 'ts', 'type', 'severity', 'prev', 'mac']);
 
 export interface AuditLogOptions {
@@ -251,11 +252,18 @@ export class AuditLog {
       this.#pending = grown;
     }
     const p = this.#pending;
-    p.set(canonical.subarray(0, canonical.length - 1), this.#pendingBytes);
-    this.#pendingBytes += canonical.length - 1;
-    this.#pendingBytes += p.write(',"mac":"' + mac + '"}\n', this.#pendingBytes, 'latin1');
+    p.set(canonical, this.#pendingBytes);
+    // Overwrite the closing brace with `,"mac":"<hex>"}` and a newline (all ASCII).
+    let at = this.#pendingBytes + canonical.length - 1;
+    for (let i = 0; i < MAC_FIELD.length; i++) p[at++] = MAC_FIELD[i];
+    for (let i = 0; i < mac.length; i++) p[at++] = mac.charCodeAt(i);
+    p[at++] = 0x22; // "
+    p[at++] = 0x7d; // }
+    p[at++] = 0x0a; // \n
+    this.#pendingBytes = at;
     this.#pendingRecords++;
   }
+
 
   /**
    * Writes everything buffered now and refreshes the signed head checkpoint.
