@@ -1,9 +1,10 @@
 /**
  * A report as a real PDF, laid out by pdfkit with the standard Helvetica
  * fonts (no font files to embed or fetch). Those fonts cover WinAnsi only:
- * other characters are shown as '?'.
+ * other characters are shown as '?'. pdfkit is loaded on the first PDF
+ * (about 100 ms), not when guardkernel is.
  */
-import PDFDocument from 'pdfkit';
+import type PDFKit from 'pdfkit';
 import { STATUS_LABELS, checkDetails } from './present';
 import type { ComplianceReport, ComplianceStatus } from './types';
 
@@ -18,6 +19,7 @@ export function pdfText(text: string): string {
 export function renderPdf(report: ComplianceReport): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const t = pdfText;
+    const PDFDocument = require('pdfkit') as typeof PDFKit;
     const doc = new PDFDocument({
       size: 'A4',
       margin: 56,
