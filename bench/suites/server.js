@@ -25,6 +25,26 @@ function startProcess(args, readyText) {
   });
 }
 
+// CPU time (user + system) a child has used, in ms; null where /proc is absent.
+// Throughput on 2 shared cores also depends on the load driver; CPU per
+// request is the server's own cost.
+function cpuMs(child) {
+  try {
+    const f = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // clock ticks of 10 ms
+  } catch {
+    return null;
+  }
+}
+
+async function measured(child, socketPath, connections, window, total) {
+  const before = cpuMs(child);
+  const r = await drive(socketPath, connections, window, total);
+  const after = cpuMs(child);
+  r.serverCpuUsPerRequest = before === null || after === null ? null : ((after - before) * 1000) / total;
+  return r;
+}
+
 // Drives `total` requests over `connections` sockets, each keeping `window` in flight.
 async function drive(socketPath, connections, window, total) {
   const perConn = Math.ceil(total / connections);
@@ -85,9 +105,9 @@ async function main() {
       const group = `gate_check over the socket, ${connections} connection${connections > 1 ? 's' : ''} (pipelined, ${window} in flight each)`;
       await drive(echoSocket, connections, window, 5000); // warm up
       await drive(gkSocket, connections, window, 5000);
-      const e = await drive(echoSocket, connections, window, REQUESTS);
-      const g = await drive(gkSocket, connections, window, REQUESTS);
-      const row = (name, r, baseline) => ({ group, name, baseline, meanNs: r.mean, p50Ns: r.p50, p99Ns: r.p99, opsPerSec: r.opsPerSec, samples: REQUESTS });
+      const e = await measured(echo, echoSocket, connections, window, REQUESTS);
+      const g = await measured(gk, gkSocket, connections, window, REQUESTS);
+      const row = (name, r, baseline) => ({ group, name, baseline, meanNs: r.mean, p50Ns: r.p50, p99Ns: r.p99, opsPerSec: r.opsPerSec, serverCpuUsPerRequest: r.serverCpuUsPerRequest, samples: REQUESTS });
       rows.push(row('newline-JSON echo server (bench/echo-server.js)', e, true), row('guardkernel serve', g, false));
     }
   } finally {
