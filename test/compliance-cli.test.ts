@@ -125,6 +125,24 @@ describe('guardkernel report against a running server', () => {
     // Reporting changed nothing in the server's audit chain.
     expect(AuditLog.verify(path.join(state, 'audit.log'), fs.readFileSync(path.join(state, 'audit.key'))).ok).toBe(true);
   });
+
+
+test('a server without authentication and with a group-writable socket is reported so', async () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-report-'));
+    const s = startServe(['--state-dir', state, '--socket-mode', '660']);
+    await s.ready;
+    try {
+      const r = report(['--standard', 'nist-csf', '--socket', path.join(state, 'core.sock')]);
+      expect(r.status, r.stderr).toBe(1);
+      const checks = byId(JSON.parse(r.stdout) as ComplianceReport);
+      expect(checks.authentication.status).toBe('non_compliant');
+      expect(checks['socket-permissions'].finding).toMatch(/socket mode is 660 \(from the socket file\)/);
+      expect(checks['audit-retention'].finding).toMatch(/No audit retention period/);
+    } finally {
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+    }
+  });
 });
 
 describe('guardkernel report against a configuration file', () => {

@@ -19,7 +19,16 @@ export interface StandardInfo {
   controls: Readonly<Record<string, readonly string[]>>;
 }
 
-export const STANDARDS: Readonly<Record<StandardId, StandardInfo>> = Object.freeze({
+/** Freezes the table all the way down: reports everywhere read it, so nobody may edit it in place. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export const STANDARDS: Readonly<Record<StandardId, StandardInfo>> = deepFreeze({
   soc2: {
     id: 'soc2',
     name: 'SOC 2 (AICPA Trust Services Criteria 2017, revised points of focus 2022)',
