@@ -94,6 +94,8 @@ export {
   renderReport,
   configurationFingerprint,
   inspectConfiguration,
+  loadComplianceConfig,
+  type LoadedConfig,
   type AuditSettings,
   type CheckEnvironment,
   type ComplianceCheckResult,

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
-import { AuditLog, GuardClient, validateReport, type ComplianceReport } from '../lib/index';
+import { AuditLog, ComplianceReporter, GuardClient, loadComplianceConfig, validateReport, type ComplianceReport } from '../lib/index';
 import { repoRoot } from './helpers';
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
@@ -216,6 +216,22 @@ describe('guardkernel report against a configuration file', () => {
     const r = report(['--standard', 'soc2', '--config', write(config)]);
     expect(r.status).toBe(1);
     expect(byId(JSON.parse(r.stdout) as ComplianceReport)['audit-integrity'].finding).toMatch(/MAC mismatch/);
+  });
+
+  test('loadComplianceConfig builds the context in process and writes nothing', async () => {
+    const { dir, config, write } = setup();
+    const file = write(config);
+    const before = fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f)).toString('hex')]);
+    const loaded = await loadComplianceConfig(file);
+    try {
+      expect(loaded.context.gate?.keyring?.maxTtlMs).toBe(60000);
+      expect(loaded.context.memoryEncryption?.settings().kdf).toMatchObject({ name: 'argon2id', memoryCost: 65536 });
+      expect(loaded.context.sandbox?.sandbox.kernelId('untrusted_a')).toBe(0);
+      expect(new ComplianceReporter(loaded.context).generate('gdpr').summary.non_compliant).toBe(0);
+    } finally {
+      loaded.close();
+    }
+    expect(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f)).toString('hex')])).toEqual(before);
   });
 
   test('bad configuration files exit 2 naming the setting', () => {

@@ -5,6 +5,7 @@ export { BUILTIN_CHECKS } from './checks';
 export { STANDARDS, type StandardInfo } from './standards';
 export { COMPLIANCE_REPORT_SCHEMA, validateReport, renderReport } from './export';
 export { fingerprint as configurationFingerprint, inspectConfiguration } from './configuration';
+export { loadComplianceConfig, type LoadedConfig } from './config';
 export {
   STANDARD_IDS,
   STATUSES as COMPLIANCE_STATUSES,
