@@ -85,6 +85,19 @@ describe.runIf(linux)('abuse', () => {
     expect(await witness.ping()).toBe('pong');
   });
 
+  test('after the oversized-line reply the server drains briefly, then closes the connection itself', async () => {
+    const s = await rawSocket();
+    s.on('error', () => {});
+    const reply = firstReply(s, 10_000);
+    const closed = new Promise<number>((resolve) => s.once('close', () => resolve(Date.now())));
+    s.write(Buffer.alloc(2 << 20, 0x61)); // 2 MiB, no newline, and the client then just waits
+    expect(JSON.parse((await reply)!).error.code).toBe(-32600);
+    const started = Date.now();
+    s.resume();
+    expect((await closed) - started).toBeLessThan(5000);
+    expect(await witness.ping()).toBe('pong');
+  });
+
   test('invalid UTF-8 and 10,000 levels of nesting are answered, not fatal', async () => {
     const s = await rawSocket();
     const reply = firstReply(s);

@@ -20,6 +20,9 @@ import { JsonRpcDispatcher, RpcErrors, RpcFault, type MethodSpec } from './jsonr
 import { LineReader } from './line-reader';
 import { SERVICE_METHODS, type ServiceContext } from './methods';
 
+/** How long a connection that sent an oversized line is drained before it is closed. */
+const LINGER_MS = 2000;
+
 export interface GuardServerOptions {
   socketPath: string;
   context: ServiceContext;
@@ -160,9 +163,14 @@ export class GuardServer {
       overflow: () => {
         this.#context.metrics.oversized_lines = (this.#context.metrics.oversized_lines ?? 0) + 1;
         const reply = { jsonrpc: '2.0', id: null, error: { code: RpcErrors.INVALID_REQUEST, message: `Invalid Request: line longer than ${this.#opts.maxLineBytes} bytes` } };
-        // Reply, then close for good: the rest of the line is never read.
-        socket.pause();
-        socket.end(JSON.stringify(reply) + '\n', () => socket.destroy());
+        // Reply and close our side. Then linger: what the client is still
+        // sending is read and thrown away (the reader keeps nothing once it
+        // has overflowed), so its writes do not fail with EPIPE before it has
+        // read the reply; after LINGER_MS the connection is closed for good.
+        socket.end(JSON.stringify(reply) + '\n');
+        socket.resume();
+        const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+        socket.once('close', () => clearTimeout(linger));
       },
     });
     // Answer once per chunk, after all its lines are queued: the replies to a
@@ -188,7 +196,7 @@ export class GuardServer {
     let parts: string[] = [];
     let pending = 0;
     const flush = () => {
-      if (parts.length === 0 || conn.socket.destroyed) return;
+      if (parts.length === 0 || conn.socket.destroyed || conn.socket.writableEnded) return;
       const ok = conn.socket.write(parts.join(''));
       parts = [];
       pending = 0;
