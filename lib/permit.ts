@@ -331,7 +331,7 @@ export class Keyring {
       let status: string;
       try {
         // Remembered as long as the permit could still be accepted.
-        this.#replay ??= new ReplayDetector();
+        this.#replay ??= new ReplayDetector({ clock: this.#clock }); // the keyring's clock: expiry is computed from it
         status = this.#replay.check(claims.jti, claims.exp * 1000 + this.#tolerance);
       } catch {
         status = 'error';

@@ -53,6 +53,17 @@ describe('issue and verify', () => {
     expect(ring.verify(permit, { carHash: H })).toEqual({ valid: false, reason: 'replayed' });
   });
 
+  test('single-use permits under an injected clock: the private replay detector shares it', () => {
+    // The clock is years behind the wall clock; expiry is computed from it.
+    const now = { t: 1_000_000_000 };
+    const ring = new Keyring({ keys: { a: SECRET_A }, active: 'a', clock: () => now.t });
+    const { permit } = ring.issue({ car, agentId: 'agent-7', ttlMs: 60_000 });
+    expect(ring.verify(permit, { carHash: H })).toMatchObject({ valid: true });
+    expect(ring.verify(permit, { carHash: H })).toEqual({ valid: false, reason: 'replayed' });
+    now.t += 61_000;
+    expect(ring.verify(permit, { carHash: H })).toEqual({ valid: false, reason: 'expired' });
+  });
+
   test('consume: false checks a single-use permit without spending it', () => {
     const ring = new Keyring({ keys: { a: SECRET_A }, active: 'a' });
     const { permit } = ring.issue({ carHash: H, agentId: 'x', ttlMs: 5000 });
