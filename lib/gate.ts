@@ -111,6 +111,11 @@ export class Gate {
     this.#clock = clock;
   }
 
+  /** How long a request nonce is remembered, ms (what a permit's lifetime must fit in). */
+  get nonceTtlMs(): number {
+    return this.#nonceTtlMs;
+  }
+
   /** Decides one request. Never throws for a request object: failures are denies. */
   check(request: GateRequest): GateDecision {
     let hashed: string | GuardError | Error;

@@ -169,7 +169,6 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const socketMode = args.socketMode ?? 0o600;
   const compliance: ComplianceContext = {
     gate,
-    gateNonceTtlMs: nonceTtlMs,
     server: { socketPath: socket, socketMode, authEnabled: authToken !== undefined, secretSource: secretOrigin.source, secretFile: secretOrigin.file },
     audit: { log: audit, file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays },
   };

@@ -52,7 +52,6 @@ export async function makeFixture(): Promise<Fixture> {
   fs.writeFileSync(secretFile, crypto.randomBytes(32), { mode: 0o600 });
   const context: ComplianceContext = {
     gate,
-    gateNonceTtlMs: 300_000,
     server: { socketPath, socketMode: 0o600, authEnabled: true, secretSource: 'generated', secretFile },
     memoryEncryption: await MemoryEncryption.fromPassword(crypto.randomBytes(24).toString('base64'), { rotateEveryMs: 86_400_000 }),
     sandbox: { sandbox: restrictiveSandbox(), untrustedKernels: ['untrusted_a'] },

@@ -30,6 +30,12 @@ describe('Gate pipeline', () => {
     expect(gate.check({ car: { action_type: 'unknown', agent_id: 'a' } })).toMatchObject({ decision: 'deny', source: 'policy', confidence: 0.5 });
   });
 
+  test('nonceTtlMs is readable (default 300000) and validated', () => {
+    expect(new Gate({ policy: policy(1) }).nonceTtlMs).toBe(300_000);
+    expect(new Gate({ policy: policy(1), nonceTtlMs: 90_000 }).nonceTtlMs).toBe(90_000);
+    for (const bad of [999, 1.5, -1, '5000']) expect(() => new Gate({ policy: policy(1), nonceTtlMs: bad as number })).toThrow(RangeError);
+  });
+
   test('the example policy loads through the gate', () => {
     const gate = new Gate({ policy: fs.readFileSync(path.join(repoRoot, 'examples', 'policy.yaml'), 'utf8') });
     expect(gate.check({ car: { action_type: 'file_read', agent_id: 'agent-prod-1', resource: '/srv/data/q3.csv', args: { mode: 'r' } } }).decision).toBe('allow');

@@ -8,12 +8,6 @@ import type { CheckDefinition, ComplianceContext } from './types';
 
 const NO_GATE = 'No gate in this configuration.';
 
-/** The gate's request-nonce window: `gate.nonceTtlMs` when the Gate exposes it, else what the context says. */
-export function gateNonceTtl(ctx: ComplianceContext): number | undefined {
-  const own = (ctx.gate as unknown as { nonceTtlMs?: unknown } | undefined)?.nonceTtlMs;
-  if (typeof own === 'number') return own;
-  return ctx.gateNonceTtlMs;
-}
 
 const rateLimits: CheckDefinition = {
   id: 'rate-limits',
@@ -66,10 +60,7 @@ const replayWindow: CheckDefinition = {
     const keyring = gate.keyring;
     if (keyring === undefined) return notApplicable('The gate has no keyring: it accepts no permits.');
     const lifetime = keyring.maxTtlMs + keyring.clockToleranceMs;
-    const window = gateNonceTtl(ctx);
-    if (window === undefined) {
-      return nonCompliant('The gate\'s request-nonce window is not known to the reporter.', "Pass gateNonceTtlMs (the gate's nonceTtlMs) in the reporter's context.");
-    }
+    const window = gate.nonceTtlMs;
     if (window < lifetime) {
       return nonCompliant(
         `Request nonces are remembered ${duration(window)}, but a permit can be valid for ${duration(lifetime)} (maxTtlMs ${duration(keyring.maxTtlMs)} + tolerance ${duration(keyring.clockToleranceMs)}).`,

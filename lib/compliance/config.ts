@@ -122,7 +122,6 @@ export async function loadComplianceConfig(file: string): Promise<LoadedConfig> 
       const keyring = new Keyring({ keys: { config: crypto.randomBytes(32) }, active: 'config', maxTtlMs: permits && int(permits, 'maxTtlMs', 'permits'), clockToleranceMs: permits && int(permits, 'clockToleranceMs', 'permits') });
       const nonceTtlMs = (gate && int(gate, 'nonceTtlMs', 'gate')) ?? 300_000;
       context.gate = new Gate({ policy, keyring, velocity, audit: log, nonceTtlMs });
-      context.gateNonceTtlMs = nonceTtlMs;
     } else if (gate !== undefined || permits !== undefined) {
       throw new TypeError('policy: required when gate or permits are configured');
     }

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import { canonicalizeJson } from '../car';
 import { sha256Hex } from '../hash';
 import { finiteOrNull } from './check-helpers';
-import { gateNonceTtl } from './checks-gate';
 import type { ComplianceContext } from './types';
 
 function socketMode(path: string): number | null {
@@ -27,7 +26,7 @@ export function inspectConfiguration(ctx: ComplianceContext): Record<string, unk
     out.gate = {
       policy: { version: gate.policy.version, mode: gate.policy.mode, default: (doc as { default?: unknown } | null)?.default ?? null, sha256: doc === null ? null : sha256Hex(canonicalizeJson(doc)) },
       velocity: gate.velocity === undefined ? null : { ...gate.velocity.limits },
-      nonceTtlMs: gateNonceTtl(ctx) ?? null,
+      nonceTtlMs: ctx.gate?.nonceTtlMs ?? null,
       keyring: gate.keyring === undefined ? null : { active: gate.keyring.active, kids: gate.keyring.kids(), maxTtlMs: gate.keyring.maxTtlMs, clockToleranceMs: gate.keyring.clockToleranceMs },
       cache: gate.cache !== null,
       audit: gate.audit === undefined ? null : gate.audit.file,

@@ -28,7 +28,7 @@ import {
 } from './types';
 
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const CONTEXT_KEYS = new Set(['gate', 'gateNonceTtlMs', 'server', 'memoryEncryption', 'sandbox', 'audit', 'requirements']);
+const CONTEXT_KEYS = new Set(['gate', 'server', 'memoryEncryption', 'sandbox', 'audit', 'requirements']);
 
 function nonEmptyString(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.trim().length === 0) throw new TypeError(`Expected a non-empty string for ${what} but received ${describe(v)}`);
@@ -47,9 +47,6 @@ function checkContext(context: unknown): ComplianceContext {
   for (const [k, v] of Object.entries(c.requirements ?? {})) {
     if (k !== 'maxKeyAgeMs' && k !== 'minRetentionDays') throw new TypeError(`Unknown requirement "${k}" (expected maxKeyAgeMs, minRetentionDays)`);
     if (!Number.isSafeInteger(v) || (v as number) < 0) throw new RangeError(`Expected a non-negative integer for requirements.${k} but received ${describe(v)}`);
-  }
-  if (c.gateNonceTtlMs !== undefined && (!Number.isSafeInteger(c.gateNonceTtlMs) || c.gateNonceTtlMs < 1)) {
-    throw new RangeError(`Expected a positive integer for gateNonceTtlMs but received ${describe(c.gateNonceTtlMs)}`);
   }
   const has = (o: unknown, ...methods: string[]) => typeof o === 'object' && o !== null && methods.every((m) => typeof (o as Record<string, unknown>)[m] === 'function');
   if (c.gate !== undefined && (!has(c.gate, 'check') || !has(c.gate.policy, 'evaluate'))) throw new TypeError(`Expected a Gate for gate but received ${describe(c.gate)}`);

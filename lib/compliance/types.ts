@@ -63,11 +63,6 @@ export interface ComplianceRequirements {
 /** Everything the checks inspect. Every part is optional: a check with nothing to inspect answers not_applicable or non_compliant as documented. */
 export interface ComplianceContext {
   gate?: Gate;
-  /**
-   * The `nonceTtlMs` the gate was built with. `Gate` keeps it private; a
-   * `gate.nonceTtlMs` property, if a later Gate exposes one, wins.
-   */
-  gateNonceTtlMs?: number;
   server?: ServerSettings;
   memoryEncryption?: MemoryEncryption;
   sandbox?: SandboxSettings;
