@@ -18,6 +18,7 @@
  * (seq and prev) in a new file.
  */
 import fs from 'node:fs';
+import { expiredRotations } from './audit-retention';
 import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyWith } from './audit-verify';
 import { canonicalScratch, writePrefixedCanonicalJson } from './canonical-bytes';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, canonicalizeJson } from './car';
@@ -45,6 +46,7 @@ export const SECURITY_EVENT_TYPES = [
   'quarantine_changed',
   'gate_decision',
   'log_rotated',
+  'log_pruned',
   'compliance_status_changed',
 ] as const;
 
@@ -75,6 +77,13 @@ export interface AuditLogOptions {
    * next refresh.
    */
   checkpointEveryMs?: number;
+  /**
+   * Rotated files (`<file>.<n>`) last modified more than this many days ago
+   * are deleted when the log opens and after each rotation, and each
+   * deletion is recorded (`log_pruned`). Default: none is ever deleted. The
+   * live file is never deleted.
+   */
+  retentionDays?: number;
   /** Milliseconds since the epoch for `ts`; default `Date.now`. */
   clock?: () => number;
 }
@@ -135,6 +144,7 @@ export class AuditLog {
   #pendingBytes = 0;
   #pendingRecords = 0;
   readonly #checkpointEveryMs: number;
+  readonly #retentionDays: number | undefined;
   #headWrittenAt = -Infinity;
   #headTimer: NodeJS.Timeout | null = null;
   #headDirty = false;
@@ -146,7 +156,10 @@ export class AuditLog {
 
   constructor(options: AuditLogOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options for AuditLog but received ${describe(options)}`);
-    const { file, key, required = false, maxBuffered = 10_000, rotateBytes = 0, checkpointEveryMs = 100, clock = Date.now } = options;
+    const { file, key, required = false, maxBuffered = 10_000, rotateBytes = 0, checkpointEveryMs = 100, retentionDays, clock = Date.now } = options;
+    if (retentionDays !== undefined && (!Number.isSafeInteger(retentionDays) || retentionDays < 1)) {
+      throw new RangeError(`Expected a positive integer of days for retentionDays but received ${describe(retentionDays)}`);
+    }
     if (typeof file !== 'string' || file.length === 0) throw new TypeError(`Expected a file path for file but received ${describe(file)}`);
     if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) throw new RangeError(`Expected a positive integer for maxBuffered but received ${describe(maxBuffered)}`);
     if (!Number.isSafeInteger(rotateBytes) || rotateBytes < 0) throw new RangeError(`Expected a non-negative integer for rotateBytes but received ${describe(rotateBytes)}`);
@@ -158,6 +171,7 @@ export class AuditLog {
     this.#maxBuffered = maxBuffered;
     this.#rotateBytes = rotateBytes;
     this.#checkpointEveryMs = checkpointEveryMs;
+    this.#retentionDays = retentionDays;
     this.#clock = clock;
     const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
@@ -166,6 +180,25 @@ export class AuditLog {
     this.#size = fs.fstatSync(this.#fd).size;
     openLogs.add(this);
     if (openLogs.size === 1) process.on('exit', flushOpenLogs);
+    this.#prune();
+  }
+
+  /** Days rotated files are kept (enforced), or Infinity when none is ever deleted. */
+  get retentionDays(): number {
+    return this.#retentionDays ?? Infinity;
+  }
+
+  /** Deletes rotated files older than the retention period, recording each deletion in the chain. */
+  #prune(): void {
+    if (this.#retentionDays === undefined) return;
+    for (const rotated of expiredRotations(this.file, this.#retentionDays, Date.now())) {
+      try {
+        fs.unlinkSync(rotated);
+      } catch {
+        continue; // gone already, or not ours to delete: tried again at the next rotation
+      }
+      this.append('log_pruned', 'info', { file: rotated, retention_days: this.#retentionDays });
+    }
   }
 
   /** @internal Best-effort flush at process exit. */
@@ -343,6 +376,7 @@ export class AuditLog {
     // The new file's first record names its predecessor; seq and prev continue.
     // Written at once so the head checkpoint moves into the new file.
     this.append('log_rotated', 'info', { previous_file: `${this.file}.${n}` });
+    this.#prune();
     this.flush();
   }
 

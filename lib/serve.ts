@@ -26,8 +26,8 @@ Options:
   --audit FILE            audit log file (default <state-dir>/audit.log)
   --auth-token-file FILE  require clients to call auth with the token in this file (at least 16 bytes)
   --socket-mode MODE      socket file mode, octal (default 600)
-  --audit-retention-days N  how long you keep audit files, rotated ones included (reported by compliance_report;
-                          guardkernel deletes nothing)
+  --audit-retention-days N  delete rotated audit files older than N days (each deletion is audited);
+                          reported by compliance_report (default: delete nothing)
   --help                  this text
 
 Secrets: the permit HMAC secret is GUARD_HMAC_SECRET (base64, >= 32 bytes) or <state-dir>/hmac.key,
@@ -160,7 +160,7 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
     if (authToken.length < 16) throw new Error(`${args.authTokenFile}: the auth token must be at least 16 bytes`);
   }
 
-  const audit = new AuditLog({ file: auditPath, key: auditKey });
+  const audit = new AuditLog({ file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays });
   const policy = new PolicyEngine(fs.readFileSync(policyPath, 'utf8'), { audit });
   const stopWatching = args.policy ? policy.watch(policyPath) : () => {};
   const keyring = new Keyring({ keys: { k1: secret }, active: 'k1' });

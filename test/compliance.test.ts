@@ -2,6 +2,7 @@
 // fails when the one thing it inspects is broken; the standards' controls.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -146,7 +147,7 @@ describe('audit log', () => {
   test('retention: unset, too short, or forever under GDPR fail; the minimum follows the standard', () => {
     const withRetention = (retentionDays: number | undefined): ComplianceContext => ({ ...fx.context, audit: { ...fx.context.audit!, retentionDays } });
     expectFailing(line(withRetention(undefined), 'audit-retention'), /No audit retention period/);
-    expectFailing(line(withRetention(30), 'audit-retention', 'pci-dss'), /30 days, less than the 365/);
+    expectFailing(line(withRetention(30), 'audit-retention', 'pci-dss'), /30 days \(declared: guardkernel deletes nothing\), less than the 365/);
     expectCompliant(line(withRetention(400), 'audit-retention', 'pci-dss'));
     expectFailing(line(withRetention(400), 'audit-retention', 'hipaa'), /less than the 2190/);
     expectFailing(line(withRetention(400), 'audit-retention', 'fedramp'), /less than the 913/);
@@ -155,6 +156,21 @@ describe('audit log', () => {
     expectCompliant(line(withRetention(Infinity), 'audit-retention', 'hipaa'));
     expectCompliant(line({ ...withRetention(30), requirements: { minRetentionDays: 30 } }, 'audit-retention', 'hipaa'));
     expectFailing(line(withRetention(-1), 'audit-retention'), /not a positive number/);
+  });
+
+  test('retention: a live log that deletes old rotations reports its enforced period, over the declared one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-compliance-retention-'));
+    const key = crypto.randomBytes(32);
+    const log = new AuditLog({ file: path.join(dir, 'audit.log'), key, retentionDays: 400 });
+    try {
+      const ctx: ComplianceContext = { audit: { log, file: log.file, key, retentionDays: 5000 } };
+      const ok = line(ctx, 'audit-retention', 'pci-dss');
+      expectCompliant(ok);
+      expect(ok.evidence).toMatch(/400 days \(enforced/);
+      expectFailing(line(ctx, 'audit-retention', 'hipaa'), /400 days \(enforced.*less than the 2190/);
+    } finally {
+      log.close();
+    }
   });
 });
 

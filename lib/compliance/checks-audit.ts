@@ -80,8 +80,12 @@ const auditRetention: CheckDefinition = {
   description: 'audit.retentionDays (how long records, rotated files included, are kept) is set and at least the standard\'s minimum (365 days; HIPAA 2190; FedRAMP 913; GDPR: any finite period).',
   check(ctx, env) {
     const rule = retentionRule(ctx, env.standard);
-    if (auditTarget(ctx) === null) return nonCompliant('No audit log is configured, so nothing is retained.', 'Configure an audit log and its retention.');
-    const days = ctx.audit?.retentionDays;
+    const t = auditTarget(ctx);
+    if (t === null) return nonCompliant('No audit log is configured, so nothing is retained.', 'Configure an audit log and its retention.');
+    // A live log that deletes old rotations enforces its period; otherwise the declared one is all there is.
+    const enforced = t.log !== undefined && t.log.retentionDays !== Infinity ? t.log.retentionDays : undefined;
+    const days = enforced ?? ctx.audit?.retentionDays;
+    const how = enforced !== undefined ? 'enforced: the log deletes older rotated files' : 'declared: guardkernel deletes nothing';
     const asked = rule.minDays > 0 ? `at least ${rule.minDays} days` : 'a defined period';
     if (days === undefined) return nonCompliant('No audit retention period is configured.', `Set audit.retentionDays (guardkernel serve --audit-retention-days) to ${asked} (${rule.basis}).`);
     if (typeof days !== 'number' || Number.isNaN(days) || days <= 0) {
@@ -91,8 +95,8 @@ const auditRetention: CheckDefinition = {
       if (rule.finite) return nonCompliant('Audit records are kept forever; this standard asks for a defined, finite period.', `Set audit.retentionDays to a finite period (${rule.basis}).`);
       return compliant(`Audit records are kept indefinitely (minimum ${rule.minDays} days: ${rule.basis}).`);
     }
-    if (days < rule.minDays) return nonCompliant(`Audit records are kept ${days} days, less than the ${rule.minDays} required (${rule.basis}).`, `Keep audit files at least ${rule.minDays} days.`);
-    return compliant(`Audit records are kept ${days} days (minimum ${rule.minDays}: ${rule.basis}).`);
+    if (days < rule.minDays) return nonCompliant(`Audit records are kept ${days} days (${how}), less than the ${rule.minDays} required (${rule.basis}).`, `Keep audit files at least ${rule.minDays} days.`);
+    return compliant(`Audit records are kept ${days} days (${how}; minimum ${rule.minDays}: ${rule.basis}).`);
   },
 };
 
