@@ -37,8 +37,12 @@ SHORT_ESCAPE[0x22] = 0x22; // \"
 SHORT_ESCAPE[0x5c] = 0x5c; // \\
 const HEX = [0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66];
 
-// Default sort order compares UTF-16 code units: exactly the JCS key order.
-function sortKeys(keys: string[]): string[] {
+/**
+ * Sorts in place by UTF-16 code units, exactly the JCS key order (as default
+ * sort and `<` on strings compare). Request objects have few keys, where an
+ * insertion sort is several times faster than Array.prototype.sort.
+ */
+export function sortKeys(keys: string[]): string[] {
   const n = keys.length;
   if (n > 16) return keys.sort();
   for (let i = 1; i < n; i++) {

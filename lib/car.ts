@@ -7,7 +7,7 @@
  * `GuardError` `ERR_CAR_INVALID` naming the offending path.
  */
 import { ErrorCodes, GuardError, describe } from './errors';
-import { SCRATCH_FULL, appendCanonicalCar, canonicalScratch, writeCanonicalCar } from './canonical-bytes';
+import { SCRATCH_FULL, appendCanonicalCar, canonicalScratch, sortKeys, writeCanonicalCar } from './canonical-bytes';
 import { carHashOfBytes, carHashesOfBytes, prefixedSha256OfText } from './hash';
 
 /** Limits applied while canonicalizing. */
@@ -63,23 +63,6 @@ function formatPath(root: string, segments: ReadonlyArray<string | number>): str
 /** Thrown by the fast pass; the caller re-runs with path tracking to name the spot. */
 const RETRY_WITH_PATH = Symbol('retry-with-path');
 
-// Default sort compares UTF-16 code units, exactly the JCS key order; so does
-// `<` on strings. Objects in requests have few keys, where an insertion sort
-// is several times faster than Array.prototype.sort.
-function sortKeys(keys: string[]): string[] {
-  const n = keys.length;
-  if (n > 16) return keys.sort();
-  for (let i = 1; i < n; i++) {
-    const k = keys[i];
-    let j = i - 1;
-    while (j >= 0 && keys[j] > k) {
-      keys[j + 1] = keys[j];
-      j--;
-    }
-    keys[j + 1] = k;
-  }
-  return keys;
-}
 
 /**
  * Walks a JSON value, validating and serializing it in one pass. The fast

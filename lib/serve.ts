@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AuditLog } from './audit';
+import { flagValue } from './cli-args';
 import type { ComplianceContext } from './compliance/types';
 import { Gate } from './gate';
 import { GuardServer } from './ipc/server';
@@ -48,11 +49,7 @@ export interface ServeArgs {
 /** Parses serve's flags; throws an Error with a usage message for anything wrong. */
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   const out: ServeArgs = {};
-  const value = (i: number, flag: string) => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
+  const value = (i: number, flag: string) => flagValue(argv, i, flag);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {

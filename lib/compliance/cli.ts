@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { flagValue } from '../cli-args';
 import { GuardClient } from '../ipc/client';
 import { defaultStateDir } from '../serve';
 import { loadComplianceConfig } from './config';
@@ -43,11 +44,7 @@ export interface ReportArgs {
 /** Parses report's flags; throws an Error naming the problem. */
 export function parseReportArgs(argv: string[]): ReportArgs | 'help' {
   const out: Partial<ReportArgs> = {};
-  const value = (i: number, flag: string) => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
+  const value = (i: number, flag: string) => flagValue(argv, i, flag);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
