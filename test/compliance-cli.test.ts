@@ -1,6 +1,6 @@
 // `guardkernel report` end to end: against a real `guardkernel serve` child
 // over its socket, and against a configuration file; flags and exit codes.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,8 +9,8 @@ import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
 import { AuditLog, ComplianceReporter, GuardClient, loadComplianceConfig, validateReport, type ComplianceReport } from '../lib/index';
 import { repoRoot } from './helpers';
+import { cli, startServe } from './serve-process';
 
-const cli = path.join(repoRoot, 'dist', 'cli.js');
 const env = { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' };
 const hasPdftotext = spawnSync('pdftotext', ['-v']).error === undefined;
 
@@ -18,25 +18,6 @@ function report(args: string[]) {
   return spawnSync(process.execPath, [cli, 'report', ...args], { encoding: 'utf8', env, timeout: 30_000 });
 }
 
-function startServe(args: string[]) {
-  const child = spawn(process.execPath, [cli, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const ready = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 10_000);
-    child.stdout.on('data', () => {
-      if (out.includes('guardkernel: policy')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, ready, exited };
-}
 
 const byId = (r: ComplianceReport) => Object.fromEntries(r.checks.map((c) => [c.id, c]));
 

@@ -1,33 +1,14 @@
 // `guardkernel serve` as a whole process: defaults, secrets, signals.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { AuditLog, GuardClient } from '../lib/index';
 import { repoRoot } from './helpers';
+import { cli, startServe } from './serve-process';
 
-const cli = path.join(repoRoot, 'dist', 'cli.js');
 
-function startServe(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [cli, 'serve', ...args], { env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const ready = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 10_000);
-    child.stdout.on('data', () => {
-      if (out.includes('guardkernel: policy')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, ready, exited, output: () => out, errors: () => err };
-}
 
 describe('guardkernel serve', () => {
   test('starts with defaults, serves, and shuts down cleanly on SIGTERM', async () => {
