@@ -37,6 +37,7 @@ export interface CoreAddon {
   replayShared(name: string, capacity: number): NativeHandle;
   /** 0 fresh, 1 replay, 2 saturated. */
   replayCheck(handle: NativeHandle, nonce: string | Uint8Array, expiresAtMs: number, nowMs: number): number;
+  replayContains(handle: NativeHandle, nonce: string | Uint8Array, nowMs: number): boolean;
   /** out: bytes of a Float64Array(5) = [size, capacity, replays, saturated, accepted]. */
   replayStats(handle: NativeHandle, out: Uint8Array, outOffset: number): void;
   replayClose(handle: NativeHandle): void;
@@ -126,6 +127,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 4;
+export const CORE_ABI_VERSION = 5;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

@@ -48,6 +48,8 @@ export const SECURITY_EVENT_TYPES = [
   'log_rotated',
   'log_pruned',
   'compliance_status_changed',
+  'store_unavailable',
+  'store_recovered',
 ] as const;
 
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];

@@ -13,6 +13,10 @@ export const ErrorCodes = {
   AUDIT_UNAVAILABLE: 'ERR_AUDIT_UNAVAILABLE',
   AUTH_FAILED: 'ERR_AUTH_FAILED',
   ENVELOPE_INVALID: 'ERR_ENVELOPE_INVALID',
+  /** A fleet store (Redis) could not answer: the caller fails closed or falls back. */
+  STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
+  /** A synchronous call on an object whose state lives in a fleet store: use the async form. */
+  STORE_ASYNC: 'ERR_STORE_ASYNC',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

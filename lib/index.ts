@@ -48,6 +48,7 @@ export {
   type QuarantineTrace,
 } from './quarantine';
 export { PolicyEngine, type PolicyDecision, type PolicyEngineOptions, type PolicyInput, type Mode, type OnViolation } from './policy/engine';
+export { FleetStore, type FleetStoreStatus, type OnStoreError, type RedisStoreSpec, type StoreOption } from './fleet/store';
 export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateSource } from './gate';
 export { GuardServer, type GuardServerOptions } from './ipc/server';
 export { GuardClient, RpcCallError, type GuardClientOptions } from './ipc/client';

@@ -10,6 +10,8 @@
  */
 import type { AuditLog } from './audit';
 import { describe } from './errors';
+import { FleetQuarantine } from './fleet/quarantine';
+import { resolveStore, type FleetStore, type StoreOption } from './fleet/store';
 import { compileGlob, type CompiledGlob } from './glob';
 
 export type QuarantineStatus = 'active' | 'analyzing' | 'terminated' | 'recovered';
@@ -59,7 +61,16 @@ export interface QuarantineOptions {
   /** Traces kept per agent with forensic 'full'. Default 1000. */
   maxTraces?: number;
   clock?: () => number;
+  /**
+   * `memory` (default) or Redis: every process on the prefix shares one
+   * quarantine list (a hash plus change events; each process mirrors it, so
+   * `denies` stays a local lookup). Changes are written behind: `await sync()`.
+   */
+  store?: StoreOption;
 }
+
+const STATUSES: readonly QuarantineStatus[] = ['active', 'analyzing', 'terminated', 'recovered'];
+const FORENSICS: readonly ForensicLevel[] = ['none', 'metadata', 'full'];
 
 interface Entry extends QuarantineRecord {
   scope: CompiledGlob[] | null; // null = every action
@@ -87,16 +98,84 @@ export class Quarantine {
   readonly #audit: AuditLog | undefined;
   readonly #maxTraces: number;
   readonly #clock: () => number;
+  #fleet: FleetQuarantine | null = null;
+  #ownedStore: FleetStore | null = null;
 
   constructor(options: QuarantineOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options for Quarantine but received ${describe(options)}`);
     const { audit, maxTraces = 1000, clock = Date.now } = options;
+    const { store, owned } = resolveStore(options.store, 'Quarantine');
     if (!Number.isSafeInteger(maxTraces) || maxTraces < 0 || maxTraces > 1_000_000) {
       throw new RangeError(`Expected an integer in [0, 1000000] for maxTraces but received ${describe(maxTraces)}`);
     }
     this.#audit = audit;
     this.#maxTraces = maxTraces;
     this.#clock = clock;
+    if (store !== null) {
+      this.#fleet = new FleetQuarantine(store, {
+        wire: (agentId) => {
+          const e = this.#entries.get(agentId);
+          return e === undefined ? null : JSON.stringify({ agentId, status: e.status, reason: e.reason, isolation: e.isolation, forensic: e.forensic, since: e.since, updatedAt: e.updatedAt });
+        },
+        apply: (json) => this.#applyRemote(json),
+        isolated: () => [...this.#entries.values()].filter((e) => e.status !== 'recovered').map((e) => e.agentId),
+      });
+      if (owned) this.#ownedStore = store;
+    }
+  }
+
+  /** True when the list is shared through Redis. */
+  get fleet(): boolean {
+    return this.#fleet !== null;
+  }
+
+  /**
+   * Resolves when every local change is in Redis (and announced to the
+   * fleet); rejects with ERR_STORE_UNAVAILABLE if Redis cannot take them now
+   * (they stay queued and are written when it is back). Memory store: at once.
+   */
+  async sync(): Promise<void> {
+    await this.#fleet?.flush();
+  }
+
+  /** Quits a Redis connection this quarantine opened. Idempotent. */
+  close(): void {
+    void this.#ownedStore?.close();
+    this.#ownedStore = null;
+  }
+
+  /** A record another process wrote: taken as is when well-formed, audited as a change from the fleet. */
+  #applyRemote(json: string): void {
+    let r: Record<string, unknown>;
+    let scope: CompiledGlob[] | null;
+    try {
+      r = JSON.parse(json) as Record<string, unknown>;
+      checkAgent(r.agentId);
+      if (!STATUSES.includes(r.status as QuarantineStatus) || !FORENSICS.includes(r.forensic as ForensicLevel)) return;
+      if (typeof r.reason !== 'string' || typeof r.since !== 'number' || typeof r.updatedAt !== 'number') return;
+      scope = compileScope(r.isolation);
+    } catch {
+      return; // not a record we wrote: ignore it rather than guess
+    }
+    const agentId = r.agentId as string;
+    const prior = this.#entries.get(agentId);
+    if (prior?.status === 'terminated') return; // final here too
+    const entry: Entry = {
+      agentId,
+      status: r.status as QuarantineStatus,
+      reason: r.reason as string,
+      isolation: r.isolation as IsolationScope,
+      forensic: r.forensic as ForensicLevel,
+      since: r.since as number,
+      updatedAt: r.updatedAt as number,
+      decisions: prior?.decisions ?? 0,
+      traces: prior?.traces ?? [],
+      scope,
+      byActionType: prior?.byActionType ?? new Map(),
+    };
+    if (prior !== undefined && prior.status === entry.status && prior.updatedAt === entry.updatedAt) return; // already have it
+    this.#entries.set(agentId, entry);
+    this.#record(entry, prior?.status ?? 'none', 'fleet');
   }
 
   /** Isolates `agentId` (or changes the terms of an existing quarantine). */
@@ -127,6 +206,7 @@ export class Quarantine {
     };
     this.#entries.set(agentId, entry);
     this.#record(entry, prior?.status ?? 'none');
+    this.#fleet?.changed(agentId);
     return this.#view(entry);
   }
 
@@ -168,7 +248,10 @@ export class Quarantine {
     const before = e.status;
     e.status = 'analyzing';
     e.updatedAt = this.#clock();
-    if (before !== 'analyzing') this.#record(e, before);
+    if (before !== 'analyzing') {
+      this.#record(e, before);
+      this.#fleet?.changed(agentId);
+    }
     return {
       agentId,
       status: e.status,
@@ -199,6 +282,7 @@ export class Quarantine {
     e.updatedAt = this.#clock();
     if (reason !== undefined) e.reason = reason;
     this.#record(e, before);
+    this.#fleet?.changed(e.agentId);
     return this.#view(e);
   }
 
@@ -209,15 +293,17 @@ export class Quarantine {
     return e;
   }
 
-  #record(e: Entry, from: string): void {
-    this.#audit?.append('quarantine_changed', e.status === 'recovered' ? 'info' : 'warning', {
+  #record(e: Entry, from: string, origin: 'local' | 'fleet' = 'local'): void {
+    const fields: Record<string, unknown> = {
       agent_id: e.agentId,
       from,
       to: e.status,
       reason: e.reason,
       isolation: e.isolation,
       forensic: e.forensic,
-    });
+    };
+    if (origin === 'fleet') fields.origin = 'fleet';
+    this.#audit?.append('quarantine_changed', e.status === 'recovered' ? 'info' : 'warning', fields);
   }
 
   #view(e: Entry): QuarantineRecord {

@@ -17,6 +17,8 @@
 import { ErrorCodes, GuardError, describe } from './errors';
 import { coreAddon } from './native';
 import type { CoreAddon, NativeHandle } from './addon-types';
+import { FleetReplay } from './fleet/replay';
+import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from './fleet/store';
 import { JsSharedRegistry, MAX_CAPACITY, clockOption, integerOption, optionsObject, storeName } from './store-common';
 
 export type ReplayStatus = 'fresh' | 'replay' | 'saturated';
@@ -26,6 +28,14 @@ export interface ReplayDetectorOptions {
   capacity?: number;
   /** Milliseconds since the epoch; default `Date.now`. Tests pass a fake clock. */
   clock?: () => number;
+  /**
+   * Where nonces are shared: `memory` (default, this process) or Redis, so a
+   * nonce accepted by one process is a replay in every other. With Redis, use
+   * `checkAsync` (the sync `check` throws ERR_STORE_ASYNC) and a wall clock.
+   */
+  store?: StoreOption;
+  /** With Redis unreachable: `deny` (default, checkAsync throws ERR_STORE_UNAVAILABLE) or `local` (answer from this process's store). */
+  onStoreError?: OnStoreError;
 }
 
 export interface ReplayStats {
@@ -88,6 +98,11 @@ class JsReplayRing {
     return 0;
   }
 
+  has(nonce: string, nowMs: number): boolean {
+    const at = this.index.get(nonce);
+    return at !== undefined && this.expiries[at] > nowMs;
+  }
+
   get size(): number {
     return this.index.size;
   }
@@ -114,6 +129,8 @@ export class ReplayDetector {
   #sharedName: string | undefined;
   readonly #statsBuffer = new Float64Array(5);
   readonly #statsBytes = new Uint8Array(this.#statsBuffer.buffer);
+  #fleet: FleetReplay | null = null;
+  #ownedStore: FleetStore | null = null;
 
   /** A detector whose store is shared, by name, with every worker_thread of the process. */
   static shared(name: string, options?: ReplayDetectorOptions): ReplayDetector {
@@ -124,6 +141,13 @@ export class ReplayDetector {
     const o = optionsObject(options, 'ReplayDetector');
     this.#capacity = integerOption(o.capacity ?? DEFAULT_REPLAY_CAPACITY, 'capacity', 1, MAX_CAPACITY);
     this.#clock = clockOption(o.clock);
+    const onStoreError = checkOnStoreError(o.onStoreError);
+    const { store, owned } = resolveStore(o.store, 'ReplayDetector');
+    if (store !== null) {
+      if (sharedName !== undefined) throw new TypeError('A shared (worker_threads) detector cannot also have a Redis store: the Redis store is already shared');
+      this.#fleet = new FleetReplay(store, onStoreError, { seen: (n) => this.seen(n), checkLocal: (n, e) => this.#checkLocal(n, e) });
+      if (owned) this.#ownedStore = store;
+    }
     this.#native = coreAddon();
     if (this.#native) {
       this.#handle = sharedName === undefined
@@ -153,7 +177,29 @@ export class ReplayDetector {
    * there is no room without forgetting a live nonce.
    */
   check(nonce: string, expiresAtMs: number): ReplayStatus {
+    if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This ReplayDetector keeps its nonces in Redis: use checkAsync');
+    return this.#checkLocal(nonce, expiresAtMs);
+  }
+
+  /**
+   * `check` for any store: with Redis, the local store answers `replay` for a
+   * nonce this process has seen, and anything else is one atomic
+   * `SET NX PXAT` round trip. Rejects with ERR_STORE_UNAVAILABLE when Redis
+   * cannot answer and onStoreError is `deny`.
+   */
+  async checkAsync(nonce: string, expiresAtMs: number): Promise<ReplayStatus> {
+    if (this.#fleet === null) return this.#checkLocal(nonce, expiresAtMs);
     checkNonce(nonce);
+    this.#checkExpiry(expiresAtMs);
+    return this.#fleet.check(nonce, expiresAtMs);
+  }
+
+  /** The Redis tier, or null for a memory store (the gate batches its round trips through it). */
+  get fleet(): FleetReplay | null {
+    return this.#fleet;
+  }
+
+  #checkExpiry(expiresAtMs: number): number {
     if (typeof expiresAtMs !== 'number' || !Number.isFinite(expiresAtMs)) {
       throw new TypeError(`Expected a finite number for expiresAtMs but received ${describe(expiresAtMs)}`);
     }
@@ -162,8 +208,26 @@ export class ReplayDetector {
       // Remembering an already-expired nonce would protect nothing.
       throw new RangeError(`Expected expiresAtMs in the future but received ${expiresAtMs} (now ${now})`);
     }
+    return now;
+  }
+
+  #checkLocal(nonce: string, expiresAtMs: number): ReplayStatus {
+    checkNonce(nonce);
+    const now = this.#checkExpiry(expiresAtMs);
     if (this.#handle !== null) return STATUSES[this.#native!.replayCheck(this.#handle, nonce, expiresAtMs, now)];
     if (this.#ring !== null) return STATUSES[this.#ring.check(nonce, expiresAtMs, now)];
+    return this.#closed();
+  }
+
+  /**
+   * True when `nonce` is remembered and not yet expired. Read-only (nothing is
+   * inserted): the fleet store asks this before a round trip to Redis.
+   */
+  seen(nonce: string): boolean {
+    checkNonce(nonce);
+    const now = this.#clock();
+    if (this.#handle !== null) return this.#native!.replayContains(this.#handle, nonce, now);
+    if (this.#ring !== null) return this.#ring.has(nonce, now);
     return this.#closed();
   }
 
@@ -178,8 +242,10 @@ export class ReplayDetector {
     return { size: r.size, capacity: r.capacity, replays: r.replays, saturated: r.saturated, accepted: r.accepted };
   }
 
-  /** Releases this handle (a shared store lives on while other handles hold it). Idempotent. */
+  /** Releases this handle (a shared store lives on while other handles hold it), and quits a Redis connection it opened. Idempotent. */
   close(): void {
+    void this.#ownedStore?.close();
+    this.#ownedStore = null;
     if (this.#handle !== null) this.#native!.replayClose(this.#handle);
     if (this.#ring !== null && this.#sharedName !== undefined) jsShared.releaseFor(this.#sharedName, this);
     this.#handle = null;

@@ -16,7 +16,10 @@
  * Plain TypeScript: a Map lookup costs less than one N-API crossing, so a
  * native version would be slower through the whole gate.
  */
-import { describe } from './errors';
+import { ErrorCodes, GuardError, describe } from './errors';
+import { decodeStep, encodeStep } from './fleet/step';
+import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from './fleet/store';
+import { FleetVelocity } from './fleet/velocity';
 import { clockOption, optionsObject } from './store-common';
 
 export interface VelocityGuardOptions {
@@ -32,6 +35,14 @@ export interface VelocityGuardOptions {
   maxBuckets?: number;
   /** Milliseconds (any monotonic origin); default `Date.now`. */
   clock?: () => number;
+  /**
+   * Where the buckets live: `memory` (default) or Redis, one budget for every
+   * process on the same prefix (use `checkAsync`; the sync `check` throws
+   * ERR_STORE_ASYNC). Every process must use the same limits.
+   */
+  store?: StoreOption;
+  /** With Redis unreachable: `deny` (default) or `local` (charge this process's buckets). */
+  onStoreError?: OnStoreError;
 }
 
 export type VelocityScope = 'agent' | 'session';
@@ -167,6 +178,8 @@ export class VelocityGuard {
   readonly #limits: Readonly<VelocityLimits>;
   #allowed = 0;
   #denied = 0;
+  #fleet: FleetVelocity | null = null;
+  #ownedStore: FleetStore | null = null;
 
   constructor(options: VelocityGuardOptions) {
     const o = optionsObject(options, 'VelocityGuard');
@@ -202,6 +215,76 @@ export class VelocityGuard {
     if (perAgent !== undefined) limits.maxPerAgent = perAgent;
     if (perSession !== undefined) limits.maxPerSession = perSession;
     this.#limits = Object.freeze(limits);
+    const onStoreError = checkOnStoreError(o.onStoreError);
+    const { store, owned } = resolveStore(o.store, 'VelocityGuard');
+    if (store !== null) {
+      const shape = (t: BucketTable | null) => (t === null ? null : { rate: t.rate, capacity: t.capacity, fillMs: t.fillMs });
+      this.#fleet = new FleetVelocity(store, onStoreError, windowMs, shape(this.#agents), shape(this.#sessions));
+      if (owned) this.#ownedStore = store;
+    }
+  }
+
+  /** The Redis side, or null for in-process buckets (the gate folds it into its one round trip). */
+  get fleet(): FleetVelocity | null {
+    return this.#fleet;
+  }
+
+  /**
+   * `check` for any store. With Redis: one atomic script, one round trip;
+   * when Redis cannot answer, ERR_STORE_UNAVAILABLE (onStoreError 'deny') or
+   * this process's buckets decide ('local').
+   */
+  async checkAsync(agentId: string, sessionId?: string): Promise<VelocityVerdict> {
+    const fleet = this.#fleet;
+    if (fleet === null) return this.#checkLocal(agentId, sessionId);
+    checkIds(agentId, sessionId);
+    const now = this.#now();
+    if (now === null) {
+      this.#denied++;
+      return { allowed: false, scope: 'capacity', retry_after_ms: 0 };
+    }
+    let reply: unknown;
+    try {
+      const args = encodeStep(fleet.parts(agentId, sessionId, now));
+      reply = await fleet.store.run((r) => r.gkGateStep(...(args as [number, ...Array<string | number>])));
+    } catch (err) {
+      if (fleet.onStoreError === 'local' && err instanceof GuardError && err.code === ErrorCodes.STORE_UNAVAILABLE) {
+        fleet.store.noteFallback();
+        return this.#checkLocal(agentId, sessionId);
+      }
+      throw err;
+    }
+    return this.verdictOf(decodeStep(reply));
+  }
+
+  /** Counts and shapes a step's velocity answer (the gate's batched path uses it too). */
+  verdictOf(step: ReturnType<typeof decodeStep>): VelocityVerdict {
+    if (step.kind === 'velocity') {
+      this.#denied++;
+      return { allowed: false, scope: step.scope, retry_after_ms: step.retryAfterMs };
+    }
+    this.#allowed++;
+    return ALLOWED;
+  }
+
+  /** Charges the in-process buckets (the 'local' fallback of a fleet guard). */
+  checkLocal(agentId: string, sessionId?: string): VelocityVerdict {
+    return this.#checkLocal(agentId, sessionId);
+  }
+
+  /** Quits a Redis connection this guard opened. Idempotent. */
+  close(): void {
+    void this.#ownedStore?.close();
+    this.#ownedStore = null;
+  }
+
+  #now(): number | null {
+    try {
+      const now = this.#clock();
+      return Number.isFinite(now) ? now : null;
+    } catch {
+      return null;
+    }
   }
 
   /** The configured limits (read-only). */
@@ -215,17 +298,14 @@ export class VelocityGuard {
    * deny. Any internal failure is a deny.
    */
   check(agentId: string, sessionId?: string): VelocityVerdict {
-    if (typeof agentId !== 'string' || agentId.length === 0) {
-      throw new TypeError(`Expected a non-empty string for agentId but received ${describe(agentId)}`);
-    }
-    if (sessionId !== undefined && (typeof sessionId !== 'string' || sessionId.length === 0)) {
-      throw new TypeError(`Expected a non-empty string or undefined for sessionId but received ${describe(sessionId)}`);
-    }
-    let now: number;
-    try {
-      now = this.#clock();
-      if (!Number.isFinite(now)) throw new Error('clock returned a non-finite value');
-    } catch {
+    if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This VelocityGuard keeps its buckets in Redis: use checkAsync');
+    return this.#checkLocal(agentId, sessionId);
+  }
+
+  #checkLocal(agentId: string, sessionId?: string): VelocityVerdict {
+    checkIds(agentId, sessionId);
+    const now = this.#now();
+    if (now === null) {
       this.#denied++;
       return { allowed: false, scope: 'capacity', retry_after_ms: 0 };
     }
@@ -260,3 +340,12 @@ export class VelocityGuard {
 }
 
 const ALLOWED: VelocityVerdict = Object.freeze({ allowed: true });
+
+function checkIds(agentId: unknown, sessionId: unknown): void {
+  if (typeof agentId !== 'string' || agentId.length === 0) {
+    throw new TypeError(`Expected a non-empty string for agentId but received ${describe(agentId)}`);
+  }
+  if (sessionId !== undefined && (typeof sessionId !== 'string' || sessionId.length === 0)) {
+    throw new TypeError(`Expected a non-empty string or undefined for sessionId but received ${describe(sessionId)}`);
+  }
+}

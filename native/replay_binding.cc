@@ -1,6 +1,7 @@
 // N-API surface of the replay detector:
 //   replayCreate(capacity) / replayShared(name, capacity) -> handle
 //   replayCheck(handle, nonce, expiresAtMs, nowMs) -> 0 fresh | 1 replay | 2 saturated
+//   replayContains(handle, nonce, nowMs) -> boolean (read-only)
 //   replayStats(handle, out: Float64Array(5)) ; replayClose(handle)
 #include "replay_binding.h"
 
@@ -51,6 +52,13 @@ Napi::Value Check(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), int(store.Check(key, expires, now)));
 }
 
+Napi::Value Contains(const Napi::CallbackInfo& info) {
+  ReplayStore& store = LiveStore<ReplayStore>(info, &kReplayTag, "ReplayDetector");
+  ByteView nonce = DataArg(info, 1, "nonce");
+  double now = FiniteArg(info, 2, "Expected a finite nowMs");
+  return Napi::Boolean::New(info.Env(), store.Contains(ReplayStore::KeyOf(nonce.data, nonce.len), now));
+}
+
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   ReplayStore& store = LiveStore<ReplayStore>(info, &kReplayTag, "ReplayDetector");
   MutableByteView out = OutArg(info, 1, 5 * sizeof(double), "out");
@@ -71,6 +79,7 @@ void RegisterReplayFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("replayCreate", Napi::Function::New<Create>(env, "replayCreate"));
   exports.Set("replayShared", Napi::Function::New<Shared>(env, "replayShared"));
   exports.Set("replayCheck", Napi::Function::New<Check>(env, "replayCheck"));
+  exports.Set("replayContains", Napi::Function::New<Contains>(env, "replayContains"));
   exports.Set("replayStats", Napi::Function::New<Stats>(env, "replayStats"));
   exports.Set("replayClose", Napi::Function::New<Close>(env, "replayClose"));
 }

@@ -116,6 +116,13 @@ ReplayVerdict ReplayStore::Check(const NonceKey& key, double expires_at_ms, doub
   return ReplayVerdict::kFresh;
 }
 
+bool ReplayStore::Contains(const NonceKey& key, double now_ms) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool found = false;
+  size_t pos = Probe(key, &found);
+  return found && slots_[index_[pos]].expires_at_ms > now_ms;
+}
+
 ReplayStats ReplayStore::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return ReplayStats{size_, slots_.size(), replays_, saturated_, accepted_};

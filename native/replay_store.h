@@ -35,6 +35,9 @@ class ReplayStore {
   static NonceKey KeyOf(const uint8_t* nonce, size_t len);
 
   ReplayVerdict Check(const NonceKey& key, double expires_at_ms, double now_ms);
+  // True when `key` is remembered and not expired at `now_ms`. Read-only: the
+  // fleet store asks this before a round trip and inserts only what Redis accepted.
+  bool Contains(const NonceKey& key, double now_ms) const;
   ReplayStats Stats() const;
   size_t capacity() const { return slots_.size(); }
 

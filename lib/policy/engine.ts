@@ -140,6 +140,7 @@ export class PolicyEngine extends EventEmitter {
       throw err;
     }
     this.#policy = compiled; // the swap: one assignment, evaluate sees old or new, never a mix
+    this.emit('loaded', compiled.version); // the fleet sync publishes it
     return compiled.version;
   }
 

@@ -1,0 +1,117 @@
+/**
+ * Policy version and decision-cache invalidation across a fleet.
+ *
+ * The newest policy document lives in Redis (a hash: version + JSON). A
+ * process that loads a newer version (file watch, `policy_reload`, or
+ * `engine.load`) publishes it with a compare-and-set script; every other
+ * process hears the version on the events channel, marks itself behind at
+ * once (the gate then serves no decision until it has caught up: it waits
+ * for the fetch and load, and denies if that fails) and loads the document
+ * from Redis. Cached decisions are keyed by policy version, so none made
+ * under the old version is served afterwards.
+ *
+ * Cache invalidations (`cache_invalidate`) are events too: each process drops
+ * the entry (or everything) from its own cache.
+ */
+import type { AuditLog } from '../audit';
+import type { DecisionCache } from '../cache';
+import type { PolicyEngine } from '../policy/engine';
+import type { FleetEvent, FleetStore } from './store';
+
+export class FleetPolicySync {
+  readonly #hash: string;
+  /** Highest policy version heard of in the fleet. */
+  #fleetVersion = 0;
+  #catchUp: Promise<void> | null = null;
+  #applyingRemote = false;
+  readonly #onLoaded: (version: number) => void;
+
+  constructor(
+    readonly store: FleetStore,
+    private readonly engine: PolicyEngine,
+    private readonly cache: DecisionCache | null,
+    private readonly audit: AuditLog | undefined,
+  ) {
+    this.#hash = store.key('policy', 'current');
+    this.#onLoaded = () => {
+      if (!this.#applyingRemote) void this.publish().catch(() => {});
+    };
+    engine.on('loaded', this.#onLoaded);
+    store.on('event:policy', (e: FleetEvent) => {
+      if (typeof e.v === 'number' && Number.isSafeInteger(e.v)) this.#heard(e.v);
+    });
+    store.on('event:cache', (e: FleetEvent) => {
+      if (this.cache === null) return;
+      if (typeof e.h === 'string') this.cache.invalidate(e.h);
+      else if (e.h === null) this.cache.clear();
+    });
+    // Reconnected: events may have been missed, and Redis may have lost its data.
+    store.on('resync', () => void this.#resync().catch(() => {}));
+  }
+
+  /** True while a newer version is known in the fleet than the one loaded here. */
+  get behind(): boolean {
+    return this.engine.version < this.#fleetVersion;
+  }
+
+  get fleetVersion(): number {
+    return Math.max(this.#fleetVersion, this.engine.version);
+  }
+
+  /** Waits for a pending catch-up (if any); afterwards `behind` says whether it worked. */
+  async catchUp(): Promise<void> {
+    await this.#catchUp;
+  }
+
+  /** Publishes the local document if it is newer than the fleet's. */
+  async publish(): Promise<void> {
+    const doc = this.engine.document;
+    if (doc === null) return;
+    const version = this.engine.version;
+    const message = this.store.message({ t: 'policy', v: version });
+    const fleet = await this.store.run((r) => r.gkPolicyPublish(this.#hash, version, JSON.stringify(doc), this.store.channel, message));
+    if (fleet > version) this.#heard(fleet);
+  }
+
+  /** Drops `carHash` (or everything: undefined) from every process's cache, this one included. */
+  async invalidate(carHash?: string): Promise<number> {
+    let removed = 0;
+    if (this.cache !== null) removed = carHash === undefined ? this.cache.clear() : Number(this.cache.invalidate(carHash));
+    await this.store.publish({ t: 'cache', h: carHash ?? null });
+    return removed;
+  }
+
+  close(): void {
+    this.engine.off('loaded', this.#onLoaded);
+  }
+
+  #heard(version: number): void {
+    if (version > this.#fleetVersion) this.#fleetVersion = version;
+    if (this.behind) this.#catchUp ??= this.#fetch().finally(() => (this.#catchUp = null));
+  }
+
+  async #fetch(): Promise<void> {
+    const stored = await this.store.run((r) => r.hmget(this.#hash, 'version', 'doc')).catch(() => null);
+    if (stored === null || stored[1] === null) return;
+    const version = Number(stored[0]);
+    if (version > this.#fleetVersion) this.#fleetVersion = version;
+    if (version <= this.engine.version) return;
+    this.#applyingRemote = true;
+    try {
+      this.engine.load(JSON.parse(stored[1]) as Record<string, unknown>);
+      this.audit?.append('policy_reloaded', 'info', { ok: true, source: 'fleet', version });
+    } catch (err) {
+      // Stays behind: the gate denies until a loadable version arrives.
+      this.audit?.append('policy_reloaded', 'error', { ok: false, source: 'fleet', version, error: (err as Error).message, active_version: this.engine.version });
+    } finally {
+      this.#applyingRemote = false;
+    }
+  }
+
+  async #resync(): Promise<void> {
+    const stored = await this.store.run((r) => r.hget(this.#hash, 'version'));
+    const version = stored === null ? 0 : Number(stored);
+    if (version > this.engine.version) this.#heard(version);
+    else if (version < this.engine.version) await this.publish();
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * FleetStore: the Redis connection that the fleet-backed ReplayDetector,
+ * VelocityGuard, Quarantine and Gate share, so that many processes on many
+ * hosts keep one replay set, one rate budget, one quarantine list and one
+ * policy version.
+ *
+ * Two connections of its own: commands (offline queue off, so a request made
+ * while Redis is away fails at once and the caller fails closed instead of
+ * waiting) and a subscriber for the events channel. ioredis reconnects both
+ * by itself; each time the subscriber is ready again the store "resyncs"
+ * (listeners re-read what they mirror, since events sent meanwhile are lost).
+ * Every failure is counted, and the first failure after a success is a
+ * `store_unavailable` security event (its recovery a `store_recovered` one),
+ * so an outage is visible in `metrics`, `doctor` and the audit log.
+ */
+import { EventEmitter } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { AuditLog } from '../audit';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { GATE_STEP_LUA, POLICY_PUBLISH_LUA, QUARANTINE_SET_LUA } from './scripts';
+
+/** Where a component keeps its shared state. */
+export type StoreOption = 'memory' | FleetStore | RedisStoreSpec;
+
+export interface RedisStoreSpec {
+  /** A `redis://` URL, or an ioredis client (duplicated: its own settings and connection stay untouched). */
+  redis: string | Redis;
+  /** Namespace for every key and the events channel. Default `guardkernel:`. */
+  prefix?: string;
+  /** A command that takes longer fails (and the check fails closed). Default 1000 ms. */
+  commandTimeoutMs?: number;
+}
+
+/** What a fleet-backed component does when Redis cannot answer. */
+export type OnStoreError = 'deny' | 'local';
+
+export interface FleetStoreStatus {
+  kind: 'redis';
+  prefix: string;
+  /** ioredis connection state of the command connection (`ready` when usable). */
+  connection: string;
+  subscribed: boolean;
+  /** True from a failed command until the next one succeeds. */
+  degraded: boolean;
+  commands: number;
+  errors: number;
+  /** Answers given by the in-process stores because Redis could not (onStoreError 'local'). */
+  fallbacks: number;
+  reconnects: number;
+  lastError: string | null;
+  lastErrorAt: number | null;
+}
+
+/** A message on the events channel. `o` is the sender's origin id. */
+export interface FleetEvent {
+  o: string;
+  t: 'quarantine' | 'policy' | 'cache';
+  [field: string]: unknown;
+}
+
+interface ScriptClient extends Redis {
+  gkGateStep(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
+  gkQuarantineSet(key: string, agent: string, record: string, channel: string, message: string): Promise<string | null>;
+  gkPolicyPublish(key: string, version: number, doc: string, channel: string, message: string): Promise<number>;
+}
+
+const DEFAULT_PREFIX = 'guardkernel:';
+
+function checkPrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > 128) {
+    throw new TypeError(`Expected a string of 1 to 128 characters for prefix but received ${describe(prefix)}`);
+  }
+  return prefix;
+}
+
+/** Is `value` a usable store option? Returns the FleetStore to use (created when given a spec), or null for memory. */
+export function resolveStore(value: unknown, what: string): { store: FleetStore | null; owned: boolean } {
+  if (value === undefined || value === 'memory') return { store: null, owned: false };
+  if (value instanceof FleetStore) return { store: value, owned: false };
+  if (typeof value === 'object' && value !== null && 'redis' in value) {
+    return { store: FleetStore.redis(value as RedisStoreSpec), owned: true };
+  }
+  throw new TypeError(`Expected 'memory', a FleetStore or { redis: url | client, prefix? } for ${what} store but received ${describe(value)}`);
+}
+
+export function checkOnStoreError(value: unknown): OnStoreError {
+  if (value === undefined) return 'deny';
+  if (value !== 'deny' && value !== 'local') throw new TypeError(`Expected 'deny' or 'local' for onStoreError but received ${describe(value)}`);
+  return value;
+}
+
+/** Short fixed-length key part for user text (nonces, agent ids): bounds key size and keeps it binary-clean. */
+export function keyDigest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url').slice(0, 32);
+}
+
+export class FleetStore extends EventEmitter {
+  readonly prefix: string;
+  /** Random id of this store: events it sent itself are ignored when they come back. */
+  readonly originId = randomBytes(8).toString('hex');
+  readonly channel: string;
+  readonly #cmd: ScriptClient;
+  readonly #sub: Redis;
+  #audit: AuditLog | undefined;
+  #closed = false;
+  #degraded = false;
+  #subscribed = false;
+  #commands = 0;
+  #errors = 0;
+  #fallbacks = 0;
+  #reconnects = 0;
+  #lastError: string | null = null;
+  #lastErrorAt: number | null = null;
+
+  /** A store on a Redis URL or client. */
+  static redis(spec: RedisStoreSpec | string): FleetStore {
+    return new FleetStore(typeof spec === 'string' ? { redis: spec } : spec);
+  }
+
+  constructor(spec: RedisStoreSpec) {
+    super();
+    if (typeof spec !== 'object' || spec === null) throw new TypeError(`Expected { redis: url | client } but received ${describe(spec)}`);
+    this.prefix = checkPrefix(spec.prefix ?? DEFAULT_PREFIX);
+    const timeout = spec.commandTimeoutMs ?? 1000;
+    if (!Number.isSafeInteger(timeout) || timeout < 1 || timeout > 60_000) {
+      throw new RangeError(`Expected an integer in [1, 60000] for commandTimeoutMs but received ${describe(timeout)}`);
+    }
+    this.channel = `${this.prefix}events`;
+    const options: RedisOptions = {
+      enableOfflineQueue: false, // fail now, never replay a stale check later
+      maxRetriesPerRequest: 0,
+      commandTimeout: timeout,
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+      lazyConnect: false,
+    };
+    let cmd: Redis;
+    if (typeof spec.redis === 'string') {
+      if (!/^rediss?:\/\//.test(spec.redis)) throw new TypeError(`Expected a redis:// or rediss:// URL but received ${describe(spec.redis)}`);
+      cmd = new Redis(spec.redis, options);
+    } else if (spec.redis instanceof Redis) {
+      cmd = spec.redis.duplicate(options);
+    } else {
+      throw new TypeError(`Expected a redis:// URL or an ioredis client for redis but received ${describe(spec.redis)}`);
+    }
+    cmd.defineCommand('gkGateStep', { lua: GATE_STEP_LUA });
+    cmd.defineCommand('gkQuarantineSet', { numberOfKeys: 1, lua: QUARANTINE_SET_LUA });
+    cmd.defineCommand('gkPolicyPublish', { numberOfKeys: 1, lua: POLICY_PUBLISH_LUA });
+    this.#cmd = cmd as ScriptClient;
+    // The subscriber may queue its SUBSCRIBE until connected; it sends no checks.
+    this.#sub = cmd.duplicate({ ...options, enableOfflineQueue: true, commandTimeout: undefined });
+    cmd.on('error', (err: Error) => this.#noteError(err));
+    cmd.on('reconnecting', () => this.#reconnects++);
+    this.#sub.on('error', () => {}); // counted through the command connection; must not be unhandled
+    this.#sub.on('ready', () => {
+      this.#subscribed = false;
+      this.#sub.subscribe(this.channel).then(
+        () => {
+          this.#subscribed = true;
+          this.emit('resync');
+        },
+        () => {},
+      );
+    });
+    this.#sub.on('close', () => {
+      this.#subscribed = false;
+    });
+    this.#sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#dispatch(channel, message));
+  }
+
+  /** Key `prefix + kind + ':' + id`. */
+  key(kind: string, id: string): string {
+    return `${this.prefix}${kind}:${id}`;
+  }
+
+  /** Security events about the connection go here (the gate attaches its log). */
+  attachAudit(audit: AuditLog | undefined): void {
+    if (audit !== undefined) this.#audit ??= audit;
+  }
+
+  /** True while events are being received: a mirror or cache is trustworthy only then. */
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+
+  get connected(): boolean {
+    return this.#cmd.status === 'ready';
+  }
+
+  /** Resolves once both connections are up and subscribed; rejects after `timeoutMs`. */
+  async ready(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(this.connected && this.#subscribed)) {
+      if (this.#closed) throw new GuardError(ErrorCodes.CLOSED, 'FleetStore has been closed');
+      if (Date.now() >= deadline) throw new GuardError(ErrorCodes.STORE_UNAVAILABLE, `Redis not ready after ${timeoutMs} ms (${this.#lastError ?? this.#cmd.status})`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * Runs `op` on the command connection. Any failure becomes a GuardError
+   * ERR_STORE_UNAVAILABLE (the caller fails closed or falls back).
+   */
+  async run<T>(op: (redis: ScriptClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new GuardError(ErrorCodes.CLOSED, 'FleetStore has been closed');
+    this.#commands++;
+    let result: T;
+    try {
+      result = await op(this.#cmd);
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.#noteError(e);
+      throw new GuardError(ErrorCodes.STORE_UNAVAILABLE, `Redis store unavailable: ${e.message}`, { cause: e });
+    }
+    if (this.#degraded) {
+      this.#degraded = false;
+      this.#audit?.append('store_recovered', 'info', { store: 'redis', prefix: this.prefix });
+      this.emit('recovered');
+    }
+    return result;
+  }
+
+  /** Counts an answer given locally because Redis could not (onStoreError 'local'). */
+  noteFallback(): void {
+    this.#fallbacks++;
+  }
+
+  /** Sends an event to every other process on this prefix. */
+  publish(event: Omit<FleetEvent, 'o'>): Promise<number> {
+    const message = JSON.stringify({ ...event, o: this.originId });
+    return this.run((r) => r.publish(this.channel, message));
+  }
+
+  /** Builds the message for a script that publishes by itself. */
+  message(event: Omit<FleetEvent, 'o'>): string {
+    return JSON.stringify({ ...event, o: this.originId });
+  }
+
+  #dispatch(channel: Buffer, message: Buffer): void {
+    if (channel.toString() !== this.channel) return;
+    let event: FleetEvent;
+    try {
+      event = JSON.parse(message.toString('utf8')) as FleetEvent;
+    } catch {
+      return; // not ours: ignore, never crash on what another writer put on the channel
+    }
+    if (typeof event !== 'object' || event === null || event.o === this.originId || typeof event.t !== 'string') return;
+    this.emit(`event:${event.t}`, event);
+  }
+
+  #noteError(err: Error): void {
+    this.#errors++;
+    this.#lastError = err.message;
+    this.#lastErrorAt = Date.now();
+    if (!this.#degraded && !this.#closed) {
+      this.#degraded = true;
+      this.#audit?.append('store_unavailable', 'error', { store: 'redis', prefix: this.prefix, error: err.message });
+      this.emit('degraded', err);
+    }
+  }
+
+  status(): FleetStoreStatus {
+    return {
+      kind: 'redis',
+      prefix: this.prefix,
+      connection: this.#cmd.status,
+      subscribed: this.#subscribed,
+      degraded: this.#degraded,
+      commands: this.#commands,
+      errors: this.#errors,
+      fallbacks: this.#fallbacks,
+      reconnects: this.#reconnects,
+      lastError: this.#lastError,
+      lastErrorAt: this.#lastErrorAt,
+    };
+  }
+
+  /** Quits both connections now. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscribed = false;
+    await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
+    this.#cmd.disconnect();
+    this.#sub.disconnect();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
