@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import { AuditLog } from './audit';
 import { reportCommand } from './compliance/cli';
 import { doctorReport } from './doctor';
+import { fleetDoctor, formatFleetDoctor } from './fleet/doctor';
+import { flagValue } from './cli-args';
 import { SERVE_USAGE, parseServeArgs, startServe } from './serve';
 import { backends } from './native';
 import { VERSION } from './version';
@@ -12,7 +14,9 @@ const USAGE = `Usage: guardkernel <command> [options]
 
 Commands:
   serve [options]   Run the gate as a JSON-RPC server on a Unix socket (serve --help for options)
-  doctor [--json]   Show the active backends, why any fallback is used, and the GPU devices found
+  doctor [--json] [--redis URL [--redis-prefix P]]
+                    Show the active backends, why any fallback is used, and the GPU devices found;
+                    with --redis, whether the fleet store answers (exit 1 if it does not)
   audit verify <file> [--key-file F] [--chain older...]
                     Verify an audit log (chain, MACs, head checkpoint). The key comes from
                     --key-file (raw bytes) or GUARDKERNEL_AUDIT_KEY (base64). With --chain,
@@ -70,19 +74,45 @@ function serveCommand(args: string[]): number {
   return -1; // keeps running; exits from the signal handlers
 }
 
+function doctorCommand(args: string[]): number {
+  let json = false;
+  let redis: string | undefined;
+  let prefix: string | undefined;
+  try {
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === '--json') json = true;
+      else if (args[i] === '--redis') redis = flagValue(args, i++, '--redis');
+      else if (args[i] === '--redis-prefix') prefix = flagValue(args, i++, '--redis-prefix');
+      else throw new Error(`unknown option ${args[i]}`);
+    }
+    if (prefix !== undefined && redis === undefined) throw new Error('--redis-prefix needs --redis');
+  } catch (err) {
+    process.stderr.write(`guardkernel doctor: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (redis === undefined) {
+    process.stdout.write((json ? JSON.stringify(backends(), null, 2) : doctorReport()) + '\n');
+    return 0;
+  }
+  fleetDoctor(redis, prefix).then(
+    (fleet) => {
+      if (json) process.stdout.write(JSON.stringify({ ...backends(), fleet }, null, 2) + '\n');
+      else process.stdout.write(`${doctorReport()}\n\n${formatFleetDoctor(fleet)}\n`);
+      process.exitCode = fleet.ok ? 0 : 1;
+    },
+    (err: Error) => {
+      process.stderr.write(`guardkernel doctor: ${err.message}\n`);
+      process.exitCode = 2;
+    },
+  );
+  return -1; // exits when the check is done
+}
+
 export function main(argv: string[]): number {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'doctor': {
-      const unknown = rest.filter((a) => a !== '--json');
-      if (unknown.length > 0) {
-        process.stderr.write(`guardkernel doctor: unknown option ${unknown[0]}\n`);
-        return 2;
-      }
-      if (rest.includes('--json')) process.stdout.write(JSON.stringify(backends(), null, 2) + '\n');
-      else process.stdout.write(doctorReport() + '\n');
-      return 0;
-    }
+    case 'doctor':
+      return doctorCommand(rest);
     case 'audit':
       return auditCommand(rest);
     case 'serve':

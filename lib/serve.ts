@@ -29,6 +29,13 @@ Options:
   --socket-mode MODE      socket file mode, octal (default 600)
   --audit-retention-days N  delete rotated audit files older than N days (each deletion is audited);
                           reported by compliance_report (default: delete nothing)
+  --redis URL             fleet mode: share nonces, permit ids, rate budgets, quarantines, the policy version
+                          and cache invalidations with every server on this Redis (redis:// or rediss://)
+  --redis-prefix P        namespace of the keys and events channel in Redis (default guardkernel:)
+  --on-store-error MODE   when Redis cannot answer: deny (default, fail closed) or local (this server's
+                          in-process stores decide; a store_unavailable event is audited)
+  --max-per-agent N       rate limit: N checks per agent per --rate-window-ms (default: no limit)
+  --rate-window-ms MS     the rate limit window (default 60000)
   --help                  this text
 
 Secrets: the permit HMAC secret is GUARD_HMAC_SECRET (base64, >= 32 bytes) or <state-dir>/hmac.key,
@@ -44,6 +51,16 @@ export interface ServeArgs {
   authTokenFile?: string;
   socketMode?: number;
   auditRetentionDays?: number;
+  redis?: string;
+  redisPrefix?: string;
+  onStoreError?: 'deny' | 'local';
+  maxPerAgent?: number;
+  rateWindowMs?: number;
+}
+
+function positiveInt(v: string, flag: string, max: number): number {
+  if (!/^[1-9][0-9]*$/.test(v) || Number(v) > max) throw new Error(`${flag} must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`);
+  return Number(v);
 }
 
 /** Parses serve's flags; throws an Error with a usage message for anything wrong. */
@@ -77,6 +94,27 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         out.auditRetentionDays = Number(v);
         break;
       }
+      case '--redis': {
+        const v = value(i++, a);
+        if (!/^rediss?:\/\//.test(v)) throw new Error(`--redis must be a redis:// or rediss:// URL, not ${JSON.stringify(v)}`);
+        out.redis = v;
+        break;
+      }
+      case '--redis-prefix':
+        out.redisPrefix = value(i++, a);
+        break;
+      case '--on-store-error': {
+        const v = value(i++, a);
+        if (v !== 'deny' && v !== 'local') throw new Error(`--on-store-error must be deny or local, not ${JSON.stringify(v)}`);
+        out.onStoreError = v;
+        break;
+      }
+      case '--max-per-agent':
+        out.maxPerAgent = positiveInt(value(i++, a), a, 1_000_000);
+        break;
+      case '--rate-window-ms':
+        out.rateWindowMs = positiveInt(value(i++, a), a, 86_400_000);
+        break;
       case '--socket-mode': {
         const v = value(i++, a);
         if (!/^[0-7]{3,4}$/.test(v)) throw new Error(`--socket-mode must be an octal mode like 600, not ${JSON.stringify(v)}`);
@@ -87,6 +125,9 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         throw new Error(`unknown option ${JSON.stringify(a)}`);
     }
   }
+  if (out.redisPrefix !== undefined && out.redis === undefined) throw new Error('--redis-prefix needs --redis');
+  if (out.onStoreError !== undefined && out.redis === undefined) throw new Error('--on-store-error needs --redis');
+  if (out.rateWindowMs !== undefined && out.maxPerAgent === undefined) throw new Error('--rate-window-ms needs --max-per-agent');
   return out;
 }
 
@@ -162,7 +203,17 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const stopWatching = args.policy ? policy.watch(policyPath) : () => {};
   const keyring = new Keyring({ keys: { k1: secret }, active: 'k1' });
   const nonceTtlMs = 300_000;
-  const gate = new Gate({ policy, keyring, audit, nonceTtlMs });
+  const velocity = args.maxPerAgent === undefined ? undefined : { maxPerAgent: args.maxPerAgent, windowMs: args.rateWindowMs ?? 60_000 };
+  const store = args.redis === undefined ? undefined : { redis: args.redis, prefix: args.redisPrefix };
+  const gate = new Gate({ policy, keyring, audit, nonceTtlMs, velocity, store, onStoreError: args.onStoreError });
+  if (gate.store !== null) {
+    try {
+      await gate.ready(5000);
+    } catch (err) {
+      // Keep starting: ioredis reconnects by itself, and until then checks fail closed (or fall back).
+      log(`guardkernel: WARNING fleet store not ready: ${(err as Error).message}`);
+    }
+  }
   const socketMode = args.socketMode ?? 0o600;
   const compliance: ComplianceContext = {
     gate,
@@ -179,6 +230,7 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   log(`guardkernel: listening on ${socket} (mode ${(args.socketMode ?? 0o600).toString(8)})`);
   log(`guardkernel: permit secret from ${secretSource}`);
   log(`guardkernel: audit log ${auditPath} (key ${auditKeyFile})`);
+  if (gate.store !== null) log(`guardkernel: fleet store redis ${args.redis!.replace(/\/\/[^@/]*@/, '//***@')} (prefix ${gate.store.prefix}, on store error: ${args.onStoreError ?? 'deny'})`);
   log(`guardkernel: policy ${policyPath} (version ${policy.version})${authToken ? '; authentication required' : ''}`);
   return {
     server,
@@ -186,6 +238,7 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
     async stop() {
       stopWatching();
       await server.close();
+      await gate.close();
       audit.close();
     },
   };

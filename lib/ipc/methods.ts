@@ -45,6 +45,19 @@ function needCache(ctx: ServiceContext) {
   return ctx.gate.cache;
 }
 
+/**
+ * Fleet mode: the reply waits until the change is in Redis (every server then
+ * applies it), and says so in `fleet_synced`; false means it applies here and
+ * is queued until Redis is back.
+ */
+function fleetSynced<T extends object>(ctx: ServiceContext, record: T): T | Promise<T & { fleet_synced: boolean }> {
+  if (!ctx.gate.quarantine.fleet) return record;
+  return ctx.gate.quarantine.sync().then(
+    () => ({ ...record, fleet_synced: true }),
+    () => ({ ...record, fleet_synced: false }),
+  );
+}
+
 const carOrHash = { car: { type: 'object' }, car_hash: { type: 'string' } } as const;
 
 export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>>> = Object.freeze({
@@ -69,6 +82,8 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     params: { car_hash: { type: 'string' } },
     handler: (p, ctx) => {
       const cache = needCache(ctx);
+      // Fleet mode: every server on the Redis prefix drops it too.
+      if (ctx.gate.store !== null) return ctx.gate.invalidateCache(p.car_hash as string | undefined).then((removed) => ({ removed }));
       return { removed: p.car_hash === undefined ? cache.clear() : cache.invalidate(p.car_hash as string) ? 1 : 0 };
     },
   },
@@ -92,7 +107,9 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     handler: (p, ctx) => {
       const ttl = p.ttl_ms as number;
       if (ttl < 1 || ttl > 7 * 24 * 3600 * 1000) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: ttl_ms must be in [1, 604800000]', { field: 'ttl_ms' });
-      return { status: ctx.gate.replay.check(p.nonce as string, Date.now() + ttl) };
+      const replay = ctx.gate.replay;
+      if (replay.fleet !== null) return replay.checkAsync(p.nonce as string, Date.now() + ttl).then((status) => ({ status }));
+      return { status: replay.check(p.nonce as string, Date.now() + ttl) };
     },
   },
   replay_stats: {
@@ -105,7 +122,8 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     params: { car: { type: 'object', required: true }, permit: { type: 'string' }, nonce: { type: 'string' }, session_id: { type: 'string' } },
     handler: (p, ctx) => {
       ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + 1;
-      return ctx.gate.check({ car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined });
+      const request = { car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined };
+      return ctx.gate.store === null ? ctx.gate.check(request) : ctx.gate.checkAsync(request);
     },
   },
   gate_check_batch: {
@@ -114,13 +132,12 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
       const reqs = p.requests as unknown[];
       if (reqs.length > 10_000) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: at most 10000 requests per batch', { field: 'requests' });
       ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + reqs.length;
-      const decisions = ctx.gate.checkBatch(
-        reqs.map((r) => {
-          const o = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
-          return { car: o.car as Record<string, unknown>, permit: o.permit as string | undefined, nonce: o.nonce as string | undefined, sessionId: o.session_id as string | undefined };
-        }),
-      );
-      return { decisions };
+      const requests = reqs.map((r) => {
+        const o = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
+        return { car: o.car as Record<string, unknown>, permit: o.permit as string | undefined, nonce: o.nonce as string | undefined, sessionId: o.session_id as string | undefined };
+      });
+      if (ctx.gate.store !== null) return ctx.gate.checkBatchAsync(requests).then((decisions) => ({ decisions }));
+      return { decisions: ctx.gate.checkBatch(requests) };
     },
   },
   policy_get: { handler: (_p, ctx) => ({ version: ctx.gate.policy.version, mode: ctx.gate.policy.mode, document: ctx.gate.policy.document }) },
@@ -150,11 +167,11 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
   },
   quarantine: {
     params: { agent_id: { type: 'string', required: true }, reason: { type: 'string', required: true }, isolation: { type: 'any' }, forensic: { type: 'string' } },
-    handler: (p, ctx) => ctx.gate.quarantine.quarantine(p.agent_id as string, p.reason as string, { isolation: p.isolation as 'full' | undefined, forensic: p.forensic as 'none' | undefined }),
+    handler: (p, ctx) => fleetSynced(ctx, ctx.gate.quarantine.quarantine(p.agent_id as string, p.reason as string, { isolation: p.isolation as 'full' | undefined, forensic: p.forensic as 'none' | undefined })),
   },
   quarantine_list: { handler: (_p, ctx) => ({ agents: ctx.gate.quarantine.list() }) },
-  quarantine_recover: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => ctx.gate.quarantine.recover(p.agent_id as string, p.reason as string | undefined) },
-  quarantine_terminate: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => ctx.gate.quarantine.terminate(p.agent_id as string, p.reason as string | undefined) },
+  quarantine_recover: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => fleetSynced(ctx, ctx.gate.quarantine.recover(p.agent_id as string, p.reason as string | undefined)) },
+  quarantine_terminate: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => fleetSynced(ctx, ctx.gate.quarantine.terminate(p.agent_id as string, p.reason as string | undefined)) },
   audit_verify: {
     handler: (_p, ctx) => {
       if (ctx.auditFile === undefined || ctx.auditKey === undefined) throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, 'No audit log on this server');
@@ -182,6 +199,7 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
       velocity: ctx.gate.velocity?.stats() ?? null,
       audit: ctx.gate.audit ? { healthy: ctx.gate.audit.healthy, seq: ctx.gate.audit.seq } : null,
       policy_version: ctx.gate.policy.version,
+      store: ctx.gate.store?.status() ?? { kind: 'memory' },
     }),
   },
 });
