@@ -181,11 +181,14 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     const car = { action_type: 'file_read', agent_id: 'agent-o', resource: '/srv/o' };
     expect((await deny.checkAsync({ car, nonce: 'o-1' })).decision).toBe('allow');
     await redis.kill();
-    expect(await deny.checkAsync({ car, nonce: 'o-2' })).toMatchObject({ decision: 'deny', source: 'error' });
-    expect(await local.checkAsync({ car, nonce: 'o-3' })).toMatchObject({ decision: 'allow' });
-    expect(await local.checkAsync({ car, nonce: 'o-3' })).toMatchObject({ decision: 'deny', source: 'replay' });
-    expect(local.store!.status()).toMatchObject({ degraded: true });
-    await redis.restart();
+    try {
+      expect(await deny.checkAsync({ car, nonce: 'o-2' })).toMatchObject({ decision: 'deny', source: 'error' });
+      expect(await local.checkAsync({ car, nonce: 'o-3' })).toMatchObject({ decision: 'allow' });
+      expect(await local.checkAsync({ car, nonce: 'o-3' })).toMatchObject({ decision: 'deny', source: 'replay' });
+      expect(local.store!.status()).toMatchObject({ degraded: true });
+    } finally {
+      await redis.restart();
+    }
     await deny.ready(10_000);
     await local.ready(10_000);
     expect(await deny.checkAsync({ car, nonce: 'o-4' })).toMatchObject({ decision: 'allow' });

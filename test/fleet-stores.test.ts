@@ -145,15 +145,17 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
     expect(await deny.checkAsync('before', exp())).toBe('fresh');
 
     await redis.kill();
-    const err = await deny.checkAsync('during-1', exp()).catch((e) => e);
-    expect(err).toBeInstanceOf(GuardError);
-    expect(err.code).toBe('ERR_STORE_UNAVAILABLE');
-    expect(await local.checkAsync('during-2', exp())).toBe('fresh');
-    expect(await local.checkAsync('during-2', exp())).toBe('replay');
-    expect(sLocal.status()).toMatchObject({ degraded: true });
-    expect(sLocal.status().fallbacks).toBeGreaterThanOrEqual(1);
-
-    await redis.restart();
+    try {
+      const err = await deny.checkAsync('during-1', exp()).catch((e) => e);
+      expect(err).toBeInstanceOf(GuardError);
+      expect(err.code).toBe('ERR_STORE_UNAVAILABLE');
+      expect(await local.checkAsync('during-2', exp())).toBe('fresh');
+      expect(await local.checkAsync('during-2', exp())).toBe('replay');
+      expect(sLocal.status()).toMatchObject({ degraded: true });
+      expect(sLocal.status().fallbacks).toBeGreaterThanOrEqual(1);
+    } finally {
+      await redis.restart();
+    }
     await Promise.all([sDeny.ready(10_000), sLocal.ready(10_000)]);
     expect(await deny.checkAsync('after', exp())).toBe('fresh');
     expect(await local.checkAsync('after-2', exp())).toBe('fresh');

@@ -4,6 +4,23 @@ import { GuardError, ReplayDetector } from '../lib/index';
 import { fakeClock } from './helpers';
 
 describe('ReplayDetector semantics', () => {
+  test('seen() answers without inserting, and forgets expired nonces', () => {
+    const c = fakeClock();
+    const r = new ReplayDetector({ capacity: 4, clock: c.fn });
+    expect(r.seen('s1')).toBe(false);
+    expect(r.seen('s1')).toBe(false); // asking twice inserts nothing
+    expect(r.check('s1', c.now + 100)).toBe('fresh');
+    expect(r.seen('s1')).toBe(true);
+    c.now += 100;
+    expect(r.seen('s1')).toBe(false); // expired
+    expect(r.stats().accepted).toBe(1);
+    expect(() => r.seen('')).toThrow(TypeError);
+    expect(() => r.seen('x'.repeat(1025))).toThrow(TypeError);
+    expect(() => r.seen('\ud800')).toThrow(TypeError);
+    r.close();
+    expect(() => r.seen('s1')).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
+  });
+
   test('fresh once, then replay until expiry, then fresh again', () => {
     const c = fakeClock();
     const r = new ReplayDetector({ capacity: 8, clock: c.fn });

@@ -17,6 +17,8 @@ const script = `
   for (let i = 0; i < 6000; i++) {
     clock.now += rand(5);
     const nonce = 'n' + rand(150);
+    // seen() is read-only: asked before and after, it must agree with check.
+    if (rand(3) === 0) out.push('seen:' + r.seen(nonce));
     out.push(r.check(nonce, clock.now + 1 + rand(400)));
   }
   out.push(JSON.stringify(r.stats()));
@@ -54,7 +56,7 @@ describe('native vs TypeScript fallback stores', () => {
         if (native.out[i] !== js.out[i]) expect({ step: i, native: native.out[i] }).toEqual({ step: i, native: js.out[i] });
       }
       // The sequence exercised every outcome.
-      for (const v of ['fresh', 'replay', 'saturated', 'put', 'true', 'false', 'null']) expect(js.out).toContain(v);
+      for (const v of ['fresh', 'replay', 'saturated', 'put', 'true', 'false', 'null', 'seen:true', 'seen:false']) expect(js.out).toContain(v);
     });
   }
 });

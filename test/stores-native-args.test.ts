@@ -36,6 +36,7 @@ describe.runIf(core !== null)('raw store functions', () => {
     const replay = c.replayCreate(8);
     c.replayClose(replay);
     expect(() => c.replayCheck(replay, 'n', 2e12, 1e12)).toThrow(/destroyed|closed/);
+    expect(() => c.replayContains(replay, 'n', 1e12)).toThrow(/destroyed|closed/);
   });
 
   test('bad arguments', () => {
@@ -58,6 +59,9 @@ describe.runIf(core !== null)('raw store functions', () => {
     const replay = c.replayCreate(8);
     expect(() => c.replayCheck(replay, 5 as never, 2e12, 1e12)).toThrow(TypeError);
     expect(() => c.replayCheck(replay, 'n', Infinity, 1e12)).toThrow(TypeError);
+    expect(() => c.replayContains(replay, 5 as never, 1e12)).toThrow(TypeError);
+    expect(() => c.replayContains(replay, 'n', NaN)).toThrow(TypeError);
+    expect(() => c.replayContains({} as never, 'n', 1e12)).toThrow(TypeError);
     expect(() => c.replayStats(replay, new Uint8Array(39), 0)).toThrow(RangeError);
     expect(() => c.replayShared(5 as never, 8)).toThrow(TypeError);
   });
