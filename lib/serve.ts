@@ -30,7 +30,9 @@ Options:
   --audit-retention-days N  delete rotated audit files older than N days (each deletion is audited);
                           reported by compliance_report (default: delete nothing)
   --redis URL             fleet mode: share nonces, permit ids, rate budgets, quarantines, the policy version
-                          and cache invalidations with every server on this Redis (redis:// or rediss://)
+                          and cache invalidations with every server on this Redis (redis:// or rediss://);
+                          all servers of a fleet need the same permit secret (GUARD_HMAC_SECRET or hmac.key):
+                          policy documents and quarantine records in Redis are signed with a key derived from it
   --redis-prefix P        namespace of the keys and events channel in Redis (default guardkernel:)
   --on-store-error MODE   when Redis cannot answer: deny (default, fail closed) or local (this server's
                           in-process stores decide; a store_unavailable event is audited)
@@ -204,7 +206,10 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const keyring = new Keyring({ keys: { k1: secret }, active: 'k1' });
   const nonceTtlMs = 300_000;
   const velocity = args.maxPerAgent === undefined ? undefined : { maxPerAgent: args.maxPerAgent, windowMs: args.rateWindowMs ?? 60_000 };
-  const store = args.redis === undefined ? undefined : { redis: args.redis, prefix: args.redisPrefix };
+  // The fleet signing key comes from the permit secret, which every server of
+  // a fleet shares anyway (a permit issued by one must verify on the others).
+  const signingKey = Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.alloc(0), 'guardkernel fleet signing key v1', 32));
+  const store = args.redis === undefined ? undefined : { redis: args.redis, prefix: args.redisPrefix, signingKey };
   const gate = new Gate({ policy, keyring, audit, nonceTtlMs, velocity, store, onStoreError: args.onStoreError });
   if (gate.store !== null) {
     try {

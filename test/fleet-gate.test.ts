@@ -24,6 +24,7 @@ const policy = {
   },
 };
 const SECRET = 'k'.repeat(40);
+const SIGNING_KEY = randomBytes(32);
 
 let redis: RedisProcess;
 let admin: Redis;
@@ -34,7 +35,8 @@ function prefix(): string {
 }
 
 async function fleetGate(p: string, extra: Record<string, unknown> = {}): Promise<Gate> {
-  const g = new Gate({ policy, store: { redis: redis.url, prefix: p, commandTimeoutMs: 300 }, ...extra });
+  const { signingKey = SIGNING_KEY, ...rest } = extra as { signingKey?: Uint8Array | null };
+  const g = new Gate({ policy, store: { redis: redis.url, prefix: p, commandTimeoutMs: 300, ...(signingKey === null ? {} : { signingKey }) }, ...rest });
   gates.push(g);
   await g.ready();
   return g;
@@ -147,8 +149,15 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     await b.quarantine.sync();
     await until(() => a.quarantine.get('agent-v')?.status === 'terminated');
     // A late recover elsewhere cannot undo a terminate.
-    const raw = JSON.parse((await admin.hget(`${p}quarantine:agents`, 'agent-v'))!);
-    expect(raw.status).toBe('terminated');
+    const sealed = JSON.parse((await admin.hget(`${p}quarantine:agents`, 'agent-v'))!);
+    expect(JSON.parse(sealed.r).status).toBe('terminated');
+    expect(sealed.m).toMatch(/^[0-9a-f]{64}$/); // signed with the fleet key
+    // A late recover (a process that has not heard of the terminate) is refused by the script.
+    const s = a.store!;
+    const late = s.seal('quarantine', JSON.stringify({ agentId: 'agent-v', status: 'recovered', reason: 'late', isolation: 'full', forensic: 'none', since: 1, updatedAt: Date.now() }));
+    const refused = await s.run((r) => r.gkQuarantineSet(`${p}quarantine:agents`, 'agent-v', late, s.channel, s.message({ t: 'quarantine', a: 'agent-v', r: late })));
+    expect(refused).toBe(await admin.hget(`${p}quarantine:agents`, 'agent-v'));
+    expect(JSON.parse(JSON.parse(refused!).r).status).toBe('terminated');
   });
 
   it('a policy reload in one gate stops the other from serving its cached allow', async () => {
@@ -169,6 +178,48 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     expect(a.cache!.get(carHash(car2), 2)).toBeDefined();
     await b.invalidateCache();
     await until(() => a.cache!.get(carHash(car2), 2) === undefined);
+  });
+
+  it('write access to Redis alone cannot install a policy or release a quarantined agent', async () => {
+    const p = prefix();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fleet-forge-'));
+    const audit = new AuditLog({ file: path.join(dir, 'audit.jsonl'), key: randomBytes(32) });
+    const a = await fleetGate(p, { audit });
+    const car = { action_type: 'shell_exec', agent_id: 'agent-f' };
+    expect((await a.checkAsync({ car })).decision).toBe('pending');
+    // A forged v9 that allows everything, with a made-up MAC, announced on the channel.
+    const forged = JSON.stringify({ version: 9, mode: 'permissive', default: 'allow', actions: {} });
+    await admin.hset(`${p}policy:current`, 'version', '9', 'doc', forged, 'mac', 'ab'.repeat(32));
+    await admin.publish(`${p}events`, JSON.stringify({ o: 'attacker', t: 'policy', v: 9 }));
+    await until(async () => (await a.checkAsync({ car })).source === 'policy' && a.policy.version === 1 && (await a.checkAsync({ car })).reason.includes('behind'));
+    expect(await a.checkAsync({ car })).toMatchObject({ decision: 'deny', policy_version: 1 });
+    expect(a.policy.version).toBe(1);
+    // A forged "recovered" record for a quarantined agent is ignored.
+    a.quarantine.quarantine('agent-g', 'isolated');
+    await a.quarantine.sync();
+    const record = JSON.stringify({ agentId: 'agent-g', status: 'recovered', reason: 'x', isolation: 'full', forensic: 'none', since: 1, updatedAt: Date.now() });
+    await admin.publish(`${p}events`, JSON.stringify({ o: 'attacker', t: 'quarantine', a: 'agent-g', r: JSON.stringify({ r: record, m: 'cd'.repeat(32) }) }));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.quarantine.get('agent-g')?.status).toBe('active');
+    audit.flush();
+    const log = fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8');
+    expect(log).toContain('a policy document that does not verify');
+    expect(log).toContain('a quarantine record that does not verify');
+    audit.close();
+  });
+
+  it('without a signing key a newer fleet policy is not adopted: the gate denies until it loads one itself', async () => {
+    const p = prefix();
+    const a = await fleetGate(p, { signingKey: null });
+    const b = await fleetGate(p, { signingKey: null });
+    const car = { action_type: 'file_read', agent_id: 'agent-u', resource: '/srv/u' };
+    expect((await b.checkAsync({ car })).decision).toBe('allow');
+    a.policy.load({ ...policy, version: 2 });
+    await until(async () => (await b.checkAsync({ car })).reason.includes('behind the fleet'));
+    expect(b.policy.version).toBe(1);
+    b.policy.load({ ...policy, version: 2 });
+    expect(await b.checkAsync({ car })).toMatchObject({ decision: 'allow', policy_version: 2 });
+    expect(() => FleetStore.redis({ redis: redis.url, signingKey: 'short' })).toThrow(/at least 32 bytes/);
   });
 
   it('Redis killed: deny mode denies with source error, local mode serves and logs; both recover', async () => {

@@ -68,8 +68,10 @@ export class FleetPolicySync {
     const doc = this.engine.document;
     if (doc === null) return;
     const version = this.engine.version;
+    const text = JSON.stringify(doc);
     const message = this.store.message({ t: 'policy', v: version });
-    const fleet = await this.store.run((r) => r.gkPolicyPublish(this.#hash, version, JSON.stringify(doc), this.store.channel, message));
+    const mac = this.store.mac('policy', `${version}\u0000${text}`) ?? '';
+    const fleet = await this.store.run((r) => r.gkPolicyPublish(this.#hash, version, text, this.store.channel, message, mac));
     if (fleet > version) this.#heard(fleet);
   }
 
@@ -91,11 +93,23 @@ export class FleetPolicySync {
   }
 
   async #fetch(): Promise<void> {
-    const stored = await this.store.run((r) => r.hmget(this.#hash, 'version', 'doc')).catch(() => null);
-    if (stored === null || stored[1] === null) return;
+    const stored = await this.store.run((r) => r.hmget(this.#hash, 'version', 'doc', 'mac')).catch(() => null);
+    if (stored === null || stored[0] === null || stored[1] === null) return;
     const version = Number(stored[0]);
     if (version > this.#fleetVersion) this.#fleetVersion = version;
     if (version <= this.engine.version) return;
+    // Adopt only a document signed by a process of this fleet: write access
+    // to Redis must not be enough to install a policy. Refused: stay behind (deny).
+    const refusal = !this.store.signed
+      ? 'no signingKey is configured, so policy documents from Redis are not adopted; load version ' + version + ' here'
+      : !this.store.verifyMac('policy', `${stored[0]}\u0000${stored[1]}`, stored[2])
+        ? 'the stored document does not verify under the fleet signing key'
+        : null;
+    if (refusal !== null) {
+      if (this.store.signed) this.store.refuse('a policy document that does not verify');
+      this.audit?.append('policy_reloaded', 'error', { ok: false, source: 'fleet', version, error: refusal, active_version: this.engine.version });
+      return;
+    }
     this.#applyingRemote = true;
     try {
       this.engine.load(JSON.parse(stored[1]) as Record<string, unknown>);

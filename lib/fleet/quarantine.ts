@@ -9,6 +9,9 @@
  * after an outage until Redis takes them); `Quarantine.sync()` waits for
  * them. A stored `terminated` record is final: a write that would undo it is
  * refused by the script and the mirror takes the terminated record instead.
+ * Records are sealed with the fleet signing key when one is configured, and
+ * one that does not verify is ignored (write access to Redis alone cannot
+ * release an agent).
  * When the subscriber (re)connects, the mirror is refreshed from the hash,
  * since events sent while it was away are lost; an isolation the hash lacks
  * is written back rather than dropped (fail closed).
@@ -37,7 +40,7 @@ export class FleetQuarantine {
     this.#hash = store.key('quarantine', 'agents');
     store.on('event:quarantine', (e: FleetEvent) => {
       if (typeof e.r !== 'string' || typeof e.a !== 'string' || this.#dirty.has(e.a)) return; // our newer write follows
-      this.mirror.apply(e.r);
+      this.#apply(e.r);
     });
     store.on('resync', () => void this.#resync().catch(() => {}));
     store.on('recovered', () => void this.flush().catch(() => {}));
@@ -70,21 +73,29 @@ export class FleetQuarantine {
         this.#dirty.delete(agentId);
         continue;
       }
-      const message = this.store.message({ t: 'quarantine', a: agentId, r: json });
-      const refused = await this.store.run((r) => r.gkQuarantineSet(this.#hash, agentId, json, this.store.channel, message));
+      const sealed = this.store.seal('quarantine', json);
+      const message = this.store.message({ t: 'quarantine', a: agentId, r: sealed });
+      const refused = await this.store.run((r) => r.gkQuarantineSet(this.#hash, agentId, sealed, this.store.channel, message));
       // Only now: a change made while the write was in flight stays dirty.
       if (this.mirror.wire(agentId) === json) this.#dirty.delete(agentId);
       if (refused !== null) {
         this.#dirty.delete(agentId);
-        this.mirror.apply(refused); // terminated elsewhere: final
+        this.#apply(refused); // terminated elsewhere: final
       }
     }
+  }
+
+  /** A sealed record from Redis: applied only when its MAC verifies (with a signing key). */
+  #apply(sealed: string): void {
+    const json = this.store.open('quarantine', sealed);
+    if (json !== null) this.mirror.apply(json);
+    else this.store.refuse('a quarantine record that does not verify');
   }
 
   async #resync(): Promise<void> {
     await this.flush().catch(() => {});
     const all = await this.store.run((r) => r.hgetall(this.#hash));
-    for (const [agentId, json] of Object.entries(all)) if (!this.#dirty.has(agentId)) this.mirror.apply(json);
+    for (const [agentId, sealed] of Object.entries(all)) if (!this.#dirty.has(agentId)) this.#apply(sealed);
     // An isolation this process holds but Redis does not (Redis lost its data,
     // or a recover elsewhere was missed) is written back: fail closed, an
     // operator can recover the agent again.

@@ -97,17 +97,22 @@ return {0}
  * already terminated (final everywhere: a late recover elsewhere cannot undo
  * it). A `recovered` record is deleted from the hash (it isolates nothing),
  * which keeps the hash as small as the set of isolated agents.
- * KEYS[1] the hash. ARGV: agent id, record JSON, channel, message.
- * Returns the stored terminated record when it refused, else nil.
+ * Values are sealed records, {"r": record JSON, "m": MAC} (the MAC is checked
+ * by the processes, not here). KEYS[1] the hash. ARGV: agent id, sealed
+ * record, channel, message. Returns the stored terminated value when it
+ * refused, else nil.
  */
 export const QUARANTINE_SET_LUA = `
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local ok, rec = pcall(cjson.decode, cur)
-  if ok and type(rec) == 'table' and rec.status == 'terminated' then return cur end
+local function status(sealed)
+  local ok, outer = pcall(cjson.decode, sealed)
+  if not ok or type(outer) ~= 'table' or type(outer.r) ~= 'string' then return nil end
+  local ok2, rec = pcall(cjson.decode, outer.r)
+  if not ok2 or type(rec) ~= 'table' then return nil end
+  return rec.status
 end
-local ok, rec = pcall(cjson.decode, ARGV[2])
-if ok and type(rec) == 'table' and rec.status == 'recovered' then
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and status(cur) == 'terminated' then return cur end
+if status(ARGV[2]) == 'recovered' then
   redis.call('HDEL', KEYS[1], ARGV[1])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -118,13 +123,14 @@ return false
 
 /**
  * Publishes a policy document if its version is newer than the fleet's.
- * KEYS[1] the policy hash. ARGV: version, document JSON, channel, message.
+ * KEYS[1] the policy hash. ARGV: version, document JSON, channel, message,
+ * MAC (empty without a signing key).
  * Returns 0 when published, else the fleet's (newer or equal) version.
  */
 export const POLICY_PUBLISH_LUA = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if tonumber(ARGV[1]) <= cur then return cur end
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2], 'mac', ARGV[5])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 0
 `;

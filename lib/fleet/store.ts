@@ -14,7 +14,7 @@
  * so an outage is visible in `metrics`, `doctor` and the audit log.
  */
 import { EventEmitter } from 'node:events';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { AuditLog } from '../audit';
 import { ErrorCodes, GuardError, describe } from '../errors';
@@ -30,6 +30,15 @@ export interface RedisStoreSpec {
   prefix?: string;
   /** A command that takes longer fails (and the check fails closed). Default 1000 ms. */
   commandTimeoutMs?: number;
+  /**
+   * Shared by every process of the fleet (at least 32 bytes): policy
+   * documents and quarantine records in Redis are HMAC-signed with it, and
+   * records that do not verify are refused, so write access to Redis alone
+   * cannot hand out a permissive policy or release a quarantined agent.
+   * Without it, policy documents from Redis are never adopted (a process
+   * that hears of a newer version denies until it loads one itself).
+   */
+  signingKey?: Uint8Array | string;
 }
 
 /** What a fleet-backed component does when Redis cannot answer. */
@@ -62,7 +71,7 @@ export interface FleetEvent {
 interface ScriptClient extends Redis {
   gkGateStep(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
   gkQuarantineSet(key: string, agent: string, record: string, channel: string, message: string): Promise<string | null>;
-  gkPolicyPublish(key: string, version: number, doc: string, channel: string, message: string): Promise<number>;
+  gkPolicyPublish(key: string, version: number, doc: string, channel: string, message: string, mac: string): Promise<number>;
 }
 
 const DEFAULT_PREFIX = 'guardkernel:';
@@ -102,6 +111,7 @@ export class FleetStore extends EventEmitter {
   readonly channel: string;
   readonly #cmd: ScriptClient;
   readonly #sub: Redis;
+  readonly #signingKey: Buffer | null;
   #audit: AuditLog | undefined;
   #closed = false;
   #degraded = false;
@@ -127,6 +137,13 @@ export class FleetStore extends EventEmitter {
       throw new RangeError(`Expected an integer in [1, 60000] for commandTimeoutMs but received ${describe(timeout)}`);
     }
     this.channel = `${this.prefix}events`;
+    if (spec.signingKey === undefined) {
+      this.#signingKey = null;
+    } else {
+      const key = typeof spec.signingKey === 'string' ? Buffer.from(spec.signingKey, 'utf8') : spec.signingKey instanceof Uint8Array ? Buffer.from(spec.signingKey) : null;
+      if (key === null || key.length < 32) throw new RangeError(`Expected a signingKey of at least 32 bytes but received ${describe(spec.signingKey)}`);
+      this.#signingKey = key;
+    }
     const options: RedisOptions = {
       enableOfflineQueue: false, // fail now, never replay a stale check later
       maxRetriesPerRequest: 0,
@@ -166,6 +183,41 @@ export class FleetStore extends EventEmitter {
       this.#subscribed = false;
     });
     this.#sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#dispatch(channel, message));
+  }
+
+  /** True when records are signed and verified (a signingKey was given). */
+  get signed(): boolean {
+    return this.#signingKey !== null;
+  }
+
+  /** HMAC-SHA256 (hex) of `text` under the signing key, bound to `kind`; null without a key. */
+  mac(kind: string, text: string): string | null {
+    if (this.#signingKey === null) return null;
+    return createHmac('sha256', this.#signingKey).update(`guardkernel fleet ${kind}\u0000`).update(text).digest('hex');
+  }
+
+  /** Does `mac` sign `text`? Without a signing key everything passes (Redis is then trusted). */
+  verifyMac(kind: string, text: string, mac: unknown): boolean {
+    const want = this.mac(kind, text);
+    if (want === null) return true;
+    if (typeof mac !== 'string' || mac.length !== want.length) return false;
+    return timingSafeEqual(Buffer.from(mac), Buffer.from(want));
+  }
+
+  /** `text` wrapped with its MAC, as stored in Redis: `{"r": text, "m": mac}`. */
+  seal(kind: string, text: string): string {
+    return JSON.stringify({ r: text, m: this.mac(kind, text) });
+  }
+
+  /** The text of a sealed value, or null when it is malformed or does not verify. */
+  open(kind: string, sealed: string): string | null {
+    try {
+      const v = JSON.parse(sealed) as { r?: unknown; m?: unknown };
+      if (typeof v !== 'object' || v === null || typeof v.r !== 'string') return null;
+      return this.verifyMac(kind, v.r, v.m) ? v.r : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Key `prefix + kind + ':' + id`. */
@@ -218,6 +270,12 @@ export class FleetStore extends EventEmitter {
       this.emit('recovered');
     }
     return result;
+  }
+
+  /** Records that something read from Redis was refused (it did not verify): a security event. */
+  refuse(what: string): void {
+    this.#audit?.append('input_validation_failure', 'error', { source: 'fleet_store', prefix: this.prefix, refused: what });
+    this.emit('refused', what);
   }
 
   /** Counts an answer given locally because Redis could not (onStoreError 'local'). */
