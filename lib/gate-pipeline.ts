@@ -59,6 +59,8 @@ export interface PipelineParts {
   onStoreError: OnStoreError;
   fleetChecks: FleetGateChecks | null;
   policySync: FleetPolicySync | null;
+  /** True once the gate (or its store) is closed: a fleet gate then denies everything. */
+  closed: () => boolean;
 }
 
 /** Marks a request that is not an object (check() reports it as an internal error deny). */
@@ -161,7 +163,9 @@ export class GatePipeline {
         const car = request.car as Car;
         trust = this.p.policy.trustScore(car.agent_id);
         if (failed[i] !== undefined) throw failed[i];
-        if (sync.behind) {
+        if (this.p.closed()) {
+          d = this.deny('error', 'the gate or its fleet store is closed (fail closed)', hashed, trust);
+        } else if (sync.behind) {
           d = this.deny('policy', `policy version ${this.p.policy.version} is behind the fleet's ${sync.fleetVersion} (fail closed)`, hashed, trust);
         } else {
           const q = this.quarantineStage(car, hashed, trust);

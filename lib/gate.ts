@@ -76,6 +76,7 @@ export class Gate {
   readonly #fleetChecks: FleetGateChecks | null = null;
   readonly #policySync: FleetPolicySync | null = null;
   readonly #pipeline: GatePipeline;
+  #closed = false;
 
   constructor(options: GateOptions) {
     if (typeof options !== 'object' || options === null || options.policy === undefined) {
@@ -123,6 +124,7 @@ export class Gate {
       onStoreError: this.#onStoreError,
       fleetChecks: this.#fleetChecks,
       policySync: this.#policySync,
+      closed: () => this.#closed || (fleet !== null && fleet.closed),
     });
   }
 
@@ -150,8 +152,12 @@ export class Gate {
     return carHash === undefined ? this.cache.clear() : Number(this.cache.invalidate(carHash));
   }
 
-  /** Stops listening to the fleet and quits a Redis connection the gate opened. Idempotent. */
+  /**
+   * Stops listening to the fleet and quits a Redis connection the gate
+   * opened; a fleet gate denies every check afterwards. Idempotent.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     this.#policySync?.close();
     const owned = this.#ownedStore;
     this.#ownedStore = null;

@@ -251,6 +251,15 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     expect(AuditLog.verify(path.join(dir, 'audit.jsonl'), Buffer.alloc(32))).toMatchObject({ ok: false }); // wrong key: the log is sealed
   });
 
+  it('a closed fleet gate denies (fail closed) instead of throwing; close is idempotent', async () => {
+    const g = await fleetGate(prefix());
+    await g.close();
+    await g.close();
+    expect(await g.checkAsync({ car: { action_type: 'file_read', agent_id: 'a', resource: '/srv/x' }, nonce: 'z' })).toMatchObject({ decision: 'deny', source: 'error' });
+    expect(await g.checkAsync({ car: { action_type: 'file_read', agent_id: 'a', resource: '/srv/x' } })).toMatchObject({ decision: 'deny', source: 'error', reason: expect.stringContaining('closed') });
+    expect(await g.checkAsync({ car: { action_type: 'file_read' } })).toMatchObject({ decision: 'deny', source: 'validation' });
+  });
+
   it('rejects mixing stores', async () => {
     const s = FleetStore.redis({ redis: redis.url, prefix: prefix() });
     const { ReplayDetector, VelocityGuard } = await import('../lib/index');

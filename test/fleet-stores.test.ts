@@ -20,6 +20,14 @@ function store(prefix: string, extra: Partial<{ commandTimeoutMs: number }> = {}
   return s;
 }
 
+async function until(what: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Small deterministic PRNG so a failing trace can be replayed from its seed. */
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -119,6 +127,28 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
     const pttl = await admin.pttl(keys[0]);
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('an ioredis client is duplicated (its own connection stays open and untouched), and closed stores fail closed', async () => {
+    const client = new Redis(redis.url);
+    const s = FleetStore.redis({ redis: client, prefix: `client-${randomBytes(4).toString('hex')}:` });
+    await s.ready();
+    const r = new ReplayDetector({ store: s });
+    expect(await r.checkAsync('x', Date.now() + 10_000)).toBe('fresh');
+    await s.close();
+    await s.close(); // idempotent
+    expect(s.closed).toBe(true);
+    expect(await client.ping()).toBe('PONG'); // the caller's client is still theirs
+    expect(s.status().connection).toBe('end');
+    const err = await r.checkAsync('y', Date.now() + 10_000).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(s.ready(100)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    // A detector that opened its own connection closes it.
+    const own = new ReplayDetector({ store: { redis: redis.url, prefix: 'own:' } });
+    await own.fleet!.store.ready();
+    own.close();
+    await until(() => own.fleet!.store.status().connection === 'end');
+    client.disconnect();
   });
 
   it('rejects bad store options', () => {
