@@ -77,6 +77,7 @@ export class Gate {
   readonly #policySync: FleetPolicySync | null = null;
   readonly #pipeline: GatePipeline;
   #closed = false;
+  readonly #ownsQuarantine: boolean;
 
   constructor(options: GateOptions) {
     if (typeof options !== 'object' || options === null || options.policy === undefined) {
@@ -99,6 +100,7 @@ export class Gate {
     this.replay = replay ?? new ReplayDetector({ clock, store, onStoreError: this.#onStoreError });
     this.velocity = velocity === undefined || velocity instanceof VelocityGuard ? velocity : new VelocityGuard({ clock, ...velocity, store, onStoreError: this.#onStoreError });
     this.quarantine = quarantine ?? new Quarantine({ audit, clock, store });
+    this.#ownsQuarantine = quarantine === undefined;
     this.#nonceTtlMs = nonceTtlMs;
     this.#clock = clock;
     const mismatch = (fleet === null ? [this.replay.fleet !== null, this.velocity?.fleet != null, this.quarantine.fleet] : [this.replay.fleet?.store !== fleet, this.velocity !== undefined && this.velocity.fleet?.store !== fleet, !this.quarantine.fleet]).indexOf(true);
@@ -159,6 +161,7 @@ export class Gate {
   async close(): Promise<void> {
     this.#closed = true;
     this.#policySync?.close();
+    if (this.#ownsQuarantine) this.quarantine.close();
     const owned = this.#ownedStore;
     this.#ownedStore = null;
     await owned?.close();

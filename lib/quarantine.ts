@@ -138,8 +138,9 @@ export class Quarantine {
     await this.#fleet?.flush();
   }
 
-  /** Quits a Redis connection this quarantine opened. Idempotent. */
+  /** Stops following the fleet and quits a Redis connection this quarantine opened. Idempotent. */
   close(): void {
+    this.#fleet?.detach();
     void this.#ownedStore?.close();
     this.#ownedStore = null;
   }

@@ -260,6 +260,21 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     expect(await g.checkAsync({ car: { action_type: 'file_read' } })).toMatchObject({ decision: 'deny', source: 'validation' });
   });
 
+  it('gates sharing one FleetStore detach from it on close (no listener leak)', async () => {
+    const s = FleetStore.redis({ redis: redis.url, prefix: prefix(), signingKey: SIGNING_KEY });
+    await s.ready();
+    const events = ['resync', 'recovered', 'event:policy', 'event:cache', 'event:quarantine'];
+    const before = events.map((e) => s.listenerCount(e));
+    for (let i = 0; i < 20; i++) {
+      const g = new Gate({ policy, store: s });
+      expect(await g.checkAsync({ car: { action_type: 'file_read', agent_id: 'a', resource: '/srv/x' } })).toMatchObject({ decision: 'allow' });
+      await g.close();
+    }
+    expect(events.map((e) => s.listenerCount(e))).toEqual(before);
+    expect(s.closed).toBe(false); // not the gates' to close
+    await s.close();
+  });
+
   it('rejects mixing stores', async () => {
     const s = FleetStore.redis({ redis: redis.url, prefix: prefix() });
     const { ReplayDetector, VelocityGuard } = await import('../lib/index');

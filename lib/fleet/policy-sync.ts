@@ -25,6 +25,7 @@ export class FleetPolicySync {
   #catchUp: Promise<void> | null = null;
   #applyingRemote = false;
   readonly #onLoaded: (version: number) => void;
+  readonly #listeners: Array<[string, (event: FleetEvent) => void]>;
 
   constructor(
     readonly store: FleetStore,
@@ -37,16 +38,25 @@ export class FleetPolicySync {
       if (!this.#applyingRemote) void this.publish().catch(() => {});
     };
     engine.on('loaded', this.#onLoaded);
-    store.on('event:policy', (e: FleetEvent) => {
-      if (typeof e.v === 'number' && Number.isSafeInteger(e.v)) this.#heard(e.v);
-    });
-    store.on('event:cache', (e: FleetEvent) => {
-      if (this.cache === null) return;
-      if (typeof e.h === 'string') this.cache.invalidate(e.h);
-      else if (e.h === null) this.cache.clear();
-    });
-    // Reconnected: events may have been missed, and Redis may have lost its data.
-    store.on('resync', () => void this.#resync().catch(() => {}));
+    this.#listeners = [
+      [
+        'event:policy',
+        (e: FleetEvent) => {
+          if (typeof e.v === 'number' && Number.isSafeInteger(e.v)) this.#heard(e.v);
+        },
+      ],
+      [
+        'event:cache',
+        (e: FleetEvent) => {
+          if (this.cache === null) return;
+          if (typeof e.h === 'string') this.cache.invalidate(e.h);
+          else if (e.h === null) this.cache.clear();
+        },
+      ],
+      // Reconnected: events may have been missed, and Redis may have lost its data.
+      ['resync', () => void this.#resync().catch(() => {})],
+    ];
+    for (const [event, fn] of this.#listeners) store.on(event, fn);
   }
 
   /** True while a newer version is known in the fleet than the one loaded here. */
@@ -83,8 +93,10 @@ export class FleetPolicySync {
     return removed;
   }
 
+  /** Stops listening (to the engine and the store). */
   close(): void {
     this.engine.off('loaded', this.#onLoaded);
+    for (const [event, fn] of this.#listeners) this.store.off(event, fn);
   }
 
   #heard(version: number): void {

@@ -32,18 +32,30 @@ export class FleetQuarantine {
   readonly #dirty = new Set<string>();
   #flushing: Promise<void> | null = null;
   readonly #hash: string;
+  readonly #listeners: Array<[string, (event: FleetEvent) => void]>;
 
   constructor(
     readonly store: FleetStore,
     private readonly mirror: QuarantineMirror,
   ) {
     this.#hash = store.key('quarantine', 'agents');
-    store.on('event:quarantine', (e: FleetEvent) => {
-      if (typeof e.r !== 'string' || typeof e.a !== 'string' || this.#dirty.has(e.a)) return; // our newer write follows
-      this.#apply(e.r);
-    });
-    store.on('resync', () => void this.#resync().catch(() => {}));
-    store.on('recovered', () => void this.flush().catch(() => {}));
+    this.#listeners = [
+      [
+        'event:quarantine',
+        (e: FleetEvent) => {
+          if (typeof e.r !== 'string' || typeof e.a !== 'string' || this.#dirty.has(e.a)) return; // our newer write follows
+          this.#apply(e.r);
+        },
+      ],
+      ['resync', () => void this.#resync().catch(() => {})],
+      ['recovered', () => void this.flush().catch(() => {})],
+    ];
+    for (const [event, fn] of this.#listeners) store.on(event, fn);
+  }
+
+  /** Stops mirroring (changes still pending stay unwritten). */
+  detach(): void {
+    for (const [event, fn] of this.#listeners) this.store.off(event, fn);
   }
 
   /** Queues the current local record of `agentId` for Redis. */

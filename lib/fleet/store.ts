@@ -130,6 +130,7 @@ export class FleetStore extends EventEmitter {
 
   constructor(spec: RedisStoreSpec) {
     super();
+    this.setMaxListeners(0); // every gate and component on this store listens; they detach on close
     if (typeof spec !== 'object' || spec === null) throw new TypeError(`Expected { redis: url | client } but received ${describe(spec)}`);
     this.prefix = checkPrefix(spec.prefix ?? DEFAULT_PREFIX);
     const timeout = spec.commandTimeoutMs ?? 1000;
