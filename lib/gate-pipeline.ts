@@ -105,9 +105,8 @@ export class GatePipeline {
   }
 
   /**
-   * Fleet gate: the same decisions as `checkAsync`
-   * on each request in order, with all Redis work of the batch in one
-   * pipeline. (Exception: when a policy decision inside the batch quarantines
+   * Fleet gate: the same decisions as `checkAsync` on each request in order,
+   * with all Redis work of the batch in one pipeline. (Exception: when a policy decision inside the batch quarantines
    * an agent, that agent's later requests in the batch are denied by
    * quarantine as in order, but their velocity token and nonce were already
    * spent by the pipeline.)
