@@ -17,7 +17,7 @@
  * native version would be slower through the whole gate.
  */
 import { ErrorCodes, GuardError, describe } from './errors';
-import { decodeStep, encodeStep } from './fleet/step';
+import { decodeSteps, encodeSteps, type StepResult } from './fleet/step';
 import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from './fleet/store';
 import { FleetVelocity } from './fleet/velocity';
 import { clockOption, optionsObject } from './store-common';
@@ -245,8 +245,8 @@ export class VelocityGuard {
     }
     let reply: unknown;
     try {
-      const args = encodeStep(fleet.parts(agentId, sessionId, now));
-      reply = await fleet.store.run((r) => r.gkGateStep(...(args as [number, ...Array<string | number>])));
+      const steps = encodeSteps([fleet.parts(agentId, sessionId, now)]);
+      reply = await fleet.store.run((r) => r.gkGateSteps(steps));
     } catch (err) {
       if (fleet.onStoreError === 'local' && err instanceof GuardError && err.code === ErrorCodes.STORE_UNAVAILABLE) {
         fleet.store.noteFallback();
@@ -254,11 +254,11 @@ export class VelocityGuard {
       }
       throw err;
     }
-    return this.verdictOf(decodeStep(reply));
+    return this.verdictOf(decodeSteps(reply, 1)[0]);
   }
 
   /** Counts and shapes a step's velocity answer (the gate's batched path uses it too). */
-  verdictOf(step: ReturnType<typeof decodeStep>): VelocityVerdict {
+  verdictOf(step: StepResult): VelocityVerdict {
     if (step.kind === 'velocity') {
       this.#denied++;
       return { allowed: false, scope: step.scope, retry_after_ms: step.retryAfterMs };

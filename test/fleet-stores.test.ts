@@ -139,7 +139,7 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
     await s.close(); // idempotent
     expect(s.closed).toBe(true);
     expect(await client.ping()).toBe('PONG'); // the caller's client is still theirs
-    expect(s.status().connection).toBe('end');
+    expect(s.status().connection).toBe('closed');
     const err = await r.checkAsync('y', Date.now() + 10_000).catch((e) => e);
     expect(err).toMatchObject({ code: 'ERR_CLOSED' });
     await expect(s.ready(100)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
@@ -147,7 +147,7 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
     const own = new ReplayDetector({ store: { redis: redis.url, prefix: 'own:' } });
     await own.fleet!.store.ready();
     own.close();
-    await until(() => own.fleet!.store.status().connection === 'end');
+    await until(() => own.fleet!.store.status().connection === 'closed');
     client.disconnect();
   });
 

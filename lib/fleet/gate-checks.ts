@@ -1,19 +1,19 @@
 /**
  * The gate's store-backed checks (velocity, request nonce, single-use permit)
- * against Redis, in the pipeline's order, as ONE script call per request:
+ * against Redis, in the pipeline's order, as one script step per request:
  * one round trip for `checkAsync`, one pipeline for `checkBatchAsync`.
  *
  * Per request: the permit's signature, expiry and CAR binding are verified
  * locally first (a forged or expired permit never reaches Redis); a nonce
  * this process has already seen is a replay without a round trip (the local
  * tier), though the velocity charge that precedes it still goes to Redis;
- * everything else is decided by GATE_STEP_LUA atomically on the server.
+ * everything else is decided by GATE_STEPS_LUA on the server, each step
+ * atomic and the steps in request order.
  */
-import { ErrorCodes, GuardError } from '../errors';
 import type { Keyring, PermitClaims, PermitVerification } from '../permit';
 import type { ReplayDetector } from '../replay';
 import type { VelocityGuard } from '../velocity';
-import { decodeStep, encodeStep, type StepInput, type StepResult } from './step';
+import { STEPS_PER_CALL, decodeSteps, encodeSteps, type StepInput, type StepResult } from './step';
 import type { FleetStore } from './store';
 
 /** What the checks decided: a deny, a valid permit (allow), or pass (go on to cache and policy). */
@@ -84,25 +84,31 @@ export class FleetGateChecks {
     return { request, step: needed ? step : null, localReplay, nonceExpiresAtMs, permit };
   }
 
-  /** Runs the prepared steps that need Redis, in order, in one pipeline. */
+  /** Runs the prepared steps that need Redis, in order: script calls of up to 256 steps, all in one pipeline. */
   async run(prepared: PreparedChecks[]): Promise<Array<StepResult | null>> {
-    const withStep = prepared.filter((p) => p.step !== null);
-    if (withStep.length === 0) return prepared.map(() => null);
+    const steps: StepInput[] = [];
+    for (const p of prepared) if (p.step !== null) steps.push(p.step);
+    if (steps.length === 0) return prepared.map(() => null);
+    const chunks: string[] = [];
+    for (let at = 0; at < steps.length; at += STEPS_PER_CALL) chunks.push(encodeSteps(steps.slice(at, at + STEPS_PER_CALL)));
     const replies = await this.store.run(async (r) => {
-      if (withStep.length === 1) return [[null, await r.gkGateStep(...(encodeStep(withStep[0].step!) as [number]))]];
+      if (chunks.length === 1) return [await r.gkGateSteps(chunks[0])];
       const pipe = r.pipeline();
-      for (const p of withStep) (pipe as unknown as { gkGateStep(...a: unknown[]): void }).gkGateStep(...encodeStep(p.step!));
+      for (const c of chunks) (pipe as unknown as { gkGateSteps(arg: string): void }).gkGateSteps(c);
       const out = await pipe.exec();
       if (out === null) throw new Error('pipeline discarded');
-      return out;
+      return out.map(([err, reply]) => {
+        if (err) throw err;
+        return reply;
+      });
     });
+    const results: StepResult[] = [];
+    for (let i = 0; i < chunks.length; i++) {
+      const count = Math.min(STEPS_PER_CALL, steps.length - i * STEPS_PER_CALL);
+      for (const r of decodeSteps(replies[i], count)) results.push(r);
+    }
     let at = 0;
-    return prepared.map((p) => {
-      if (p.step === null) return null;
-      const [err, reply] = replies[at++] as [Error | null, unknown];
-      if (err) throw new GuardError(ErrorCodes.STORE_UNAVAILABLE, `Redis store unavailable: ${err.message}`, { cause: err });
-      return decodeStep(reply);
-    });
+    return prepared.map((p) => (p.step === null ? null : results[at++]));
   }
 
   /** The outcome of one request from its Redis answer, in the pipeline's order. */

@@ -10,29 +10,25 @@
  */
 
 /**
- * One gate step: velocity buckets, then the request nonce, then a single-use
- * permit's jti, in the pipeline's order, stopping at the first that refuses
- * (a velocity deny spends no nonce; a replayed nonce still costs its token,
- * exactly as the in-process gate does).
+ * Gate steps: for each request, velocity buckets, then the request nonce,
+ * then a single-use permit's jti, in the pipeline's order, stopping at the
+ * first that refuses (a velocity deny spends no nonce; a replayed nonce still
+ * costs its token, exactly as the in-process gate does). Steps run in array
+ * order, so a batch sees the state each earlier request left.
  *
- * ARGV: now, windowMs, then for each part a flag ("1"/"0") and its numbers:
- *   agent:   flag, rate, capacity, fillMs
- *   session: flag, rate, capacity, fillMs
- *   nonce:   flag, expiresAtMs        jti: flag, expiresAtMs
- * KEYS: the keys of the parts whose flag is "1", in that order.
- * Returns {0} pass, {1, scope (1 agent | 2 session), retryAfterMs}, {2} nonce
- * replayed, {3} jti replayed.
+ * ARGV[1] is a JSON array of steps (one argument: encoding thousands of
+ * separate arguments costs the client more than the script costs Redis):
+ *   [now, windowMs,
+ *    agentKey, rate, capacity, fillMs,      -- agentKey "" when no agent limit
+ *    sessionKey, rate, capacity, fillMs,    -- sessionKey "" when none
+ *    nonceKey, expiresAtMs, jtiKey, expiresAtMs]   -- "" when absent
+ * Keys are not declared in KEYS: fleet mode runs on one Redis (not Cluster).
+ * Returns three integers per step: {0,0,0} pass, {1, scope (1 agent |
+ * 2 session), retryAfterMs}, {2,0,0} nonce replayed, {3,0,0} jti replayed.
  */
-export const GATE_STEP_LUA = `
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
+export const GATE_STEPS_LUA = `
 local MILLI = 1000
-local keyAt = 1
-local function nextKey()
-  local k = KEYS[keyAt]
-  keyAt = keyAt + 1
-  return k
-end
+local now, window
 local function load(key, rate, cap, fill)
   local h = redis.call('HMGET', key, 't', 'c', 'a')
   local b = {key = key, rate = rate, cap = cap, fill = fill}
@@ -58,7 +54,8 @@ local function load(key, rate, cap, fill)
 end
 local function save(b)
   if not b then return end
-  redis.call('HSET', b.key, 't', string.format('%.17g', b.t), 'c', string.format('%.17g', b.c), 'a', string.format('%.17g', b.a))
+  -- Numbers go to Redis as %.17g text: exact for these integers (< 2^53).
+  redis.call('HSET', b.key, 't', b.t, 'c', b.c, 'a', b.a)
   -- Idle for fillMs means "as new": the key may go then (plus slack for clock skew).
   redis.call('PEXPIRE', b.key, b.fill + 60000)
 end
@@ -67,29 +64,36 @@ local function retry(b)
   if r < 1 then return 1 end
   return r
 end
-local a, s
-if ARGV[3] == '1' then a = load(nextKey(), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])) end
-if ARGV[7] == '1' then s = load(nextKey(), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])) end
-local aShort = a ~= nil and a.t < MILLI
-local sShort = s ~= nil and s.t < MILLI
-if aShort or sShort then
+local function step(st)
+  now = st[1]; window = st[2]
+  local a, s
+  if st[3] ~= '' then a = load(st[3], st[4], st[5], st[6]) end
+  if st[7] ~= '' then s = load(st[7], st[8], st[9], st[10]) end
+  local aShort = a ~= nil and a.t < MILLI
+  local sShort = s ~= nil and s.t < MILLI
+  if aShort or sShort then
+    save(a); save(s)
+    local r = 0
+    if aShort then r = retry(a) end
+    if sShort then r = math.max(r, retry(s)) end
+    if aShort then return 1, 1, r end
+    return 1, 2, r
+  end
+  if a then a.t = a.t - MILLI end
+  if s then s.t = s.t - MILLI end
   save(a); save(s)
-  local r = 0
-  if aShort then r = retry(a) end
-  if sShort then r = math.max(r, retry(s)) end
-  if aShort then return {1, 1, r} end
-  return {1, 2, r}
+  if st[11] ~= '' and not redis.call('SET', st[11], '1', 'NX', 'PXAT', st[12]) then return 2, 0, 0 end
+  if st[13] ~= '' and not redis.call('SET', st[13], '1', 'NX', 'PXAT', st[14]) then return 3, 0, 0 end
+  return 0, 0, 0
 end
-if a then a.t = a.t - MILLI end
-if s then s.t = s.t - MILLI end
-save(a); save(s)
-if ARGV[11] == '1' then
-  if not redis.call('SET', nextKey(), '1', 'NX', 'PXAT', ARGV[12]) then return {2} end
+local out = {}
+for _, st in ipairs(cjson.decode(ARGV[1])) do
+  local code, scope, r = step(st)
+  out[#out + 1] = code
+  out[#out + 1] = scope
+  out[#out + 1] = r
 end
-if ARGV[13] == '1' then
-  if not redis.call('SET', nextKey(), '1', 'NX', 'PXAT', ARGV[14]) then return {3} end
-end
-return {0}
+return out
 `;
 
 /**

@@ -14,11 +14,12 @@
  * so an outage is visible in `metrics`, `doctor` and the audit log.
  */
 import { EventEmitter } from 'node:events';
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { AuditLog } from '../audit';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { GATE_STEP_LUA, POLICY_PUBLISH_LUA, QUARANTINE_SET_LUA } from './scripts';
+import { sha256Hex } from '../hash';
+import { GATE_STEPS_LUA, POLICY_PUBLISH_LUA, QUARANTINE_SET_LUA } from './scripts';
 
 /** Where a component keeps its shared state. */
 export type StoreOption = 'memory' | FleetStore | RedisStoreSpec;
@@ -47,7 +48,7 @@ export type OnStoreError = 'deny' | 'local';
 export interface FleetStoreStatus {
   kind: 'redis';
   prefix: string;
-  /** ioredis connection state of the command connection (`ready` when usable). */
+  /** ioredis connection state of the command connection (`ready` when usable), `closed` after close(). */
   connection: string;
   subscribed: boolean;
   /** True from a failed command until the next one succeeds. */
@@ -69,7 +70,7 @@ export interface FleetEvent {
 }
 
 interface ScriptClient extends Redis {
-  gkGateStep(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
+  gkGateSteps(steps: string): Promise<number[]>;
   gkQuarantineSet(key: string, agent: string, record: string, channel: string, message: string): Promise<string | null>;
   gkPolicyPublish(key: string, version: number, doc: string, channel: string, message: string, mac: string): Promise<number>;
 }
@@ -101,7 +102,7 @@ export function checkOnStoreError(value: unknown): OnStoreError {
 
 /** Short fixed-length key part for user text (nonces, agent ids): bounds key size and keeps it binary-clean. */
 export function keyDigest(text: string): string {
-  return createHash('sha256').update(text).digest('base64url').slice(0, 32);
+  return sha256Hex(text).slice(0, 32); // 128 bits; the native SHA-256 where the addon is loaded
 }
 
 export class FleetStore extends EventEmitter {
@@ -161,7 +162,7 @@ export class FleetStore extends EventEmitter {
     } else {
       throw new TypeError(`Expected a redis:// URL or an ioredis client for redis but received ${describe(spec.redis)}`);
     }
-    cmd.defineCommand('gkGateStep', { lua: GATE_STEP_LUA });
+    cmd.defineCommand('gkGateSteps', { numberOfKeys: 0, lua: GATE_STEPS_LUA });
     cmd.defineCommand('gkQuarantineSet', { numberOfKeys: 1, lua: QUARANTINE_SET_LUA });
     cmd.defineCommand('gkPolicyPublish', { numberOfKeys: 1, lua: POLICY_PUBLISH_LUA });
     this.#cmd = cmd as ScriptClient;
@@ -322,7 +323,7 @@ export class FleetStore extends EventEmitter {
     return {
       kind: 'redis',
       prefix: this.prefix,
-      connection: this.#cmd.status,
+      connection: this.#closed ? 'closed' : this.#cmd.status,
       subscribed: this.#subscribed,
       degraded: this.#degraded,
       commands: this.#commands,

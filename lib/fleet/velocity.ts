@@ -1,7 +1,7 @@
 /**
  * The Redis side of a fleet-backed VelocityGuard: one budget per agent (and
  * per agent and session) for the whole fleet. Each check is one Lua script
- * (GATE_STEP_LUA) doing the guard's integer milli-token arithmetic on a hash
+ * (GATE_STEPS_LUA) doing the guard's integer milli-token arithmetic on a hash
  * per bucket, with a TTL of the bucket's fill time (plus slack) so Redis
  * memory is bounded exactly as the in-process table is.
  *
