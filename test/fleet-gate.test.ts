@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, FleetStore, Gate, Keyring, carHash, type GateRequest } from '../lib/index';
-import { randomInt, rng } from './helpers';
+import { randomInt, rng, until } from './helpers';
 import { redisAvailable, startRedis, type RedisProcess } from './redis-server';
 
 const policy = {
@@ -40,14 +40,6 @@ async function fleetGate(p: string, extra: Record<string, unknown> = {}): Promis
   gates.push(g);
   await g.ready();
   return g;
-}
-
-async function until(what: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, GuardClient } from '../lib/index';
+import { until } from './helpers';
 import { redisAvailable, startRedis, type RedisProcess } from './redis-server';
 import { cli, startServe } from './serve-process';
 
@@ -41,14 +42,6 @@ async function server(prefix: string, extra: string[] = []): Promise<{ client: G
   const client = await GuardClient.connect(path.join(state, 'core.sock'));
   clients.push(client);
   return { client, state };
-}
-
-async function until(what: () => Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await what())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe.skipIf(!redisAvailable)('fleet mode across guardkernel serve processes', () => {

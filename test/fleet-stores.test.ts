@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, FleetStore, GuardError, ReplayDetector, VelocityGuard } from '../lib/index';
+import { until } from './helpers';
 import { redisAvailable, startRedis, type RedisProcess } from './redis-server';
 
 let redis: RedisProcess;
@@ -18,14 +19,6 @@ function store(prefix: string, extra: Partial<{ commandTimeoutMs: number }> = {}
   const s = FleetStore.redis({ redis: redis.url, prefix, ...extra });
   opened.push(s);
   return s;
-}
-
-async function until(what: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Small deterministic PRNG so a failing trace can be replayed from its seed. */

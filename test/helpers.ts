@@ -55,3 +55,12 @@ export function fakeClock(start = 1_000_000): { now: number; fn: () => number } 
   const clock = { now: start, fn: () => clock.now };
   return clock;
 }
+
+/** Polls `what` every few ms until it holds; throws after `ms` (for state that travels between processes). */
+export async function until(what: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await what())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
