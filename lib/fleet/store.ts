@@ -15,7 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { AuditLog } from '../audit';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { sha256Hex } from '../hash';
@@ -76,6 +76,12 @@ interface ScriptClient extends Redis {
 }
 
 const DEFAULT_PREFIX = 'guardkernel:';
+
+/** ioredis, loaded on first use: processes without a Redis store never pay for loading it. */
+function ioredis(): typeof import('ioredis') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('ioredis') as typeof import('ioredis');
+}
 
 function checkPrefix(prefix: unknown): string {
   if (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > 128) {
@@ -153,6 +159,7 @@ export class FleetStore extends EventEmitter {
       retryStrategy: (times) => Math.min(50 * times, 1000),
       lazyConnect: false,
     };
+    const { Redis } = ioredis();
     let cmd: Redis;
     if (typeof spec.redis === 'string') {
       if (!/^rediss?:\/\//.test(spec.redis)) throw new TypeError(`Expected a redis:// or rediss:// URL but received ${describe(spec.redis)}`);
