@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { canonicalizeJson } from './car';
 import { describe } from './errors';
-import type { HmacKey } from './hash';
+import { HmacKey } from './hash';
 
 /** `prev` of the first record of a new chain. */
 export const GENESIS_MAC = '0'.repeat(64);
@@ -113,4 +113,36 @@ export function verifyWith(
     return bad(lines.length + 1, `truncated: the head checkpoint is at seq ${head.seq}`, lastGoodSeq + 1);
   }
   return { ok: true, records, lastGoodSeq, lastMac };
+}
+
+/** Verifies one log file under `key` (AuditLog.verify). */
+export function verifyFile(file: string, key: string | Uint8Array, options: { previousMac?: string; previousSeq?: number }): AuditVerification {
+  const hmac = new HmacKey(keyBytes(key));
+  try {
+    return verifyWith(hmac, file, options);
+  } finally {
+    hmac.destroy();
+  }
+}
+
+/** Verifies rotated files and the live one as one chain, oldest first (AuditLog.verifyChain). */
+export function verifyFiles(files: string[], key: string | Uint8Array): AuditVerification & { file?: string } {
+  const hmac = new HmacKey(keyBytes(key));
+  try {
+    let previousMac: string | undefined;
+    let previousSeq: number | undefined;
+    let records = 0;
+    let lastGoodSeq = 0;
+    for (const file of files) {
+      const r = verifyWith(hmac, file, { previousMac, previousSeq, skipHead: file !== files[files.length - 1] });
+      records += r.records;
+      if (!r.ok) return { ...r, records, file };
+      lastGoodSeq = r.lastGoodSeq;
+      previousSeq = r.lastGoodSeq;
+      previousMac = r.lastMac;
+    }
+    return { ok: true, records, lastGoodSeq };
+  } finally {
+    hmac.destroy();
+  }
 }

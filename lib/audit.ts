@@ -19,45 +19,19 @@
  */
 import fs from 'node:fs';
 import { expiredRotations } from './audit-retention';
-import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyWith } from './audit-verify';
+import { EVENT_TYPE, SEVERITIES, type Severity } from './audit-events';
+import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyFile, verifyFiles } from './audit-verify';
+import { type DecisionRecordFields, decisionRecordScratch, writeDecisionRecord } from './audit-record';
 import { canonicalScratch, writePrefixedCanonicalJson } from './canonical-bytes';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, canonicalizeJson } from './car';
 import { ErrorCodes, GuardError, describe } from './errors';
 import { HmacKey } from './hash';
 
 export { GENESIS_MAC, type AuditVerification } from './audit-verify';
+export { SECURITY_EVENT_TYPES, type SecurityEventType, type Severity } from './audit-events';
 
-export const SECURITY_EVENT_TYPES = [
-  'auth_success',
-  'auth_failure',
-  'rate_limited',
-  'session_created',
-  'session_expired',
-  'invalid_session',
-  'path_traversal_attempt',
-  'input_validation_failure',
-  'output_filtered',
-  'resource_limit_exceeded',
-  'model_hash_mismatch',
-  'sandbox_violation',
-  'policy_reloaded',
-  'replay_detected',
-  'permit_rejected',
-  'quarantine_changed',
-  'gate_decision',
-  'log_rotated',
-  'log_pruned',
-  'compliance_status_changed',
-  'store_unavailable',
-  'store_recovered',
-] as const;
-
-export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
-export type Severity = 'debug' | 'info' | 'warning' | 'error' | 'critical';
-
-const SEVERITIES: ReadonlySet<string> = new Set(['debug', 'info', 'warning', 'error', 'critical']);
-const EVENT_TYPE = /^[a-z][a-z0-9_.]{0,63}$/;
 const MAC_FIELD = Buffer.from(',"mac":"', 'latin1');
+const HEX_MAC = /^[0-9a-f]{64}$/;
 const RESERVED = new Set(['seq', 'ts', 'type', 'severity', 'prev', 'mac']);
 
 export interface AuditLogOptions {
@@ -141,6 +115,7 @@ export class AuditLog {
   #size: number;
   #seq: number;
   #prev: string;
+  #prevIsHex = true;
   /** Sealed records not yet written, as the bytes of their lines. */
   #pending = Buffer.allocUnsafe(64 * 1024);
   #pendingBytes = 0;
@@ -178,6 +153,7 @@ export class AuditLog {
     const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
     this.#prev = last?.mac ?? GENESIS_MAC;
+    this.#prevIsHex = HEX_MAC.test(this.#prev); // a damaged file's last MAC takes the generic path
     this.#fd = fs.openSync(file, 'a', 0o600);
     this.#size = fs.fstatSync(this.#fd).size;
     openLogs.add(this);
@@ -228,20 +204,12 @@ export class AuditLog {
    * `ERR_AUDIT_UNAVAILABLE` for a required log that cannot be written.
    */
   append(type: string, severity: Severity, fields: Record<string, unknown> = {}): number {
-    if (this.#closed) throw new GuardError(ErrorCodes.CLOSED, 'AuditLog has been closed');
+    this.#checkOpen();
     if (typeof type !== 'string' || !EVENT_TYPE.test(type)) throw new TypeError(`Expected an event type like "gate_decision" but received ${describe(type)}`);
     if (!SEVERITIES.has(severity)) throw new TypeError(`Expected one of debug, info, warning, error, critical for severity but received ${describe(severity)}`);
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new TypeError(`Expected an object for fields but received ${describe(fields)}`);
     for (const k of Object.keys(fields)) if (RESERVED.has(k)) throw new TypeError(`Field "${k}" is reserved in audit records`);
-    if (this.required && this.#error !== null) {
-      throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} cannot be written: ${this.#error.message}`, { cause: this.#error });
-    }
-    if (this.#pendingRecords >= this.#maxBuffered) {
-      this.#flushSafely();
-      if (this.#pendingRecords >= this.#maxBuffered) {
-        throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} is full and cannot be written`, { cause: this.#error ?? undefined });
-      }
-    }
+    this.#admit();
     const record: Record<string, unknown> = Object.assign({}, fields);
     record.seq = this.#seq + 1;
     record.ts = this.#clock();
@@ -251,20 +219,64 @@ export class AuditLog {
     // mac = HMAC(prev || canonical record): both written into one scratch
     // buffer and MACed in place. Anything unusual takes the string path,
     // which also names fields JSON cannot carry (ERR_CAR_INVALID).
-    let mac: string;
-    let canonical: Uint8Array;
     const end = writePrefixedCanonicalJson(this.#prev, record, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES);
-    if (end >= 0) {
-      const scratch = canonicalScratch();
-      mac = this.#hmac.sign(scratch.subarray(0, end));
-      canonical = scratch.subarray(this.#prev.length, end);
-    } else {
-      const text = canonicalizeJson(record);
-      mac = this.#hmac.sign(this.#prev + text);
-      canonical = Buffer.from(text, 'utf8');
+    if (end >= 0) return this.#seal(canonicalScratch(), end);
+    const text = canonicalizeJson(record);
+    return this.#sealText(text);
+  }
+
+  /**
+   * @internal The gate's record of a decision: exactly the record
+   * `append(type, severity, fields)` writes, built without the generic walk
+   * (lib/audit-record.ts). `type` and `severity` come from the gate's own
+   * tables, so they are not checked again here.
+   */
+  appendDecision(type: string, severity: Severity, fields: DecisionRecordFields): number {
+    this.#checkOpen();
+    this.#admit();
+    if (this.#prevIsHex) {
+      const end = writeDecisionRecord({ seq: this.#seq + 1, ts: this.#clock(), type, severity, prev: this.#prev }, fields);
+      if (end >= 0) return this.#seal(decisionRecordScratch(), end);
     }
+    // The generic path decides (and names whatever the fast one could not write).
+    const copy: Record<string, unknown> = { decision: fields.decision, source: fields.source, reason: fields.reason, car_hash: fields.car_hash, policy_version: fields.policy_version, agent_id: fields.agent_id, action_type: fields.action_type };
+    if (fields.session_id !== undefined) copy.session_id = fields.session_id;
+    return this.append(type, severity, copy);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new GuardError(ErrorCodes.CLOSED, 'AuditLog has been closed');
+  }
+
+  /** Refuses a record the log cannot take: a required log that cannot write, or a full buffer that cannot be flushed. */
+  #admit(): void {
+    if (this.required && this.#error !== null) {
+      throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} cannot be written: ${this.#error.message}`, { cause: this.#error });
+    }
+    if (this.#pendingRecords >= this.#maxBuffered) {
+      this.#flushSafely();
+      if (this.#pendingRecords >= this.#maxBuffered) {
+        throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} is full and cannot be written`, { cause: this.#error ?? undefined });
+      }
+    }
+  }
+
+  /** Seals the record in `bytes[prev.length, end)` (preceded there by `prev`): MAC, chain, buffer. */
+  #seal(bytes: Uint8Array, end: number): number {
+    const mac = this.#hmac.sign(bytes.subarray(0, end));
+    return this.#chain(bytes.subarray(this.#prev.length, end), mac);
+  }
+
+  /** The string path's record (canonical text of the record without mac). */
+  #sealText(text: string): number {
+    const mac = this.#hmac.sign(this.#prev + text);
+    return this.#chain(Buffer.from(text, 'utf8'), mac);
+  }
+
+  #chain(canonical: Uint8Array, mac: string): number {
     this.#seq++;
     this.#prev = mac;
+    this.#prevIsHex = true; // our own MACs are always hex
     this.#pushLine(canonical, mac);
     this.#bufferedLastSeq = this.#seq;
     this.#bufferedLastMac = mac;
@@ -291,7 +303,7 @@ export class AuditLog {
     // Overwrite the closing brace with `,"mac":"<hex>"}` and a newline (all ASCII).
     let at = this.#pendingBytes + canonical.length - 1;
     for (let i = 0; i < MAC_FIELD.length; i++) p[at++] = MAC_FIELD[i];
-    for (let i = 0; i < mac.length; i++) p[at++] = mac.charCodeAt(i);
+    at += p.write(mac, at, mac.length, 'latin1'); // hex
     p[at++] = 0x22; // "
     p[at++] = 0x7d; // }
     p[at++] = 0x0a; // \n
@@ -401,33 +413,11 @@ export class AuditLog {
    * before it; without it the file's first `prev` is taken as given.
    */
   static verify(file: string, key: string | Uint8Array, options: { previousMac?: string; previousSeq?: number } = {}): AuditVerification {
-    const hmac = new HmacKey(keyBytes(key));
-    try {
-      return verifyWith(hmac, file, options);
-    } finally {
-      hmac.destroy();
-    }
+    return verifyFile(file, key, options);
   }
 
   /** Verifies rotated files and the live one as one chain, oldest first. */
   static verifyChain(files: string[], key: string | Uint8Array): AuditVerification & { file?: string } {
-    const hmac = new HmacKey(keyBytes(key));
-    try {
-      let previousMac: string | undefined;
-      let previousSeq: number | undefined;
-      let records = 0;
-      let lastGoodSeq = 0;
-      for (const file of files) {
-        const r = verifyWith(hmac, file, { previousMac, previousSeq, skipHead: file !== files[files.length - 1] });
-        records += r.records;
-        if (!r.ok) return { ...r, records, file };
-        lastGoodSeq = r.lastGoodSeq;
-        previousSeq = r.lastGoodSeq;
-        previousMac = r.lastMac;
-      }
-      return { ok: true, records, lastGoodSeq };
-    } finally {
-      hmac.destroy();
-    }
+    return verifyFiles(files, key);
   }
 }

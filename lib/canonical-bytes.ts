@@ -57,9 +57,13 @@ export function sortKeys(keys: string[]): string[] {
   return keys;
 }
 
-/** One writer per module instance (so one per worker thread). */
-class CanonicalWriter {
-  buf = new Uint8Array(INITIAL_BYTES);
+/**
+ * Writes JCS bytes into a growable scratch buffer. The CAR hash uses one per
+ * module instance (so one per worker thread); the audit log's decision
+ * records use their own (lib/audit-record.ts).
+ */
+export class CanonicalWriter {
+  buf: Buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
   pos = 0;
   /** Where the CAR being written starts (batches write several back to back). */
   start = 0;
@@ -80,7 +84,7 @@ class CanonicalWriter {
     if (need > MAX_SCRATCH_BYTES) throw this.start > 0 ? FULL : ABORT;
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
-    const next = new Uint8Array(Math.min(size, MAX_SCRATCH_BYTES));
+    const next = Buffer.allocUnsafeSlow(Math.min(size, MAX_SCRATCH_BYTES));
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
   }
@@ -97,6 +101,63 @@ class CanonicalWriter {
     let p = this.pos;
     for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
     this.pos = p;
+  }
+
+  /**
+   * A string the caller knows is printable ASCII without '"' or '\\' (hex
+   * digests), quoted: copied by the runtime rather than a unit at a time.
+   */
+  quotedAscii(s: string): void {
+    this.byte(0x22);
+    this.latin1(s);
+    this.byte(0x22);
+  }
+
+  /** Such a string's bytes, unquoted. */
+  latin1(s: string): void {
+    const n = s.length;
+    this.reserve(n);
+    this.pos += this.buf.write(s, this.pos, n, 'latin1');
+  }
+
+  /** A number as JCS writes it (ECMAScript Number-to-String); non-negative safe integers skip the generic conversion. */
+  number(v: number): void {
+    if (!(v >= 0 && v <= Number.MAX_SAFE_INTEGER && Math.floor(v) === v)) {
+      this.value(v, 0); // fractions, negatives, non-finite (aborts), beyond 2^53
+      return;
+    }
+    // Two halves below 2^31, so digits come from small-integer arithmetic.
+    let high = Math.floor(v / 1e8);
+    let low = v - high * 1e8; // exact: both are integers below 2^53
+    if (low < 0) {
+      high--;
+      low += 1e8;
+    } else if (low >= 1e8) {
+      high++;
+      low -= 1e8;
+    }
+    if (high === 0) {
+      this.digits(low, 0);
+      return;
+    }
+    this.digits(high, 0);
+    this.digits(low, 8);
+  }
+
+  /** The decimal digits of an integer in [0, 2^31), left-padded with zeros to `width`. */
+  private digits(n: number, width: number): void {
+    let count = 1;
+    for (let x = n; x >= 10; x = (x / 10) | 0) count++;
+    if (count < width) count = width;
+    this.reserve(count);
+    const b = this.buf;
+    let p = this.pos + count;
+    this.pos = p;
+    for (let i = 0; i < count; i++) {
+      const q = (n / 10) | 0;
+      b[--p] = 0x30 + n - q * 10;
+      n = q;
+    }
   }
 
   string(s: string): void {

@@ -302,7 +302,9 @@ export class GatePipeline {
     }
     const version = this.p.policy.version;
     // A fleet gate that is not hearing invalidations does not trust its cache.
-    if (this.p.cache !== null && (this.p.fleet === null || this.p.fleet.subscribed)) {
+    // A min_trust decision is cached only when made with enough trust, and
+    // served only while the agent still has it.
+    if (this.p.cache !== null && (this.p.fleet === null || this.p.fleet.subscribed) && this.p.policy.meetsMinTrust(car.action_type, trust)) {
       const hit = this.p.cache.get(hash, version);
       if (hit !== undefined) {
         return { decision: hit.decision, source: 'cache', reason: hit.reason ?? 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
@@ -322,22 +324,27 @@ export class GatePipeline {
   }
 
   private record(d: GateDecision, request: GateRequest, severity: Severity): GateDecision {
-    if (this.p.audit !== undefined) {
-      const car = (typeof request === 'object' && request !== null ? request.car : undefined) as Record<string, unknown> | undefined;
-      const fields: Record<string, unknown> = {
+    const audit = this.p.audit;
+    if (audit === undefined) return d;
+    const car = (typeof request === 'object' && request !== null ? request.car : undefined) as Record<string, unknown> | undefined;
+    const sessionId = typeof request?.sessionId === 'string' ? request.sessionId : undefined;
+    if (d.car_hash !== null && car) {
+      // A hashed CAR has string agent_id and action_type: the fixed-shape record.
+      audit.appendDecision(AUDIT_TYPE[d.source], severity, {
         decision: d.decision,
         source: d.source,
         reason: d.reason,
         car_hash: d.car_hash,
         policy_version: d.policy_version,
-      };
-      if (d.car_hash !== null && car) {
-        fields.agent_id = car.agent_id;
-        fields.action_type = car.action_type;
-      }
-      if (typeof request?.sessionId === 'string') fields.session_id = request.sessionId;
-      this.p.audit.append(AUDIT_TYPE[d.source], severity, fields);
+        agent_id: car.agent_id as string,
+        action_type: car.action_type as string,
+        session_id: sessionId,
+      });
+      return d;
     }
+    const fields: Record<string, unknown> = { decision: d.decision, source: d.source, reason: d.reason, car_hash: d.car_hash, policy_version: d.policy_version };
+    if (sessionId !== undefined) fields.session_id = sessionId;
+    audit.append(AUDIT_TYPE[d.source], severity, fields);
     return d;
   }
 }

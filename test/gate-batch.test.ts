@@ -11,15 +11,18 @@ const policy = {
   version: 1,
   mode: 'enforce',
   default: 'deny',
+  // Violations lower trust within a batch, so trusted_op's cached allow stops being served part way.
+  trust: { base: 0.5, violation_penalty: 0.06 },
   actions: {
     file_read: { constraints: { resource: { glob: '/srv/**' } } },
     shell_exec: { require_approval: true },
+    trusted_op: { min_trust: 0.45 },
   },
 };
 
 function randomRequest(next: () => number, i: number): unknown {
   const r = next();
-  const car: Record<string, unknown> = { action_type: next() < 0.7 ? 'file_read' : next() < 0.5 ? 'shell_exec' : 'other', agent_id: `agent-${randomInt(next, 0, 5)}`, resource: next() < 0.8 ? `/srv/${randomInt(next, 0, 30)}` : '/etc/passwd' };
+  const car: Record<string, unknown> = { action_type: next() < 0.6 ? 'file_read' : next() < 0.3 ? 'trusted_op' : next() < 0.5 ? 'shell_exec' : 'other', agent_id: `agent-${randomInt(next, 0, 5)}`, resource: next() < 0.8 || i < 1500 ? `/srv/${randomInt(next, 0, 30)}` : '/etc/passwd' }; // violations in the second half
   if (r < 0.03) return null;
   if (r < 0.06) return 'not a request';
   if (r < 0.09) return { car: { action_type: 'x' } };
@@ -42,6 +45,10 @@ describe('gate.checkBatch', () => {
     const want = reqs.map((r) => single.check(r as never));
     expect(got).toEqual(want);
     const sources = new Set(want.map((d) => d.source));
+    const trusted = want.filter((d, i) => (reqs[i] as { car?: { action_type?: string } } | null)?.car?.action_type === 'trusted_op');
+    // trusted_op was served from the cache, then denied by the policy once trust fell.
+    expect(trusted.some((d) => d.source === 'cache' && d.decision === 'allow')).toBe(true);
+    expect(trusted.some((d) => d.source === 'policy' && d.decision === 'deny')).toBe(true);
     for (const s of ['validation', 'replay', 'policy', 'cache', 'error']) expect(sources.has(s as never)).toBe(true);
   });
 

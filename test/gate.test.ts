@@ -131,14 +131,37 @@ describe('Gate attack tests', () => {
     }
   });
 
-  test('min_trust decisions are not cached: trust that drops is seen at once', () => {
+  test('a min_trust decision is cached only while trust suffices: trust that drops is seen at once', () => {
     const engine = new PolicyEngine({ ...policy(1), trust: { base: 0.5, violation_penalty: 0.2 } });
     const gate = new Gate({ policy: engine });
     const op = { action_type: 'trusted_op', agent_id: 'a' };
-    expect(gate.check({ car: op }).decision).toBe('allow');
-    expect(gate.check({ car: op }).source).toBe('policy');
+    expect(gate.check({ car: op })).toMatchObject({ decision: 'allow', source: 'policy' });
+    expect(gate.check({ car: op })).toMatchObject({ decision: 'allow', source: 'cache', trust_score: 0.5 });
     gate.check({ car: { action_type: 'file_read', agent_id: 'a', resource: '/etc/x' } }); // a violation: trust 0.3
-    expect(gate.check({ car: op })).toMatchObject({ decision: 'deny', trust_score: expect.any(Number) });
+    // The cached allow is not served: the policy decides, with the trust it sees now.
+    expect(gate.check({ car: op })).toMatchObject({ decision: 'deny', source: 'policy', trust_score: 0.3 });
+    expect(gate.check({ car: op })).toMatchObject({ decision: 'deny', source: 'policy' }); // nor is that deny cached
+  });
+
+  test('a min_trust allow cached for a trusted agent does not vouch for an untrusted one', () => {
+    const engine = new PolicyEngine({ ...policy(1), trust: { base: 0.3, identities: [{ match: 'good-*', adjust: 0.3 }] } });
+    const gate = new Gate({ policy: engine });
+    expect(gate.check({ car: { action_type: 'trusted_op', agent_id: 'good-1' } })).toMatchObject({ decision: 'allow', source: 'policy' });
+    expect(gate.check({ car: { action_type: 'trusted_op', agent_id: 'good-1' } }).source).toBe('cache');
+    expect(gate.check({ car: { action_type: 'trusted_op', agent_id: 'bad-1' } })).toMatchObject({ decision: 'deny', source: 'policy', trust_score: 0.3 });
+  });
+
+  test('a min_trust allow cached before trust fell recovers the cache once trust returns', () => {
+    const clock = fakeClock(1_000_000);
+    const engine = new PolicyEngine({ ...policy(1), trust: { base: 0.5, violation_penalty: 0.2, recovery_per_hour: 0.2 } }, { clock: clock.fn });
+    const gate = new Gate({ policy: engine, clock: clock.fn, cache: new DecisionCache({ clock: clock.fn, ttlMs: 24 * 3600_000 }) });
+    const op = { action_type: 'trusted_op', agent_id: 'a' };
+    gate.check({ car: op });
+    gate.check({ car: { action_type: 'file_read', agent_id: 'a', resource: '/etc/x' } }); // trust 0.3
+    expect(gate.check({ car: op })).toMatchObject({ decision: 'deny', source: 'policy' });
+    // Two violations (the read, then falling short of min_trust) decay at 0.2 an hour: trust 0.5 again.
+    clock.now += 2 * 3600_000;
+    expect(gate.check({ car: op })).toMatchObject({ decision: 'allow', source: 'cache', trust_score: 0.5 });
   });
 });
 

@@ -32,8 +32,9 @@ export interface PolicyDecision {
   quarantine?: boolean;
   /**
    * False when the answer depends on state that changes without a policy
-   * reload (a min_trust rule, whose trust moves with violations and time):
-   * such decisions must not be cached.
+   * reload: a min_trust rule evaluated with trust below it (trust moves with
+   * violations and time). A min_trust decision made with enough trust is
+   * cacheable, and the gate serves it only while `meetsMinTrust` holds.
    */
   cacheable: boolean;
 }
@@ -172,6 +173,16 @@ export class PolicyEngine extends EventEmitter {
     this.#penalties.set(agentId, { value, at: now });
   }
 
+  /**
+   * True when `trust` satisfies the min_trust of the active rule for
+   * `actionType` (or it has none). A cached decision for a min_trust rule was
+   * made with enough trust; it stands exactly while this holds.
+   */
+  meetsMinTrust(actionType: string, trust: number): boolean {
+    const min = this.#policy?.rules.get(actionType)?.minTrust;
+    return min === undefined || trust >= min;
+  }
+
   /** Evaluates a (validated) CAR against the active policy. */
   evaluate(car: Record<string, unknown>, context: { now?: number } = {}): PolicyDecision {
     const p = this.#policy;
@@ -192,7 +203,7 @@ export class PolicyEngine extends EventEmitter {
       matched_rule: matched,
       policy_version: p.version,
       mode: p.mode,
-      cacheable: rule?.minTrust === undefined,
+      cacheable: rule?.minTrust === undefined || trust >= rule.minTrust,
     });
     if (rule === undefined) {
       const reason = `no rule for action type ${JSON.stringify(action)}: default ${p.defaultDecision}`;
