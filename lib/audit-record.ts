@@ -30,8 +30,8 @@ export interface RecordHeader {
   ts: number;
   type: string;
   severity: string;
-  /** The previous record's MAC: 64 hex digits (the caller checks). */
-  prev: string;
+  /** The previous record's MAC as its 64 hex digits' bytes (the caller checks they are hex). */
+  prev: Uint8Array;
 }
 
 const CAR_HASH = /^sha256:[0-9a-f]{64}$/;
@@ -73,7 +73,7 @@ export function writeDecisionRecord(h: RecordHeader, f: DecisionRecordFields): n
   w.pos = 0;
   w.limit = DEFAULT_MAX_BYTES;
   try {
-    w.latin1(h.prev);
+    w.bytes(h.prev);
     w.start = w.pos;
     w.bytes(K_ACTION_TYPE);
     w.string(f.action_type);
@@ -86,7 +86,7 @@ export function writeDecisionRecord(h: RecordHeader, f: DecisionRecordFields): n
     w.bytes(K_POLICY_VERSION);
     w.number(f.policy_version);
     w.bytes(K_PREV);
-    w.quotedAscii(h.prev);
+    w.quotedBytes(h.prev);
     w.bytes(K_REASON);
     w.string(f.reason);
     w.bytes(K_SEQ);

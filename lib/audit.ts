@@ -115,6 +115,8 @@ export class AuditLog {
   #size: number;
   #seq: number;
   #prev: string;
+  /** `#prev`'s bytes when it is hex (always, but for a damaged file's last MAC): what decision records copy. */
+  readonly #prevBytes = Buffer.alloc(64);
   #prevIsHex = true;
   /** Sealed records not yet written, as the bytes of their lines. */
   #pending = Buffer.allocUnsafe(64 * 1024);
@@ -154,6 +156,7 @@ export class AuditLog {
     this.#seq = last?.seq ?? 0;
     this.#prev = last?.mac ?? GENESIS_MAC;
     this.#prevIsHex = HEX_MAC.test(this.#prev); // a damaged file's last MAC takes the generic path
+    if (this.#prevIsHex) this.#prevBytes.write(this.#prev, 'latin1');
     this.#fd = fs.openSync(file, 'a', 0o600);
     this.#size = fs.fstatSync(this.#fd).size;
     openLogs.add(this);
@@ -235,7 +238,7 @@ export class AuditLog {
     this.#checkOpen();
     this.#admit();
     if (this.#prevIsHex) {
-      const end = writeDecisionRecord({ seq: this.#seq + 1, ts: this.#clock(), type, severity, prev: this.#prev }, fields);
+      const end = writeDecisionRecord({ seq: this.#seq + 1, ts: this.#clock(), type, severity, prev: this.#prevBytes }, fields);
       if (end >= 0) return this.#seal(decisionRecordScratch(), end);
     }
     // The generic path decides (and names whatever the fast one could not write).
@@ -277,7 +280,8 @@ export class AuditLog {
     this.#seq++;
     this.#prev = mac;
     this.#prevIsHex = true; // our own MACs are always hex
-    this.#pushLine(canonical, mac);
+    this.#prevBytes.write(mac, 0, 64, 'latin1');
+    this.#pushLine(canonical, this.#prevBytes);
     this.#bufferedLastSeq = this.#seq;
     this.#bufferedLastMac = mac;
     if (!this.#scheduled) {
@@ -291,7 +295,7 @@ export class AuditLog {
   }
 
   /** Appends `canonical` minus its closing brace, then `,"mac":"<mac>"}` and a newline. */
-  #pushLine(canonical: Uint8Array, mac: string): void {
+  #pushLine(canonical: Uint8Array, mac: Uint8Array): void {
     const need = this.#pendingBytes + canonical.length + mac.length + 10;
     if (need > this.#pending.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, this.#pending.length * 2));
@@ -303,7 +307,8 @@ export class AuditLog {
     // Overwrite the closing brace with `,"mac":"<hex>"}` and a newline (all ASCII).
     let at = this.#pendingBytes + canonical.length - 1;
     for (let i = 0; i < MAC_FIELD.length; i++) p[at++] = MAC_FIELD[i];
-    at += p.write(mac, at, mac.length, 'latin1'); // hex
+    p.set(mac, at); // hex
+    at += mac.length;
     p[at++] = 0x22; // "
     p[at++] = 0x7d; // }
     p[at++] = 0x0a; // \n

@@ -97,6 +97,24 @@ describe('trust', () => {
     c.now += 10 * 3_600_000;
     expect(e.trustScore('agent-prod-1')).toBe(0.8); // never above the base + adjustments
   });
+
+  test('identity trust is memoized per policy: right for 25,000 agents (past the memo bound), long ids, and after a reload', () => {
+    const doc = (version: number, adjust: number) => ({ version, mode: 'enforce', trust: { base: 0.5, identities: [{ match: 'prod-*', adjust }, { match: '*-7', adjust: -0.2 }] }, actions: {} });
+    const e = new PolicyEngine(doc(1, 0.3));
+    const want = (id: string, adjust: number) => Math.round(Math.min(1, Math.max(0, 0.5 + (id.startsWith('prod-') ? adjust : 0) + (id.endsWith('-7') ? -0.2 : 0))) * 1e6) / 1e6;
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 25_000; i++) {
+        const id = `${i % 2 ? 'prod' : 'dev'}-${i % 10}-${i}`;
+        if (e.trustScore(id) !== want(id, 0.3)) throw new Error(`${id}: ${e.trustScore(id)}`);
+      }
+    }
+    const long = 'prod-' + 'x'.repeat(1000) + '-7';
+    expect([e.trustScore(long), e.trustScore(long)]).toEqual([want(long, 0.3), want(long, 0.3)]);
+    expect(e.trustScore('prod-1')).toBe(0.8);
+    e.load(doc(2, -0.1)); // the new policy's adjustments, not the old memo
+    expect(e.trustScore('prod-1')).toBe(0.4);
+    expect(e.trustScore(long)).toBe(want(long, -0.1));
+  });
 });
 
 describe('modes, defaults and on_violation', () => {

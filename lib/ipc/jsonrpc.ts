@@ -43,6 +43,22 @@ export interface RpcResponse {
   error?: RpcError;
 }
 
+/**
+ * A handler's result already serialized as JSON text (for hot methods whose
+ * result has a fixed shape): sent as it is, in place of JSON.stringify's.
+ * The handler answers for the text being one valid JSON value.
+ */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/** The line for one response: JSON.stringify's text, with a RawJson result spliced in. */
+export function responseText(r: RpcResponse): string {
+  if (!(r.result instanceof RawJson)) return JSON.stringify(r);
+  const id = typeof r.id === 'number' ? (r.id === 0 ? '0' : '' + r.id) : JSON.stringify(r.id);
+  return '{"jsonrpc":"2.0","id":' + id + ',"result":' + r.result.text + '}';
+}
+
 /** Thrown by a handler to answer with a specific JSON-RPC error. */
 export class RpcFault extends Error {
   constructor(
@@ -95,12 +111,12 @@ export class JsonRpcDispatcher<C> {
       if (message.length === 0) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, 'Invalid Request: empty batch'));
       return Promise.all(message.map((m) => this.handle(m, context))).then((answers) => {
         const sent = answers.filter((a): a is RpcResponse => a !== null);
-        return sent.length === 0 ? null : JSON.stringify(sent);
+        return sent.length === 0 ? null : '[' + sent.map(responseText).join(',') + ']';
       });
     }
     const answer = this.handle(message, context);
-    if (answer instanceof Promise) return answer.then((a) => (a === null ? null : JSON.stringify(a)));
-    return answer === null ? null : JSON.stringify(answer);
+    if (answer instanceof Promise) return answer.then((a) => (a === null ? null : responseText(a)));
+    return answer === null ? null : responseText(answer);
   }
 
   /** One request object: its response, or null for a notification (a promise only for async handlers). */

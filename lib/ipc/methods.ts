@@ -12,7 +12,8 @@ import type { Gate } from '../gate';
 import { backends } from '../native';
 import { VERSION } from '../version';
 import type { MethodSpec } from './jsonrpc';
-import { RpcErrors, RpcFault } from './jsonrpc';
+import { RawJson, RpcErrors, RpcFault } from './jsonrpc';
+import { decisionJson } from './decision-json';
 
 export interface ServiceContext {
   gate: Gate;
@@ -123,7 +124,7 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     handler: (p, ctx) => {
       ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + 1;
       const request = { car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined };
-      return ctx.gate.store === null ? ctx.gate.check(request) : ctx.gate.checkAsync(request);
+      return ctx.gate.store === null ? new RawJson(decisionJson(ctx.gate.check(request))) : ctx.gate.checkAsync(request).then((d) => new RawJson(decisionJson(d)));
     },
   },
   gate_check_batch: {

@@ -52,6 +52,8 @@ export interface CompiledPolicy {
   defaultDecision: 'allow' | 'deny';
   trustBase: number;
   trustIdentities: Array<{ matcher: IdentityMatcher; adjust: number }>;
+  /** Memo of base + identity adjustments per agent id (they depend only on this policy); bounded by the engine. */
+  identityTrust: Map<string, number>;
   violationPenalty: number;
   recoveryPerHour: number;
   rules: Map<string, CompiledRule>;
@@ -173,6 +175,7 @@ export function compilePolicy(doc: Record<string, unknown>): CompiledPolicy {
     defaultDecision: (doc.default as 'allow' | 'deny' | undefined) ?? 'deny',
     trustBase: (trust.base as number | undefined) ?? 0.5,
     trustIdentities: identities.map((r, i) => ({ matcher: compileIds(`trust.identities.${i}.match`, [r.match]), adjust: r.adjust })),
+    identityTrust: new Map(),
     violationPenalty: (trust.violation_penalty as number | undefined) ?? 0.1,
     recoveryPerHour: (trust.recovery_per_hour as number | undefined) ?? 0.05,
     rules,

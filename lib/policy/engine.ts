@@ -39,6 +39,10 @@ export interface PolicyDecision {
   cacheable: boolean;
 }
 
+/** Bounds of the per-policy memo of identity trust. */
+const MEMO_MAX_AGENTS = 10_000;
+const MEMO_MAX_AGENT_LENGTH = 256;
+
 export interface PolicyEngineOptions {
   /** Receives policy_reloaded events from load and watch. */
   audit?: AuditLog;
@@ -149,8 +153,16 @@ export class PolicyEngine extends EventEmitter {
   trustScore(agentId: string, now = this.#clock()): number {
     const p = this.#policy;
     if (p === null) return 0;
-    let t = p.trustBase;
-    for (const r of p.trustIdentities) if (r.matcher.matches(agentId)) t += r.adjust;
+    let t = p.identityTrust.get(agentId);
+    if (t === undefined) {
+      t = p.trustBase;
+      for (const r of p.trustIdentities) if (r.matcher.matches(agentId)) t += r.adjust;
+      // Memoized: the glob matches cost more than the lookup. Bounded in count and key size.
+      if (agentId.length <= MEMO_MAX_AGENT_LENGTH) {
+        if (p.identityTrust.size >= MEMO_MAX_AGENTS) p.identityTrust.clear();
+        p.identityTrust.set(agentId, t);
+      }
+    }
     t -= this.#penalty(agentId, now, p);
     return round(Math.min(1, Math.max(0, t)));
   }

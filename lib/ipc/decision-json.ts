@@ -1,0 +1,50 @@
+/**
+ * The JSON text of a gate decision, built directly.
+ *
+ * Why: `gate_check` answers one decision per request, and JSON.stringify of
+ * the reply cost about as much as the gate's own cache hit. A decision has
+ * a fixed shape (lib/gate-pipeline.ts builds every one with the same keys in
+ * the same order), so its text is constant pieces around its values. The
+ * result is exactly `JSON.stringify(decision)` (the tests hold the two to
+ * byte equality); anything off the shape takes JSON.stringify itself.
+ */
+import type { GateDecision } from '../gate-pipeline';
+
+// Characters JSON.stringify escapes: '"', '\\', controls, and surrogates (lone ones become \uXXXX).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+const KEYS = ['decision', 'source', 'reason', 'car_hash', 'policy_version', 'trust_score', 'confidence'];
+
+const quote = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"');
+
+function hasDecisionShape(d: GateDecision): boolean {
+  const keys = Object.keys(d);
+  if (keys.length !== 7 && !(keys.length === 8 && keys[7] === 'retry_after_ms')) return false;
+  for (let i = 0; i < 7; i++) if (keys[i] !== KEYS[i]) return false;
+  return (
+    typeof d.decision === 'string' &&
+    typeof d.source === 'string' &&
+    typeof d.reason === 'string' &&
+    (typeof d.car_hash === 'string' || d.car_hash === null) &&
+    Number.isFinite(d.policy_version) &&
+    Number.isFinite(d.trust_score) &&
+    Number.isFinite(d.confidence) &&
+    (d.retry_after_ms === undefined || Number.isFinite(d.retry_after_ms))
+  );
+}
+
+/** `JSON.stringify(d)` for a gate decision. */
+export function decisionJson(d: GateDecision): string {
+  if (!hasDecisionShape(d)) return JSON.stringify(d);
+  let text =
+    '{"decision":' + quote(d.decision) +
+    ',"source":' + quote(d.source) +
+    ',"reason":' + quote(d.reason) +
+    ',"car_hash":' + (d.car_hash === null ? 'null' : quote(d.car_hash)) +
+    ',"policy_version":' + num(d.policy_version) +
+    ',"trust_score":' + num(d.trust_score) +
+    ',"confidence":' + num(d.confidence);
+  if (d.retry_after_ms !== undefined) text += ',"retry_after_ms":' + num(d.retry_after_ms);
+  return text + '}';
+}
+
+const num = (n: number): string => '' + n; // finite: as JSON.stringify prints it (-0 too)
