@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { GuardError } from '../lib/errors';
 import { JsonRpcDispatcher, RpcFault, type MethodSpec } from '../lib/ipc/jsonrpc';
 import { LineReader } from '../lib/ipc/line-reader';
+import { randomInt, rng } from './helpers';
 
 const calls: string[] = [];
 const methods: Record<string, MethodSpec<{ user: string }>> = {
@@ -153,5 +154,46 @@ describe('LineReader', () => {
 
   test('rejects a bad limit', () => {
     expect(() => new LineReader(0, { line: () => {}, overflow: () => {} })).toThrow(RangeError);
+  });
+
+  test('any chunking of any stream gives the lines a line-by-line reference gives (2,000 random streams)', () => {
+    // Pieces include invalid UTF-8 (a lone lead byte, 0xff), multi-byte characters
+    // that chunking splits, CR before LF, and empty lines.
+    const PIECES = [Buffer.from('a'), Buffer.from('{"x":1}'), Buffer.from('€'), Buffer.from('😀'), Buffer.from([0xc3]), Buffer.from([0xff]), Buffer.from('\r'), Buffer.from('\n'), Buffer.from('\n'), Buffer.from('\r\n')];
+    const next = rng(0x11e5);
+    for (let round = 0; round < 2000; round++) {
+      const parts: Buffer[] = [];
+      for (let i = randomInt(next, 0, 60); i > 0; i--) parts.push(PIECES[randomInt(next, 0, PIECES.length - 1)]);
+      const stream = Buffer.concat(parts);
+      const limit = next() < 0.5 ? randomInt(next, 1, 24) : 1 << 20;
+      // Reference: split the whole stream's bytes; the first line past the limit ends reading.
+      const want: string[] = [];
+      let wantOverflow = false;
+      const pieces: Buffer[] = [];
+      for (let start = 0; ; ) {
+        const nl = stream.indexOf(0x0a, start);
+        pieces.push(stream.subarray(start, nl === -1 ? stream.length : nl));
+        if (nl === -1) break;
+        start = nl + 1;
+      }
+      for (let i = 0; i < pieces.length; i++) {
+        const complete = i < pieces.length - 1;
+        if (pieces[i].length > limit) {
+          wantOverflow = true;
+          break;
+        }
+        if (complete) {
+          const text = pieces[i].toString('utf8');
+          want.push(text.endsWith('\r') ? text.slice(0, -1) : text);
+        }
+      }
+      const { r, lines, overflows } = collect(limit);
+      for (let at = 0; at < stream.length; ) {
+        const n = randomInt(next, 1, 40);
+        r.push(stream.subarray(at, at + n));
+        at += n;
+      }
+      expect({ round, lines, overflowed: overflows.length === 1 }).toEqual({ round, lines: want, overflowed: wantOverflow });
+    }
   });
 });

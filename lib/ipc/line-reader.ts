@@ -35,6 +35,22 @@ export class LineReader {
   }
 
   push(chunk: Buffer): void {
+    if (this.#overflowed) return;
+    if (this.#partBytes === 0 && chunk.length <= this.maxLineBytes) {
+      // No line of this chunk can pass the limit: decode its complete lines in
+      // one call rather than one per line. ('\n' never occurs inside a UTF-8
+      // sequence, so invalid bytes decode exactly as they would line by line.)
+      const last = chunk.lastIndexOf(0x0a);
+      if (last >= 0) {
+        const lines = chunk.toString('utf8', 0, last).split('\n');
+        for (let i = 0; i < lines.length; i++) {
+          const text = lines[i];
+          this.events.line(text.endsWith('\r') ? text.slice(0, -1) : text);
+        }
+        if (last + 1 === chunk.length) return;
+        chunk = chunk.subarray(last + 1); // an unfinished line
+      }
+    }
     let start = 0;
     while (!this.#overflowed && start < chunk.length) {
       const nl = chunk.indexOf(0x0a, start);
