@@ -20,6 +20,15 @@ import { JsonRpcDispatcher, RpcErrors, RpcFault, type MethodSpec } from './jsonr
 import { LineReader } from './line-reader';
 import { SERVICE_METHODS, type ServiceContext } from './methods';
 
+/**
+ * Replies gathered before they are written mid-burst (about 37 gate_check
+ * replies). Small enough that a pipelining client gets its first replies
+ * while the rest of its burst is still being decided, so the two processes
+ * overlap instead of taking turns; large enough that the write system calls
+ * stay a small share. Measured against 64 KiB, 16 KiB and 4 KiB: see README.
+ */
+const REPLY_FLUSH_BYTES = 8192;
+
 /** How long a connection that sent an oversized line is drained before it is closed. */
 const LINGER_MS = 2000;
 
@@ -212,7 +221,7 @@ export class GuardServer {
           parts.push(reply, '\n');
           pending += reply.length + 1;
         }
-        if (pending >= 65536) flush();
+        if (pending >= REPLY_FLUSH_BYTES) flush();
         // Read again once the queue has room and the peer is taking replies
         // (writableNeedDrain: a write was refused and 'drain' will resume us).
         if (conn.queue.length < this.#opts.maxInFlight && !conn.socket.writableNeedDrain && conn.socket.isPaused() && !this.#closing) conn.socket.resume();
