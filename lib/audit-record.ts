@@ -73,7 +73,7 @@ export function writeDecisionRecord(h: RecordHeader, f: DecisionRecordFields): n
   w.pos = 0;
   w.limit = DEFAULT_MAX_BYTES;
   try {
-    w.bytes(h.prev);
+    w.block(h.prev);
     w.start = w.pos;
     w.bytes(K_ACTION_TYPE);
     w.string(f.action_type);

@@ -150,7 +150,7 @@ export class PolicyEngine extends EventEmitter {
   }
 
   /** Current trust of an agent under the active policy, in [0, 1]. */
-  trustScore(agentId: string, now = this.#clock()): number {
+  trustScore(agentId: string, now?: number): number {
     const p = this.#policy;
     if (p === null) return 0;
     let t = p.identityTrust.get(agentId);
@@ -167,10 +167,11 @@ export class PolicyEngine extends EventEmitter {
     return round(Math.min(1, Math.max(0, t)));
   }
 
-  #penalty(agentId: string, now: number, p: CompiledPolicy): number {
+  /** `now` undefined: the clock is read only when the agent has a penalty (most have none; a read costs as much as the rest). */
+  #penalty(agentId: string, now: number | undefined, p: CompiledPolicy): number {
     const e = this.#penalties.get(agentId);
     if (e === undefined) return 0;
-    const decayed = e.value - (p.recoveryPerHour * Math.max(0, now - e.at)) / HOUR_MS;
+    const decayed = e.value - (p.recoveryPerHour * Math.max(0, (now ?? this.#clock()) - e.at)) / HOUR_MS;
     return decayed > 0 ? decayed : 0;
   }
 
