@@ -63,7 +63,8 @@ for (const suite of suites) {
     const baselines = new Map(part.filter((x) => x.baseline).map((x) => [x.group, x.meanNs]));
     for (const row of part) {
       const base = baselines.get(row.group);
-      if (base !== undefined && !row.baseline) row.speedup = base / row.meanNs;
+      // Whole-process suites report their own throughput ratio (paired rounds).
+      if (base !== undefined && !row.baseline) row.speedup = row.throughputRatio ?? base / row.meanNs;
       rows.push(row);
     }
   }
