@@ -313,7 +313,10 @@ export class GatePipeline {
     const p = this.p.policy.evaluate(car);
     if (p.quarantine) this.p.quarantine.quarantine(car.agent_id, `policy: ${p.reason}`);
     const confidence = p.matched_rule === null || p.would_be !== undefined ? 0.5 : 1;
-    if (this.p.cache !== null && p.cacheable && p.policy_version === version) {
+    // Only decisions a rule made are cached: a cached decision is served with
+    // confidence 1, so a default or an audit/permissive override (0.5) is
+    // decided afresh each time rather than served with a confidence it lacks.
+    if (this.p.cache !== null && p.cacheable && confidence === 1 && p.policy_version === version) {
       this.p.cache.put(hash, { decision: p.decision, reason: p.reason, policyVersion: p.policy_version });
     }
     return { decision: p.decision, source: 'policy', reason: p.reason, car_hash: hash, policy_version: p.policy_version, trust_score: p.trust_score, confidence };

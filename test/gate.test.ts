@@ -30,6 +30,21 @@ describe('Gate pipeline', () => {
     expect(gate.check({ car: { action_type: 'unknown', agent_id: 'a' } })).toMatchObject({ decision: 'deny', source: 'policy', confidence: 0.5 });
   });
 
+  test('a decision has the same confidence every time: defaults and audit-mode overrides (0.5) are not cached', () => {
+    const enforce = new Gate({ policy: policy(1) });
+    const unknown = { action_type: 'unknown', agent_id: 'a' };
+    for (let i = 0; i < 3; i++) expect(enforce.check({ car: unknown })).toMatchObject({ decision: 'deny', source: 'policy', confidence: 0.5 });
+    const audit = new Gate({ policy: { ...policy(1, 'deny'), mode: 'audit' } });
+    for (let i = 0; i < 3; i++) {
+      expect(audit.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'policy', confidence: 0.5, reason: expect.stringMatching(/^audit mode; /) });
+    }
+    // A rule's own decision in audit mode is still cached, with the confidence it had.
+    expect(audit.check({ car: { action_type: 'shell_exec', agent_id: 'a' } })).toMatchObject({ source: 'policy', confidence: 0.5 }); // would be pending
+    const satisfied = new Gate({ policy: { ...policy(1), mode: 'audit' } });
+    expect(satisfied.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'policy', confidence: 1 });
+    expect(satisfied.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'cache', confidence: 1 });
+  });
+
   test('nonceTtlMs is readable (default 300000) and validated', () => {
     expect(new Gate({ policy: policy(1) }).nonceTtlMs).toBe(300_000);
     expect(new Gate({ policy: policy(1), nonceTtlMs: 90_000 }).nonceTtlMs).toBe(90_000);
