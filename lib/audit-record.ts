@@ -64,7 +64,7 @@ writer.maxDepth = 1;
  * record past the size limit).
  */
 export function writeDecisionRecord(h: RecordHeader, f: DecisionRecordFields): number {
-  if (!CAR_HASH.test(f.car_hash)) return GIVE_UP;
+  if (typeof f.car_hash !== 'string' || !CAR_HASH.test(f.car_hash)) return GIVE_UP;
   // The writer trusts types: anything else is the generic path's to judge.
   if (typeof f.agent_id !== 'string' || typeof f.action_type !== 'string' || typeof f.reason !== 'string' || typeof f.decision !== 'string' || typeof f.source !== 'string') return GIVE_UP;
   if (typeof f.policy_version !== 'number' || typeof h.seq !== 'number' || typeof h.ts !== 'number' || typeof h.type !== 'string' || typeof h.severity !== 'string') return GIVE_UP;
