@@ -142,6 +142,49 @@ test('block nonces never repeat under one key, across encryptBlocks calls', () =
   expect(seen.size).toBe(total);
 });
 
+test('10^6 blocks over many encryptBlocks calls and key rotations: no (key, nonce) pair twice, and the nonce documented is the one used', () => {
+  // Rotation both ways: by count (maxInvocationsPerKey) and by rotateKey().
+  const enc = new MemoryEncryption({ key: master, maxInvocationsPerKey: 250_000 });
+  const used = new Map<string, Array<[bigint, bigint]>>(); // version:prefix -> counter ranges [first, end)
+  const TOTAL = 1_000_000;
+  let total = 0;
+  let state = 0x5eed;
+  for (let call = 0; total < TOTAL; call++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    const count = Math.min(TOTAL - total, 1 + (state % 8192));
+    if (call % 41 === 40) enc.rotateKey();
+    const env = enc.encryptBlocks(Buffer.alloc(count * 4, call & 0xff), 4);
+    const version = env.readUInt32BE(5);
+    const prefix = env.subarray(17, 21);
+    const first = env.readBigUInt64BE(21);
+    expect(env.readUInt32BE(13)).toBe(count);
+    const ranges = used.get(`${version}:${prefix.toString('hex')}`) ?? [];
+    ranges.push([first, first + BigInt(count)]);
+    used.set(`${version}:${prefix.toString('hex')}`, ranges);
+    if (call % 25 === 0) {
+      // The last block opens with the nonce the header documents, under the documented version key.
+      const i = count - 1;
+      const nonce = Buffer.alloc(12);
+      prefix.copy(nonce, 0);
+      nonce.writeBigUInt64BE(first + BigInt(i), 4);
+      const idx = Buffer.alloc(4);
+      idx.writeUInt32BE(i);
+      const at = 29 + i * (16 + 4);
+      const block = aead.open('aes-256-gcm', documentedKey(master, 'aes-256-gcm', version), nonce, env.subarray(at + 16, at + 20), env.subarray(at, at + 16), Buffer.concat([env.subarray(0, 29), idx]));
+      expect(block.equals(Buffer.alloc(4, call & 0xff))).toBe(true);
+    }
+    total += count;
+  }
+  let blocks = 0n;
+  for (const ranges of used.values()) {
+    ranges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (let k = 1; k < ranges.length; k++) expect(ranges[k][0] >= ranges[k - 1][1]).toBe(true);
+    for (const [a, b] of ranges) blocks += b - a;
+  }
+  expect(blocks).toBe(BigInt(TOTAL));
+  expect(used.size).toBeGreaterThan(6); // versions from both kinds of rotation
+}, 120_000);
+
 test('blocks cannot be reordered, moved between envelopes or miscounted', () => {
   const enc = new MemoryEncryption({ key: master });
   const env = enc.encryptBlocks(crypto.randomBytes(64), 16);
