@@ -7,6 +7,7 @@
       "target_name": "guardkernel",
       "sources": [
         "native/addon.cc",
+        "native/aead_blocks.cc",
         "native/args.cc",
         "native/decision_cache.cc",
         "native/decision_cache_binding.cc",

@@ -24,6 +24,14 @@ export interface CoreAddon {
   /** CAR hashes of forms written back to back; form k spans [ends[k-1] or 0, ends[k]). */
   carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: number): string[];
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
+  /**
+   * Block envelope bodies on the CPU (OpenSSL's EVP AEADs, one context per
+   * call): block i uses nonce prefix || BE64(first + i) and associated data
+   * header || BE32(i) || aad. 12-byte-nonce algorithms only.
+   */
+  aeadSealBlocks(alg: string, key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, plain: Uint8Array, blockSize: number, out: Uint8Array): void;
+  /** -1, or the index of the first block whose tag fails (then out is zeroed). */
+  aeadOpenBlocks(alg: string, key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, body: Uint8Array, blockSize: number, out: Uint8Array): number;
   /** `'sha-ni'` or `'portable'`. */
   shaImplementation(): string;
   /** Test hook: force the portable SHA-256 path; returns the active implementation. */
@@ -127,6 +135,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 5;
+export const CORE_ABI_VERSION = 6;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

@@ -1,6 +1,7 @@
 // Entry point of the core addon (guardkernel.node).
 #include <napi.h>
 
+#include "aead_blocks.h"
 #include "decision_cache_binding.h"
 #include "digest_functions.h"
 #include "hmac_key.h"
@@ -11,7 +12,7 @@ namespace {
 
 // Bumped whenever the JS-visible surface changes; lib/native.ts refuses a
 // stale build with a different number instead of calling into it blindly.
-constexpr uint32_t kAbiVersion = 5;
+constexpr uint32_t kAbiVersion = 6;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gk::RegisterReplayFunctions(env, exports);
   gk::RegisterDecisionCacheFunctions(env, exports);
   gk::RegisterSandboxFunctions(env, exports);
+  gk::RegisterAeadBlockFunctions(env, exports);
   return exports;
 }
 
