@@ -67,6 +67,8 @@ BlockArgs ReadArgs(const Napi::CallbackInfo& info, bool sealing) {
   }
   a.first = static_cast<uint64_t>(first);
   a.aad = BytesArg(info, 5, "aad");
+  // OpenSSL takes int lengths: bound every piece fed to it.
+  if (a.header.len > (1u << 30) || a.aad.len > (1u << 30)) ThrowRangeError(env, "Associated data too large");
   a.data = BytesArg(info, 6, "data");
   a.block_size = PositiveIntegerArg(info, 7, 1 << 30, "Expected a block size in [1, 2^30]");
   const size_t sealed_block = kTagBytes + a.block_size;
@@ -111,7 +113,7 @@ bool StartBlock(EVP_CIPHER_CTX* ctx, const BlockArgs& a, size_t i) {
   uint8_t index[4];
   PutBe(index, i, 4);
   int n = 0;
-  // Lengths passed to OpenSSL are ints: each piece was bounded by its caller (1 GiB blocks).
+  // Lengths passed to OpenSSL are ints: ReadArgs bounded each piece to 1 GiB.
   return EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, nonce, -1) == 1 &&
          (a.header.len == 0 || EVP_CipherUpdate(ctx, nullptr, &n, a.header.data, static_cast<int>(a.header.len)) == 1) &&
          EVP_CipherUpdate(ctx, nullptr, &n, index, 4) == 1 &&
@@ -123,7 +125,6 @@ bool StartBlock(EVP_CIPHER_CTX* ctx, const BlockArgs& a, size_t i) {
 Napi::Value SealBlocks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BlockArgs a = ReadArgs(info, true);
-  if (a.header.len > (1u << 30) || a.aad.len > (1u << 30)) ThrowRangeError(env, "Associated data too large");
   Ctx ctx = KeyedContext(env, a, true);
   for (size_t i = 0; i < a.count; i++) {
     const uint8_t* plain = a.data.data + i * a.block_size;
@@ -145,7 +146,6 @@ Napi::Value SealBlocks(const Napi::CallbackInfo& info) {
 Napi::Value OpenBlocks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BlockArgs a = ReadArgs(info, false);
-  if (a.header.len > (1u << 30) || a.aad.len > (1u << 30)) ThrowRangeError(env, "Associated data too large");
   Ctx ctx = KeyedContext(env, a, false);
   for (size_t i = 0; i < a.count; i++) {
     const uint8_t* tag = a.data.data + i * (kTagBytes + a.block_size);

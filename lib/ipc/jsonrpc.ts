@@ -55,7 +55,7 @@ export class RawJson {
 /** The line for one response: JSON.stringify's text, with a RawJson result spliced in. */
 export function responseText(r: RpcResponse): string {
   if (!(r.result instanceof RawJson)) return JSON.stringify(r);
-  const id = typeof r.id === 'number' ? (r.id === 0 ? '0' : '' + r.id) : JSON.stringify(r.id);
+  const id = typeof r.id === 'number' ? '' + r.id : JSON.stringify(r.id); // a finite number prints as JSON.stringify prints it (-0 too)
   return '{"jsonrpc":"2.0","id":' + id + ',"result":' + r.result.text + '}';
 }
 
