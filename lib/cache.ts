@@ -77,10 +77,25 @@ const NEAR_USES = 256;
 const NEAR_CAPACITY = 4096;
 
 interface NearEntry {
+  /** The full CAR hash: the map is keyed by a few of its digits, which may collide. */
+  key: string;
   entry: Readonly<CacheEntry>;
   epoch: number;
   uses: number;
 }
+/**
+ * The near cache's map key: eight hex digits of the digest folded into a
+ * small integer. A Map looks an integer up without hashing; a CAR hash fresh
+ * from the hasher would have all 71 characters hashed on every lookup (more
+ * than half the cost of a near hit). Entries keep the full hash, compared on
+ * every hit, so a collision is only a miss.
+ */
+function nearKey(carHash: string): number {
+  let k = 0;
+  for (let i = 7; i < 15; i++) k = (k * 31 + carHash.charCodeAt(i)) | 0;
+  return k & 0x3fffffff;
+}
+
 const BAD_KEY = 'Expected a CAR hash ("sha256:" + 64 lower-case hex digits) for carHash';
 
 interface JsEntry {
@@ -156,7 +171,7 @@ export class DecisionCache {
   readonly #clock: () => number;
   readonly #ttlMs: number;
   #sharedName: string | undefined;
-  #near: Map<string, NearEntry> | null = null;
+  #near: Map<number, NearEntry> | null = null;
   #epoch: Uint32Array | null = null;
   #nearHits = 0;
   readonly #out = new Float64Array(6);
@@ -205,9 +220,10 @@ export class DecisionCache {
   get(carHash: string, policyVersion: number): Readonly<CacheEntry> | undefined {
     if (this.#handle !== null) {
       const near = this.#near;
-      if (near !== null) {
-        const e = near.get(carHash);
-        if (e !== undefined && e.uses > 0 && e.entry.policyVersion === policyVersion && e.epoch === Atomics.load(this.#epoch!, 0)) {
+      const slot = near !== null && typeof carHash === 'string' ? nearKey(carHash) : -1;
+      if (slot >= 0) {
+        const e = near!.get(slot);
+        if (e !== undefined && e.key === carHash && e.uses > 0 && e.entry.policyVersion === policyVersion && e.epoch === Atomics.load(this.#epoch!, 0)) {
           if (e.entry.expiresAt > this.#clock()) {
             e.uses--;
             if (++this.#nearHits === NEAR_USES) this.#flushNearHits();
@@ -224,9 +240,9 @@ export class DecisionCache {
       const entry: CacheEntry = { decision: DECISIONS[out[0]], policyVersion: out[1], expiresAt: out[2] };
       if (reason !== '') entry.reason = reason;
       Object.freeze(entry);
-      if (near !== null) {
-        if (near.size >= NEAR_CAPACITY) near.clear();
-        near.set(carHash, { entry, epoch, uses: NEAR_USES });
+      if (slot >= 0) {
+        if (near!.size >= NEAR_CAPACITY) near!.clear();
+        near!.set(slot, { key: carHash, entry, epoch, uses: NEAR_USES });
       }
       return entry;
     }

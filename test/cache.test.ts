@@ -118,6 +118,23 @@ describe('DecisionCache near cache (native, sharded)', () => {
     expect(cache.get(key(3), 1)).toBeUndefined();
   });
 
+  test('hashes that share the near map slot never answer for each other', () => {
+    // The near map is keyed by digits 7..14 of the hash: these agree there and differ after.
+    const head = 'sha256:' + 'ab12cd34';
+    const allowKey = head + 'a'.repeat(56);
+    const denyKey = head + 'b'.repeat(56);
+    const cache = new DecisionCache(opts);
+    cache.put(allowKey, { decision: 'allow', reason: 'A', policyVersion: 1 });
+    cache.put(denyKey, { decision: 'deny', reason: 'B', policyVersion: 1 });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 3; i++) expect(cache.get(allowKey, 1)).toMatchObject({ decision: 'allow', reason: 'A' });
+      for (let i = 0; i < 3; i++) expect(cache.get(denyKey, 1)).toMatchObject({ decision: 'deny', reason: 'B' });
+    }
+    const unknown = head + 'c'.repeat(56);
+    expect(cache.get(unknown, 1)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ hits: 18, misses: 1 });
+  });
+
   test('near hits count in stats, and copies go back to the store for recency', () => {
     const cache = new DecisionCache(opts);
     cache.put(key(1), { decision: 'allow', policyVersion: 1 });
