@@ -70,10 +70,28 @@ export function carHashOfBytes(bytes: Uint8Array, length: number): string {
   return 'sha256:' + jsSha256Hex(bytes.subarray(0, length));
 }
 
-/** Internal: the CAR hashes of forms written back to back into `bytes` (see car.ts). */
+const CAR_HASH_CHARS = 71;
+/** Text of batch hashes; kept between calls up to this many hashes, larger batches get their own. */
+const KEPT_HASH_TEXT = 4096;
+let hashText = Buffer.allocUnsafeSlow(0);
+
+/**
+ * Internal: the CAR hashes of forms written back to back into `bytes` (see
+ * car.ts). The addon writes all of them as text into one buffer, sliced here:
+ * cheaper than creating and storing each string from C++.
+ */
 export function carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: number): string[] {
-  if (native) return native.carHashesOfBytes(bytes, ends, count);
   const out = new Array<string>(count);
+  if (native) {
+    let text = hashText;
+    if (text.length < count * CAR_HASH_CHARS) {
+      text = Buffer.allocUnsafeSlow(count * CAR_HASH_CHARS);
+      if (count <= KEPT_HASH_TEXT) hashText = text;
+    }
+    native.carHashesInto(bytes, ends, count, text);
+    for (let k = 0, at = 0; k < count; k++, at += CAR_HASH_CHARS) out[k] = text.toString('latin1', at, at + CAR_HASH_CHARS);
+    return out;
+  }
   for (let k = 0, start = 0; k < count; start = ends[k], k++) out[k] = 'sha256:' + jsSha256Hex(bytes.subarray(start, ends[k]));
   return out;
 }

@@ -59,6 +59,16 @@ describe('gate.checkBatch', () => {
     expect(new Set(hashes).size).toBe(300);
   });
 
+  test('batches past the kept hash-text buffer, then small ones again, hash like carHash', () => {
+    const make = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ action_type: 'file_read', agent_id: `a${i % 7}`, resource: `/srv/${tag}/${i}` }));
+    for (const [n, tag] of [[5000, 'big'], [3, 'small'], [4097, 'edge'], [4096, 'kept'], [1, 'one']] as const) {
+      const cars = make(n, tag);
+      const hashes = carHashes(cars);
+      expect(hashes).toEqual(cars.map((c) => carHash(c)));
+      expect(new Set(hashes).size).toBe(n);
+    }
+  });
+
   test('a getter that throws denies its own request only', () => {
     const hostile = {
       action_type: 'file_read',
@@ -87,18 +97,31 @@ describe('gate.checkBatch', () => {
   });
 });
 
-describe.runIf(core !== null)('carHashesOfBytes (raw addon) rejects bad input', () => {
-  test('ends outside the buffer, decreasing ends, counts past the ends array, wrong types', () => {
+describe.runIf(core !== null)('carHashesInto (raw addon) rejects bad input', () => {
+  const texts = (out: Uint8Array, count: number): string[] =>
+    Array.from({ length: count }, (_, k) => Buffer.from(out.buffer, out.byteOffset + 71 * k, 71).toString('latin1'));
+
+  test('writes each hash as 71 bytes of text, empty spans included', () => {
+    const bytes = new Uint8Array(16).map((_, i) => i * 7);
+    const out = new Uint8Array(3 * 71 + 5).fill(0xee);
+    core!.carHashesInto(bytes, new Uint32Array([4, 4, 16]), 3, out);
+    expect(texts(out, 3)).toEqual([carHashOfRange(bytes, 0, 4), carHashOfRange(bytes, 4, 4), carHashOfRange(bytes, 4, 16)]);
+    expect([...out.subarray(3 * 71)]).toEqual([0xee, 0xee, 0xee, 0xee, 0xee]); // nothing past the last hash
+  });
+
+  test('ends outside the buffer, decreasing ends, counts past the ends array, small or overlapping out, wrong types', () => {
     const bytes = new Uint8Array(16);
-    expect(core!.carHashesOfBytes(bytes, new Uint32Array([4, 4, 16]), 3)).toEqual([
-      carHashOfRange(bytes, 0, 4), carHashOfRange(bytes, 4, 4), carHashOfRange(bytes, 4, 16),
-    ]);
-    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([17]), 1)).toThrow(RangeError);
-    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([8, 4]), 2)).toThrow(RangeError);
-    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([8]), 2)).toThrow(RangeError);
-    expect(() => core!.carHashesOfBytes(bytes, new Uint32Array([8]), -1)).toThrow(RangeError);
-    expect(() => core!.carHashesOfBytes(bytes, new Int32Array([8]) as never, 1)).toThrow(TypeError);
-    expect(() => core!.carHashesOfBytes('x' as never, new Uint32Array([0]), 1)).toThrow(TypeError);
+    const out = new Uint8Array(4 * 71);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([17]), 1, out)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8, 4]), 2, out)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8]), 2, out)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8]), -1, out)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8, 8]), 2, new Uint8Array(141))).toThrow(RangeError);
+    const shared = new Uint8Array(400);
+    expect(() => core!.carHashesInto(shared.subarray(0, 100), new Uint32Array([8]), 1, shared.subarray(50))).toThrow(/overlap/);
+    expect(() => core!.carHashesInto(bytes, new Int32Array([8]) as never, 1, out)).toThrow(TypeError);
+    expect(() => core!.carHashesInto('x' as never, new Uint32Array([0]), 1, out)).toThrow(TypeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([0]), 1, 'x' as never)).toThrow(TypeError);
   });
 });
 
