@@ -9,6 +9,7 @@
         "native/addon.cc",
         "native/aead_blocks.cc",
         "native/args.cc",
+        "native/audit_line.cc",
         "native/decision_cache.cc",
         "native/decision_cache_binding.cc",
         "native/digest_functions.cc",

@@ -9,6 +9,11 @@ export interface NativeHmacKey {
   signInto(data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   verify(data: string | Uint8Array, mac: Uint8Array): boolean;
   destroy(): void;
+  /** The audit log's decision line, written and sealed (native/audit_line.h): its length, -1 not sealed, -2 out too small. */
+  sealDecisionLine(
+    prev: Uint8Array, out: Uint8Array, outOffset: number, seq: number, ts: number, type: string, severity: string,
+    decision: string, source: string, reason: string, carHash: string, policyVersion: number, agentId: string, actionType: string, sessionId: string | undefined,
+  ): number;
 }
 
 /** An opaque native store handle (a type-tagged External). */
@@ -135,6 +140,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 7;
+export const CORE_ABI_VERSION = 8;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

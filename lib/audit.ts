@@ -114,8 +114,9 @@ export class AuditLog {
   #fd: number;
   #size: number;
   #seq: number;
-  #prev: string;
-  /** `#prev`'s bytes when it is hex (always, but for a damaged file's last MAC): what decision records copy. */
+  /** The previous record's MAC as text; null when only `#prevBytes` holds it (made when asked for). */
+  #prevText: string | null;
+  /** The previous MAC's bytes when it is hex (always, but for a damaged file's last MAC): what decision records copy. */
   readonly #prevBytes = Buffer.alloc(64);
   #prevIsHex = true;
   /** Sealed records not yet written, as the bytes of their lines. */
@@ -128,7 +129,6 @@ export class AuditLog {
   #headTimer: NodeJS.Timeout | null = null;
   #headDirty = false;
   #bufferedLastSeq = 0;
-  #bufferedLastMac = '';
   #scheduled = false;
   #error: Error | null = null;
   #closed = false;
@@ -154,9 +154,9 @@ export class AuditLog {
     this.#clock = clock;
     const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
-    this.#prev = last?.mac ?? GENESIS_MAC;
-    this.#prevIsHex = HEX_MAC.test(this.#prev); // a damaged file's last MAC takes the generic path
-    if (this.#prevIsHex) this.#prevBytes.write(this.#prev, 'latin1');
+    this.#prevText = last?.mac ?? GENESIS_MAC;
+    this.#prevIsHex = HEX_MAC.test(this.#prevText); // a damaged file's last MAC takes the generic path
+    if (this.#prevIsHex) this.#prevBytes.write(this.#prevText, 'latin1');
     this.#fd = fs.openSync(file, 'a', 0o600);
     this.#size = fs.fstatSync(this.#fd).size;
     openLogs.add(this);
@@ -208,21 +208,31 @@ export class AuditLog {
    */
   append(type: string, severity: Severity, fields: Record<string, unknown> = {}): number {
     this.#checkOpen();
+    this.#checkRecord(type, severity, fields);
+    this.#admit();
+    return this.#appendAt(type, severity, fields, this.#clock());
+  }
+
+  #checkRecord(type: string, severity: Severity, fields: Record<string, unknown>): void {
     if (typeof type !== 'string' || !EVENT_TYPE.test(type)) throw new TypeError(`Expected an event type like "gate_decision" but received ${describe(type)}`);
     if (!SEVERITIES.has(severity)) throw new TypeError(`Expected one of debug, info, warning, error, critical for severity but received ${describe(severity)}`);
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new TypeError(`Expected an object for fields but received ${describe(fields)}`);
     for (const k of Object.keys(fields)) if (RESERVED.has(k)) throw new TypeError(`Field "${k}" is reserved in audit records`);
-    this.#admit();
+  }
+
+  /** The generic path: any fields, walked and written as JCS. */
+  #appendAt(type: string, severity: Severity, fields: Record<string, unknown>, ts: number): number {
     const record: Record<string, unknown> = Object.assign({}, fields);
     record.seq = this.#seq + 1;
-    record.ts = this.#clock();
+    record.ts = ts;
     record.type = type;
     record.severity = severity;
-    record.prev = this.#prev;
+    const prev = this.#prev();
+    record.prev = prev;
     // mac = HMAC(prev || canonical record): both written into one scratch
     // buffer and MACed in place. Anything unusual takes the string path,
     // which also names fields JSON cannot carry (ERR_CAR_INVALID).
-    const end = writePrefixedCanonicalJson(this.#prev, record, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES);
+    const end = writePrefixedCanonicalJson(prev, record, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES);
     if (end >= 0) return this.#seal(canonicalScratch(), end);
     const text = canonicalizeJson(record);
     return this.#sealText(text);
@@ -230,21 +240,27 @@ export class AuditLog {
 
   /**
    * @internal The gate's record of a decision: exactly the record
-   * `append(type, severity, fields)` writes, built without the generic walk
-   * (lib/audit-record.ts). `type` and `severity` come from the gate's own
-   * tables, so they are not checked again here.
+   * `append(type, severity, fields)` writes, built without the generic walk:
+   * by the addon in one call (native/audit_line.cc), else by
+   * lib/audit-record.ts. `type` and `severity` come from the gate's own
+   * tables; only the generic path checks them again. The clock is read once,
+   * whichever path writes the record.
    */
   appendDecision(type: string, severity: Severity, fields: DecisionRecordFields): number {
     this.#checkOpen();
     this.#admit();
+    const ts = this.#clock();
     if (this.#prevIsHex) {
-      const end = writeDecisionRecord({ seq: this.#seq + 1, ts: this.#clock(), type, severity, prev: this.#prevBytes }, fields);
+      const sealed = this.#sealNative(type, severity, fields, ts);
+      if (sealed >= 0) return sealed;
+      const end = writeDecisionRecord({ seq: this.#seq + 1, ts, type, severity, prev: this.#prevBytes }, fields);
       if (end >= 0) return this.#seal(decisionRecordScratch(), end);
     }
-    // The generic path decides (and names whatever the fast one could not write).
+    // The generic path decides (and names whatever the fast ones could not write).
     const copy: Record<string, unknown> = { decision: fields.decision, source: fields.source, reason: fields.reason, car_hash: fields.car_hash, policy_version: fields.policy_version, agent_id: fields.agent_id, action_type: fields.action_type };
     if (fields.session_id !== undefined) copy.session_id = fields.session_id;
-    return this.append(type, severity, copy);
+    this.#checkRecord(type, severity, copy);
+    return this.#appendAt(type, severity, copy, ts);
   }
 
   #checkOpen(): void {
@@ -264,26 +280,63 @@ export class AuditLog {
     }
   }
 
+  /** The previous record's MAC, as text. */
+  #prev(): string {
+    return (this.#prevText ??= this.#prevBytes.toString('latin1'));
+  }
+
+  /**
+   * A decision record written, sealed and framed by the addon in one call
+   * (native/audit_line.cc): its seq, or -1 when the TypeScript paths must
+   * write it (no addon, or a value they must judge).
+   */
+  #sealNative(type: string, severity: Severity, f: DecisionRecordFields, ts: number): number {
+    const key = this.#hmac.nativeKey;
+    if (key === null) return -1;
+    const seq = this.#seq + 1;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const n = key.sealDecisionLine(this.#prevBytes, this.#pending, this.#pendingBytes, seq, ts, type, severity, f.decision, f.source, f.reason, f.car_hash, f.policy_version, f.agent_id, f.action_type, f.session_id);
+      if (n === -2) {
+        // Room for the largest record the addon writes (64 KiB plus framing).
+        this.#reserve(this.#pendingBytes + DEFAULT_MAX_BYTES + 1024);
+        continue;
+      }
+      if (n < 0) return -1;
+      this.#seq = seq;
+      this.#prevText = null; // the addon wrote the new MAC into #prevBytes
+      this.#pendingBytes += n;
+      this.#pendingRecords++;
+      this.#buffered();
+      return seq;
+    }
+    return -1;
+  }
+
   /** Seals the record in `bytes[prev.length, end)` (preceded there by `prev`): MAC, chain, buffer. */
   #seal(bytes: Uint8Array, end: number): number {
     const mac = this.#hmac.sign(bytes.subarray(0, end));
-    return this.#chain(bytes.subarray(this.#prev.length, end), mac);
+    return this.#chain(bytes.subarray(this.#prev().length, end), mac);
   }
 
   /** The string path's record (canonical text of the record without mac). */
   #sealText(text: string): number {
-    const mac = this.#hmac.sign(this.#prev + text);
+    const mac = this.#hmac.sign(this.#prev() + text);
     return this.#chain(Buffer.from(text, 'utf8'), mac);
   }
 
   #chain(canonical: Uint8Array, mac: string): number {
     this.#seq++;
-    this.#prev = mac;
+    this.#prevText = mac;
     this.#prevIsHex = true; // our own MACs are always hex
     this.#prevBytes.write(mac, 0, 64, 'latin1');
     this.#pushLine(canonical, this.#prevBytes);
+    this.#buffered();
+    return this.#seq;
+  }
+
+  /** A record was added to the buffer: note it and have it written at the next turn. */
+  #buffered(): void {
     this.#bufferedLastSeq = this.#seq;
-    this.#bufferedLastMac = mac;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {
@@ -291,17 +344,19 @@ export class AuditLog {
         this.#flushSafely(true);
       });
     }
-    return this.#seq;
+  }
+
+  /** Grows the buffer of unwritten lines to hold at least `need` bytes. */
+  #reserve(need: number): void {
+    if (need <= this.#pending.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(need, this.#pending.length * 2));
+    this.#pending.copy(grown, 0, 0, this.#pendingBytes);
+    this.#pending = grown;
   }
 
   /** Appends `canonical` minus its closing brace, then `,"mac":"<mac>"}` and a newline. */
   #pushLine(canonical: Uint8Array, mac: Uint8Array): void {
-    const need = this.#pendingBytes + canonical.length + mac.length + 10;
-    if (need > this.#pending.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.#pending.length * 2));
-      this.#pending.copy(grown, 0, 0, this.#pendingBytes);
-      this.#pending = grown;
-    }
+    this.#reserve(this.#pendingBytes + canonical.length + mac.length + 10);
     const p = this.#pending;
     p.set(canonical, this.#pendingBytes);
     // Overwrite the closing brace with `,"mac":"<hex>"}` and a newline (all ASCII).
@@ -366,7 +421,8 @@ export class AuditLog {
       clearTimeout(this.#headTimer);
       this.#headTimer = null;
     }
-    this.#writeHead({ file: this.file, seq: this.#bufferedLastSeq, mac: this.#bufferedLastMac });
+    // Every appended record is buffered, so the last buffered MAC is the chain's last.
+    this.#writeHead({ file: this.file, seq: this.#bufferedLastSeq, mac: this.#prev() });
     this.#headWrittenAt = now;
     this.#headDirty = false;
   }

@@ -145,6 +145,14 @@ export class HmacKey {
     else this.#jsKey = crypto.createSecretKey(Buffer.from(bytes));
   }
 
+  /**
+   * @internal The native key object; null without the addon or once
+   * destroyed. The audit log seals its decision lines through it in one call.
+   */
+  get nativeKey(): NativeHmacKey | null {
+    return this.#native;
+  }
+
   /** True once `destroy()` has run. */
   get destroyed(): boolean {
     return this.#destroyed;

@@ -1,6 +1,7 @@
 #include "hmac_key.h"
 
 #include "args.h"
+#include "audit_line.h"
 #include "hex.h"
 
 namespace gk {
@@ -20,6 +21,7 @@ void HmacKeyObject::Register(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&HmacKeyObject::SignInto>("signInto"),
                                         InstanceMethod<&HmacKeyObject::Verify>("verify"),
                                         InstanceMethod<&HmacKeyObject::Destroy>("destroy"),
+                                        InstanceMethod<&HmacKeyObject::SealDecisionLine>("sealDecisionLine"),
                                     });
   exports.Set("HmacKey", ctor);
   exports.Set("liveHmacKeys", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
@@ -64,6 +66,10 @@ Napi::Value HmacKeyObject::Verify(const Napi::CallbackInfo& info) {
   // A MAC's length is public, so rejecting a wrong length early leaks nothing.
   if (mac.len != kSha256DigestBytes) return Napi::Boolean::New(info.Env(), false);
   return Napi::Boolean::New(info.Env(), hmac.Verify(data.data, data.len, mac.data));
+}
+
+Napi::Value HmacKeyObject::SealDecisionLine(const Napi::CallbackInfo& info) {
+  return gk::SealDecisionLine(info, Live(info.Env()));
 }
 
 Napi::Value HmacKeyObject::Destroy(const Napi::CallbackInfo& info) {

@@ -25,6 +25,8 @@ class HmacKeyObject : public Napi::ObjectWrap<HmacKeyObject> {
   Napi::Value SignInto(const Napi::CallbackInfo& info);
   Napi::Value Verify(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
+  // The audit log's decision records (native/audit_line.h).
+  Napi::Value SealDecisionLine(const Napi::CallbackInfo& info);
 
   std::unique_ptr<HmacSha256> hmac_;
 };

@@ -34,7 +34,8 @@ function randomFields(next: () => number): DecisionRecordFields {
     decision: ['allow', 'deny', 'pending'][randomInt(next, 0, 2)],
     source: ['policy', 'cache', 'velocity', 'replay'][randomInt(next, 0, 3)],
     reason: text(next, 20),
-    car_hash: 'sha256:' + hex64(next),
+    // Mostly our hashes; sometimes any text (the addon writes it escaped, the TS writer leaves it to the generic path).
+    car_hash: next() < 0.9 ? 'sha256:' + hex64(next) : text(next, 12),
     policy_version: someNumber(next),
     agent_id: 'agent-' + text(next),
     action_type: text(next) || 'x',
@@ -119,6 +120,22 @@ describe('decision records from the fixed-shape writer', () => {
     expect(records[1]).toMatchObject({ seq: 2, prev: 'é'.repeat(64), decision: 'deny' });
     // The damaged record is the first bad one; the new record was sealed over what the file said.
     expect(AuditLog.verify(file, KEY)).toMatchObject({ ok: false, firstBad: { line: 1 } });
+  });
+
+  test('each decision record reads the clock once, whichever path writes it', () => {
+    const dir = tmpDir();
+    const ticks = [100, 200, 300, 400];
+    let i = 0;
+    const log = new AuditLog({ file: path.join(dir, 'a.log'), key: KEY, clock: () => ticks[i++] });
+    const ok: DecisionRecordFields = { decision: 'allow', source: 'policy', reason: 'r', car_hash: 'sha256:' + 'a'.repeat(64), policy_version: 1, agent_id: 'a', action_type: 'x' };
+    log.appendDecision('gate_decision', 'info', ok);
+    log.appendDecision('gate_decision', 'info', { ...ok, agent_id: 42 as unknown as string }); // generic path
+    log.appendDecision('gate_decision', 'info', { ...ok, policy_version: 1.5 }); // not the addon's
+    log.appendDecision('gate_decision', 'info', ok);
+    log.close();
+    const records = fs.readFileSync(path.join(dir, 'a.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.map((r) => r.ts)).toEqual(ticks);
+    expect(AuditLog.verify(path.join(dir, 'a.log'), KEY)).toMatchObject({ ok: true, records: 4 });
   });
 
   test('a closed log refuses decisions like any record', () => {
