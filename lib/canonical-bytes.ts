@@ -14,6 +14,10 @@
  * them to byte equality on random values.
  */
 
+import { keyLayout, sortKeys } from './canonical-layouts';
+
+export { sortKeys } from './canonical-layouts';
+
 const GIVE_UP = -1;
 /** Thrown inside the walk; caught once at the top. */
 const ABORT = Symbol('abort');
@@ -36,26 +40,6 @@ SHORT_ESCAPE[0x0d] = 0x72; // \r
 SHORT_ESCAPE[0x22] = 0x22; // \"
 SHORT_ESCAPE[0x5c] = 0x5c; // \\
 const HEX = [0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66];
-
-/**
- * Sorts in place by UTF-16 code units, exactly the JCS key order (as default
- * sort and `<` on strings compare). Request objects have few keys, where an
- * insertion sort is several times faster than Array.prototype.sort.
- */
-export function sortKeys(keys: string[]): string[] {
-  const n = keys.length;
-  if (n > 16) return keys.sort();
-  for (let i = 1; i < n; i++) {
-    const k = keys[i];
-    let j = i - 1;
-    while (j >= 0 && keys[j] > k) {
-      keys[j + 1] = keys[j];
-      j--;
-    }
-    keys[j + 1] = k;
-  }
-  return keys;
-}
 
 /**
  * Writes JCS bytes into a growable scratch buffer. The CAR hash uses one per
@@ -260,7 +244,12 @@ export class CanonicalWriter {
     }
     const layout = keyLayout(keys);
     if (layout !== null) {
-      // Keys seen before in this order: their sorted order and encoded bytes are known.
+      // Keys seen before in this order: a writer compiled for them, or their
+      // sorted order and encoded bytes.
+      if (layout.write !== null) {
+        layout.write(this, o, depth);
+        return;
+      }
       const sorted = layout.sorted!;
       const prefixes = layout.prefixes!;
       for (let i = 0; i < n; i++) {
@@ -304,72 +293,6 @@ export class CanonicalWriter {
     this.block(src);
     this.byte(0x22);
   }
-}
-
-/**
- * Objects in requests come in a few shapes (the same keys in the same
- * order), so each shape's sorted key order and encoded `{"key":` / `,"key":`
- * prefixes are remembered: later objects of that shape skip sorting and key
- * encoding. A shape is only noted the first time and prepared the second, so
- * objects with ever-new keys cost little. Keyed by the first key; bounded
- * (cleared when full: it only saves work, the output is the same).
- */
-interface KeyLayout {
-  keys: string[];
-  /** null until the shape is seen a second time. */
-  sorted: string[] | null;
-  prefixes: Uint8Array[] | null;
-}
-
-const MAX_LAYOUTS = 1024;
-const MAX_LAYOUTS_PER_FIRST_KEY = 8;
-const MAX_LAYOUT_KEYS = 32;
-const layouts = new Map<string, KeyLayout[]>();
-let layoutCount = 0;
-
-function keyLayout(keys: string[]): KeyLayout | null {
-  const n = keys.length;
-  if (n > MAX_LAYOUT_KEYS) return null;
-  const candidates = layouts.get(keys[0]);
-  if (candidates !== undefined) {
-    for (let c = 0; c < candidates.length; c++) {
-      const known = candidates[c].keys;
-      if (known.length !== n) continue;
-      let same = true;
-      for (let i = 1; i < n; i++) {
-        if (known[i] !== keys[i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return candidates[c].prefixes !== null ? candidates[c] : prepare(candidates[c]);
-    }
-    if (candidates.length >= MAX_LAYOUTS_PER_FIRST_KEY) return null;
-  }
-  note(keys, candidates);
-  return null;
-}
-
-function note(keys: string[], candidates: KeyLayout[] | undefined): void {
-  if (layoutCount >= MAX_LAYOUTS) {
-    layouts.clear();
-    layoutCount = 0;
-    candidates = undefined;
-  }
-  const layout: KeyLayout = { keys: keys.slice(), sorted: null, prefixes: null };
-  if (candidates === undefined) layouts.set(keys[0], [layout]);
-  else candidates.push(layout);
-  layoutCount++;
-}
-
-function prepare(layout: KeyLayout): KeyLayout | null {
-  const keys = layout.keys;
-  for (let i = 0; i < keys.length; i++) if (keys[i].length > 128 || !keys[i].isWellFormed()) return null;
-  const sorted = sortKeys(keys.slice());
-  // JSON.stringify escapes a well-formed string exactly as JCS does.
-  layout.prefixes = sorted.map((k, i) => Buffer.from((i === 0 ? '{' : ',') + JSON.stringify(k) + ':', 'utf8'));
-  layout.sorted = sorted;
-  return layout;
 }
 
 const writer = new CanonicalWriter();
