@@ -63,8 +63,9 @@ for (const suite of suites) {
     const baselines = new Map(part.filter((x) => x.baseline).map((x) => [x.group, x.meanNs]));
     for (const row of part) {
       const base = baselines.get(row.group);
-      // Whole-process suites report their own throughput ratio (paired rounds).
-      if (base !== undefined && !row.baseline) row.speedup = row.throughputRatio ?? base / row.meanNs;
+      // Paired rounds (bench/harness.js): the median of same-round p50
+      // ratios; whole-process suites report their own throughput ratio.
+      if (base !== undefined && !row.baseline) row.speedup = row.throughputRatio ?? row.pairedSpeedup ?? base / row.meanNs;
       rows.push(row);
     }
   }
