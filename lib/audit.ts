@@ -128,7 +128,6 @@ export class AuditLog {
   #headWrittenAt = -Infinity;
   #headTimer: NodeJS.Timeout | null = null;
   #headDirty = false;
-  #bufferedLastSeq = 0;
   #scheduled = false;
   #error: Error | null = null;
   #closed = false;
@@ -334,9 +333,8 @@ export class AuditLog {
     return this.#seq;
   }
 
-  /** A record was added to the buffer: note it and have it written at the next turn. */
+  /** A record was added to the buffer: have it written at the next turn. */
   #buffered(): void {
-    this.#bufferedLastSeq = this.#seq;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {
@@ -421,8 +419,8 @@ export class AuditLog {
       clearTimeout(this.#headTimer);
       this.#headTimer = null;
     }
-    // Every appended record is buffered, so the last buffered MAC is the chain's last.
-    this.#writeHead({ file: this.file, seq: this.#bufferedLastSeq, mac: this.#prev() });
+    // Every appended record is buffered, so the chain's last seq and MAC are the last buffered.
+    this.#writeHead({ file: this.file, seq: this.#seq, mac: this.#prev() });
     this.#headWrittenAt = now;
     this.#headDirty = false;
   }
