@@ -18,8 +18,9 @@ function text(next: () => number): string {
 
 function randomDecision(next: () => number): GateDecision {
   const d: GateDecision = {
-    decision: (['allow', 'deny', 'pending'] as const)[randomInt(next, 0, 2)],
-    source: (['policy', 'cache', 'velocity', 'error'] as const)[randomInt(next, 0, 3)],
+    // Mostly the gate's own values (their JSON is looked up), sometimes any text (escaped).
+    decision: next() < 0.9 ? (['allow', 'deny', 'pending'] as const)[randomInt(next, 0, 2)] : (text(next) as 'allow'),
+    source: next() < 0.9 ? (['policy', 'cache', 'velocity', 'error', 'validation', 'quarantine', 'replay', 'permit'] as const)[randomInt(next, 0, 7)] : (text(next) as 'policy'),
     reason: text(next),
     car_hash: next() < 0.2 ? null : next() < 0.9 ? 'sha256:' + 'ab'.repeat(32) : text(next),
     policy_version: NUMBERS[randomInt(next, 0, NUMBERS.length - 1)],

@@ -15,6 +15,10 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const KEYS = ['decision', 'source', 'reason', 'car_hash', 'policy_version', 'trust_score', 'confidence'];
 
 const quote = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"');
+// Decisions and sources come from small fixed sets (lib/gate-pipeline.ts):
+// their JSON is known, and a Map lookup of a constant string is cheaper than the escape scan.
+const KNOWN = new Map(['allow', 'deny', 'pending', 'validation', 'quarantine', 'velocity', 'replay', 'permit', 'cache', 'policy', 'error'].map((s) => [s, JSON.stringify(s)]));
+const quoteKnown = (s: string): string => KNOWN.get(s) ?? quote(s);
 
 function hasDecisionShape(d: GateDecision): boolean {
   const keys = Object.keys(d);
@@ -36,8 +40,8 @@ function hasDecisionShape(d: GateDecision): boolean {
 export function decisionJson(d: GateDecision): string {
   if (!hasDecisionShape(d)) return JSON.stringify(d);
   let text =
-    '{"decision":' + quote(d.decision) +
-    ',"source":' + quote(d.source) +
+    '{"decision":' + quoteKnown(d.decision) +
+    ',"source":' + quoteKnown(d.source) +
     ',"reason":' + quote(d.reason) +
     ',"car_hash":' + (d.car_hash === null ? 'null' : quote(d.car_hash)) +
     ',"policy_version":' + num(d.policy_version) +
