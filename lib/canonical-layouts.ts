@@ -70,7 +70,7 @@ export function keyLayout(keys: string[]): KeyLayout | null {
       if (!same) continue;
       if (layout.prefixes === null) return prepare(layout);
       // Compile on the COMPILE_AFTER-th sighting; retried every 64 after that while the budget is spent.
-      if (layout.write === null && codegen && ++layout.seen >= COMPILE_AFTER && (layout.seen & 63) === COMPILE_AFTER) compile(layout);
+      if (layout.write === null && codegen && (++layout.seen & 63) === COMPILE_AFTER) compile(layout);
       return layout;
     }
     if (candidates.length >= MAX_LAYOUTS_PER_FIRST_KEY) return null;
