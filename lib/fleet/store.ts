@@ -174,7 +174,11 @@ export class FleetStore extends EventEmitter {
     cmd.defineCommand('gkPolicyPublish', { numberOfKeys: 1, lua: POLICY_PUBLISH_LUA });
     this.#cmd = cmd as ScriptClient;
     // The subscriber may queue its SUBSCRIBE until connected; it sends no checks.
-    this.#sub = cmd.duplicate({ ...options, enableOfflineQueue: true, commandTimeout: undefined });
+    // It subscribes itself on every 'ready' (below, failures caught): ioredis's
+    // own resubscribe on reconnect leaves its promise unhandled, and a
+    // connection lost again mid-SUBSCRIBE then crashed a run with an unhandled
+    // MaxRetriesPerRequestError.
+    this.#sub = cmd.duplicate({ ...options, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false });
     cmd.on('error', (err: Error) => this.#noteError(err));
     cmd.on('reconnecting', () => this.#reconnects++);
     this.#sub.on('error', () => {}); // counted through the command connection; must not be unhandled
