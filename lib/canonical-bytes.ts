@@ -14,7 +14,7 @@
  * them to byte equality on random values.
  */
 
-import { keyLayout, sortKeys } from './canonical-layouts';
+import { hasCarFields, keyLayout, sortKeys } from './canonical-layouts';
 
 export { sortKeys } from './canonical-layouts';
 
@@ -57,6 +57,13 @@ export class CanonicalWriter {
   busy = false;
   limit = 0;
   maxDepth = 0;
+  /**
+   * Set while writing the top-level object: whether `action_type` and
+   * `agent_id` are among its own enumerable keys (the ones hashed). An
+   * inherited or non-enumerable one would be read by the gate but left out
+   * of the hash, so two different requests could share a cached decision.
+   */
+  topHasCarFields = false;
 
   /** Makes room for `n` more bytes, or aborts. */
   reserve(n: number): void {
@@ -243,6 +250,7 @@ export class CanonicalWriter {
       return;
     }
     const layout = keyLayout(keys);
+    if (depth === 1) this.topHasCarFields = layout !== null ? layout.hasCarFields : hasCarFields(keys);
     if (layout !== null) {
       // Keys seen before in this order: a writer compiled for them, or their
       // sorted order and encoded bytes.
@@ -313,6 +321,7 @@ function write(car: unknown, at: number, maxDepth: number, maxBytes: number, isC
   writer.start = at;
   writer.limit = maxBytes;
   writer.maxDepth = maxDepth;
+  writer.topHasCarFields = false;
   try {
     writer.value(car, 0);
   } catch (err) {
@@ -323,7 +332,7 @@ function write(car: unknown, at: number, maxDepth: number, maxBytes: number, isC
   } finally {
     writer.busy = false;
   }
-  if (writer.pos - at > maxBytes) {
+  if (writer.pos - at > maxBytes || (isCar && !writer.topHasCarFields)) {
     writer.pos = at;
     return GIVE_UP;
   }

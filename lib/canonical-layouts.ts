@@ -35,6 +35,8 @@ export interface KeyLayout {
   write: LayoutWriter | null;
   /** Sightings, counted until the writer is compiled. */
   seen: number;
+  /** The keys include `action_type` and `agent_id` (see CanonicalWriter.topHasCarFields). */
+  hasCarFields: boolean;
 }
 
 const MAX_LAYOUTS = 1024;
@@ -79,13 +81,18 @@ export function keyLayout(keys: string[]): KeyLayout | null {
   return null;
 }
 
+/** Whether an object's own enumerable keys include the two a CAR requires. */
+export function hasCarFields(keys: readonly string[]): boolean {
+  return keys.includes('action_type') && keys.includes('agent_id');
+}
+
 function note(keys: string[], candidates: KeyLayout[] | undefined): void {
   if (layoutCount >= MAX_LAYOUTS) {
     layouts.clear();
     layoutCount = 0;
     candidates = undefined;
   }
-  const layout: KeyLayout = { keys: keys.slice(), sorted: null, prefixes: null, write: null, seen: 1 };
+  const layout: KeyLayout = { keys: keys.slice(), sorted: null, prefixes: null, write: null, seen: 1, hasCarFields: hasCarFields(keys) };
   if (candidates === undefined) layouts.set(keys[0], [layout]);
   else candidates.push(layout);
   layoutCount++;

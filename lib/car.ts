@@ -187,6 +187,11 @@ function checkCarShape(s: Serializer, car: unknown): void {
   }
   const record = car as Record<string, unknown>;
   for (const field of REQUIRED_FIELDS) {
+    if (!Object.prototype.propertyIsEnumerable.call(record, field)) {
+      s.path?.push(field);
+      // Inherited or non-enumerable: the gate would read it, the hash would not cover it.
+      s.fail(`required: must be the object's own enumerable property${field in record ? ' (it is inherited or non-enumerable)' : ''}`);
+    }
     const v = record[field];
     if (typeof v !== 'string' || v.length === 0) {
       s.path?.push(field);

@@ -142,6 +142,31 @@ describe('rejection rules (ERR_CAR_INVALID, naming the path)', () => {
     expectCarError(() => canonicalize({ action_type: 'x', agent_id: 7 } as never), 'car.agent_id', /number 7/);
   });
 
+  test('required fields must be own enumerable properties: inherited or hidden ones would be read but not hashed', () => {
+    const hidden = { action_type: 'file_read' };
+    Object.defineProperty(hidden, 'agent_id', { value: 'agent-1', enumerable: false });
+    const inherited = Object.assign(Object.create({ agent_id: 'agent-1' }), { action_type: 'file_read' });
+    const nullProtoHidden = Object.create(null);
+    nullProtoHidden.agent_id = 'agent-1';
+    Object.defineProperty(nullProtoHidden, 'action_type', { value: 'file_read', enumerable: false });
+    for (const [car, path] of [[hidden, 'car.agent_id'], [nullProtoHidden, 'car.action_type']] as const) {
+      // Each twice: the second sighting of a key shape goes through the prepared layout.
+      for (let i = 0; i < 12; i++) {
+        expectCarError(() => carHash(car as never), path, /own enumerable property \(it is inherited or non-enumerable\)/);
+        expectCarError(() => canonicalize(car as never), path, /own enumerable/);
+      }
+    }
+    // A prototype other than Object.prototype is refused before the fields are looked at.
+    expect(() => carHash(inherited)).toThrow(GuardError);
+    // A polluted Object.prototype does not stand in for a missing field.
+    Object.defineProperty(Object.prototype, 'agent_id', { value: 'agent-1', configurable: true, writable: true });
+    try {
+      for (let i = 0; i < 12; i++) expectCarError(() => carHash({ action_type: 'file_read' } as never), 'car.agent_id', /inherited or non-enumerable/);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).agent_id;
+    }
+  });
+
   test('lone surrogates in values and keys', () => {
     expectCarError(() => canonicalize({ ...base, args: { path: 'a\ud800' } }), 'car.args.path', /lone surrogate/);
     expectCarError(() => canonicalize({ ...base, args: { list: ['ok', '\udfff'] } }), 'car.args.list[1]', /lone surrogate/);

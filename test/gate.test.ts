@@ -146,6 +146,43 @@ describe('Gate attack tests', () => {
     }
   });
 
+  test('a non-enumerable field (invisible to the hash) cannot steer a decision that is cached for the plain request', () => {
+    // resource is constrained: a request without it must be denied. A hidden
+    // resource must neither allow it nor leave an allow in the cache for it.
+    const gate = new Gate({ policy: policy(1) });
+    const sneaky = { action_type: 'file_read', agent_id: 'agent-1' };
+    Object.defineProperty(sneaky, 'resource', { value: '/srv/a.txt', enumerable: false });
+    expect(carHash(sneaky)).toBe(carHash({ action_type: 'file_read', agent_id: 'agent-1' }));
+    expect(gate.check({ car: sneaky })).toMatchObject({ decision: 'deny', reason: 'rule file_read: resource is missing' });
+    expect(gate.check({ car: { action_type: 'file_read', agent_id: 'agent-1' } })).toMatchObject({ decision: 'deny' });
+    // The same one level down (a constrained args field), through checkBatch.
+    const engine = new PolicyEngine({ version: 1, mode: 'enforce', default: 'deny', actions: { op: { constraints: { 'args.mode': { one_of: ['r'] } } } } });
+    const g2 = new Gate({ policy: engine });
+    const args = {};
+    Object.defineProperty(args, 'mode', { value: 'r', enumerable: false });
+    const out = g2.checkBatch([{ car: { action_type: 'op', agent_id: 'a', args } }, { car: { action_type: 'op', agent_id: 'a', args: {} } }]);
+    expect(out.map((d) => d.decision)).toEqual(['deny', 'deny']);
+    expect(g2.check({ car: { action_type: 'op', agent_id: 'a', args: { mode: 'r' } } })).toMatchObject({ decision: 'allow', source: 'policy' });
+  });
+
+  test('a hidden or inherited agent_id is a validation deny: identities never share a hash', () => {
+    const gate = new Gate({ policy: { version: 1, mode: 'enforce', default: 'deny', actions: { op: { allow_identities: ['agent-ok'] } } } });
+    const hidden = (agent: string) => {
+      const car = { action_type: 'op' };
+      Object.defineProperty(car, 'agent_id', { value: agent, enumerable: false });
+      return car;
+    };
+    const inherited = (agent: string) => Object.assign(Object.create(Object.assign(Object.create(Object.prototype), { agent_id: agent })), { action_type: 'op' });
+    for (let i = 0; i < 12; i++) {
+      for (const make of [hidden, inherited]) {
+        const [a, b] = gate.checkBatch([{ car: make('agent-ok') }, { car: make('agent-evil') }]);
+        expect(a).toMatchObject({ decision: 'deny', source: 'validation', car_hash: null });
+        expect(b).toMatchObject({ decision: 'deny', source: 'validation', car_hash: null });
+        expect(gate.check({ car: make('agent-evil') })).toMatchObject({ decision: 'deny', source: 'validation' });
+      }
+    }
+  });
+
   test('a min_trust decision is cached only while trust suffices: trust that drops is seen at once', () => {
     const engine = new PolicyEngine({ ...policy(1), trust: { base: 0.5, violation_penalty: 0.2 } });
     const gate = new Gate({ policy: engine });

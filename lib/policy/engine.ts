@@ -69,11 +69,17 @@ function round(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
 
-/** Own-property lookup along a dotted path; undefined when any step is missing. */
+const isOwnEnumerable = Function.prototype.call.bind(Object.prototype.propertyIsEnumerable) as (o: object, key: string) => boolean;
+
+/**
+ * Lookup along a dotted path through own enumerable properties only (the
+ * ones the CAR hash covers: a decision must never depend on a value its
+ * cache key leaves out); undefined when any step is missing.
+ */
 function fieldValue(car: Record<string, unknown>, segments: string[]): unknown {
   let v: unknown = car;
   for (const s of segments) {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, s)) return undefined;
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !isOwnEnumerable(v, s)) return undefined;
     v = (v as Record<string, unknown>)[s];
   }
   return v;
