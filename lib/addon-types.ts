@@ -27,7 +27,7 @@ export interface CoreAddon {
   /** `"sha256:" + hex(SHA-256(bytes[0..length)))`: the CAR hash of a canonical form in a scratch buffer. */
   carHashOfBytes(bytes: Uint8Array, length: number): string;
   /** CAR hashes of forms written back to back (form k spans [ends[k-1] or 0, ends[k])) as 71-byte texts at out[71k..]. */
-  carHashesInto(bytes: Uint8Array, ends: Uint32Array, count: number, out: Uint8Array): void;
+  carHashesInto(bytes: Uint8Array, ends: Uint32Array, count: number, out: Uint8Array, digests: Uint8Array): void;
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /**
    * Block envelope bodies on the CPU (OpenSSL's EVP AEADs, one context per
@@ -140,6 +140,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 8;
+export const CORE_ABI_VERSION = 9;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

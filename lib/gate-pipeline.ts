@@ -99,8 +99,10 @@ export class GatePipeline {
   checkBatch(requests: GateRequest[]): GateDecision[] {
     if (!Array.isArray(requests)) throw new TypeError(`Expected an array of requests but received ${describe(requests)}`);
     const hashes = this.hashAll(requests);
+    // Cache expiry is judged at one instant for the whole batch (see DecisionCache.now).
+    const now = this.p.cache?.now();
     const out = new Array<GateDecision>(requests.length);
-    for (let i = 0; i < requests.length; i++) out[i] = this.checkHashed(requests[i], hashes[i]);
+    for (let i = 0; i < requests.length; i++) out[i] = this.checkHashed(requests[i], hashes[i], now);
     return out;
   }
 
@@ -211,8 +213,8 @@ export class GatePipeline {
     return { kind: 'deny', source: 'error', reason: `fleet store unavailable (fail closed): ${err instanceof Error ? err.message : String(err)}` };
   }
 
-  /** The pipeline after hashing: `hashed` is the CAR hash, or why there is none. */
-  private checkHashed(request: GateRequest, hashed: string | GuardError | Error): GateDecision {
+  /** The pipeline after hashing: `hashed` is the CAR hash, or why there is none; `cacheNow` as in afterChecks. */
+  private checkHashed(request: GateRequest, hashed: string | GuardError | Error, cacheNow?: number): GateDecision {
     if (typeof hashed !== 'string') return this.invalid(request, hashed);
     const hash = hashed;
     let d: GateDecision;
@@ -220,7 +222,7 @@ export class GatePipeline {
     try {
       const car = request.car as Car;
       trust = this.p.policy.trustScore(car.agent_id);
-      d = this.quarantineStage(car, hash, trust) ?? this.afterChecks(this.localChecks(request, car.agent_id, hash, false), car, hash, trust);
+      d = this.quarantineStage(car, hash, trust) ?? this.afterChecks(this.localChecks(request, car.agent_id, hash, false), car, hash, trust, cacheNow);
     } catch (err) {
       d = this.errorDeny(err, hash, trust);
     }
@@ -288,8 +290,12 @@ export class GatePipeline {
     return PASS;
   }
 
-  /** The decision once the store-backed checks have spoken: their deny, a permit's allow, or cache and policy. */
-  private afterChecks(outcome: ChecksOutcome, car: Car, hash: string, trust: number): GateDecision {
+  /**
+   * The decision once the store-backed checks have spoken: their deny, a
+   * permit's allow, or cache and policy. `cacheNow`: a batch's instant on the
+   * cache's clock (undefined: the cache reads its clock).
+   */
+  private afterChecks(outcome: ChecksOutcome, car: Car, hash: string, trust: number, cacheNow?: number): GateDecision {
     if (outcome.kind === 'deny') {
       const d = this.deny(outcome.source, outcome.reason, hash, trust);
       if (outcome.retryAfterMs !== undefined) d.retry_after_ms = outcome.retryAfterMs;
@@ -305,7 +311,7 @@ export class GatePipeline {
     // A min_trust decision is cached only when made with enough trust, and
     // served only while the agent still has it.
     if (this.p.cache !== null && (this.p.fleet === null || this.p.fleet.subscribed) && this.p.policy.meetsMinTrust(car.action_type, trust)) {
-      const hit = this.p.cache.get(hash, version);
+      const hit = cacheNow === undefined ? this.p.cache.get(hash, version) : this.p.cache.getAt(hash, version, cacheNow);
       if (hit !== undefined) {
         return { decision: hit.decision, source: 'cache', reason: hit.reason ?? 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
       }

@@ -180,7 +180,8 @@ export class Gate {
 
   /**
    * Decides many requests: the same answers as calling `check` on each, in
-   * order. All CARs are read and hashed first, in one native call.
+   * order. All CARs are read and hashed first, in one native call; cached
+   * decisions' expiry is judged at one instant (the cache clock is read once).
    */
   checkBatch(requests: GateRequest[]): GateDecision[] {
     if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');

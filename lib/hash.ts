@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import { binaryForNative, checkBinary, checkBytes, checkOut, type BinaryLike } from './bytes';
 import { ErrorCodes, GuardError, describe } from './errors';
+import { CAR_HASH_TEXT_BYTES, carHashText } from './car-hash-texts';
 import { coreAddon } from './native';
 import type { NativeHmacKey } from './addon-types';
 
@@ -70,26 +71,36 @@ export function carHashOfBytes(bytes: Uint8Array, length: number): string {
   return 'sha256:' + jsSha256Hex(bytes.subarray(0, length));
 }
 
-const CAR_HASH_CHARS = 71;
-/** Text of batch hashes; kept between calls up to this many hashes, larger batches get their own. */
-const KEPT_HASH_TEXT = 4096;
+/** Batches up to this many hashes reuse the kept buffers; larger ones get their own. */
+const KEPT_HASHES = 4096;
 let hashText = Buffer.allocUnsafeSlow(0);
+let hashDigests = Buffer.allocUnsafeSlow(0);
+let hashWords = new Int32Array(0);
 
 /**
  * Internal: the CAR hashes of forms written back to back into `bytes` (see
- * car.ts). The addon writes all of them as text into one buffer, sliced here:
- * cheaper than creating and storing each string from C++.
+ * car.ts). The addon writes every hash as text and as a raw digest in one
+ * call; a digest seen recently gets its earlier string back (car-hash-texts),
+ * a new one a slice of the text.
  */
 export function carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: number): string[] {
   const out = new Array<string>(count);
   if (native) {
     let text = hashText;
-    if (text.length < count * CAR_HASH_CHARS) {
-      text = Buffer.allocUnsafeSlow(count * CAR_HASH_CHARS);
-      if (count <= KEPT_HASH_TEXT) hashText = text;
+    let digests = hashDigests;
+    let words = hashWords;
+    if (digests.length < count * DIGEST_BYTES) {
+      text = Buffer.allocUnsafeSlow(count * CAR_HASH_TEXT_BYTES);
+      digests = Buffer.allocUnsafeSlow(count * DIGEST_BYTES); // its own ArrayBuffer: aligned for the words view
+      words = new Int32Array(digests.buffer, digests.byteOffset, count * 8);
+      if (count <= KEPT_HASHES) {
+        hashText = text;
+        hashDigests = digests;
+        hashWords = words;
+      }
     }
-    native.carHashesInto(bytes, ends, count, text);
-    for (let k = 0, at = 0; k < count; k++, at += CAR_HASH_CHARS) out[k] = text.toString('latin1', at, at + CAR_HASH_CHARS);
+    native.carHashesInto(bytes, ends, count, text, digests);
+    for (let k = 0; k < count; k++) out[k] = carHashText(words, text, k);
     return out;
   }
   for (let k = 0, start = 0; k < count; start = ends[k], k++) out[k] = 'sha256:' + jsSha256Hex(bytes.subarray(start, ends[k]));

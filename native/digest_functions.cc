@@ -46,12 +46,14 @@ Napi::Value CarHashOfBytes(const Napi::CallbackInfo& info) {
   return Napi::Value(info.Env(), str);
 }
 
-// carHashesInto(bytes, ends, count, out): the CAR hashes of `count`
-// canonical forms written back to back; form k spans [ends[k-1] (0 for
-// k = 0), ends[k]). Hash k goes to out[71k, 71k + 71) as "sha256:<hex>" text.
-// One crossing for a whole gate.checkBatch, and no JS value made here: a
-// string made and stored into an array from C++ costs more than the hash
-// itself, while the TS side slices the text with a cheap latin1 decode.
+// carHashesInto(bytes, ends, count, out, digests): the CAR hashes of
+// `count` canonical forms written back to back; form k spans [ends[k-1] (0
+// for k = 0), ends[k]). Hash k goes to out[71k, 71k + 71) as "sha256:<hex>"
+// text and its raw digest to digests[32k, 32k + 32). One crossing for a
+// whole gate.checkBatch, and no JS value made here: a string made and stored
+// into an array from C++ costs more than the hash itself. The TS side looks
+// the raw digest up among recent hashes (a repeated CAR reuses its string)
+// and slices the text only for new ones.
 Napi::Value CarHashesInto(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   ByteView bytes = BytesArg(info, 0, "bytes");
@@ -67,9 +69,18 @@ Napi::Value CarHashesInto(const Napi::CallbackInfo& info) {
   constexpr size_t kText = 7 + 2 * kSha256DigestBytes;
   ByteView out_view = BytesArg(info, 3, "out");
   if (out_view.len / kText < count) ThrowRangeError(env, "Expected out to hold 71 bytes per hash");
+  ByteView digests_view = BytesArg(info, 4, "digests");
+  if (digests_view.len / kSha256DigestBytes < count) ThrowRangeError(env, "Expected digests to hold 32 bytes per hash");
   uint8_t* out = const_cast<uint8_t*>(out_view.data);
-  if (out < bytes.data + bytes.len && bytes.data < out + count * kText) {
-    ThrowRangeError(env, "Expected out not to overlap bytes");
+  uint8_t* digests = const_cast<uint8_t*>(digests_view.data);
+  const size_t out_len = count * kText;
+  const size_t digests_len = count * kSha256DigestBytes;
+  auto overlaps = [](const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len) {
+    return a_len != 0 && b_len != 0 && a < b + b_len && b < a + a_len;
+  };
+  if (overlaps(out, out_len, bytes.data, bytes.len) || overlaps(digests, digests_len, bytes.data, bytes.len) ||
+      overlaps(out, out_len, digests, digests_len)) {
+    ThrowRangeError(env, "Expected bytes, out and digests not to overlap");
   }
   // Check every span before hashing any.
   uint32_t prev = 0;
@@ -77,14 +88,14 @@ Napi::Value CarHashesInto(const Napi::CallbackInfo& info) {
     if (ends[k] < prev || ends[k] > bytes.len) ThrowRangeError(env, "Expected non-decreasing ends within the buffer");
     prev = ends[k];
   }
-  uint8_t digest[kSha256DigestBytes];
   prev = 0;
   for (size_t k = 0; k < count; k++) {
+    uint8_t* digest = digests + k * kSha256DigestBytes;
     Sha256Digest(bytes.data + prev, ends[k] - prev, digest);
     prev = ends[k];
     uint8_t* text = out + k * kText;
     std::memcpy(text, "sha256:", 7);
-    ToHex(digest, sizeof(digest), reinterpret_cast<char*>(text + 7));
+    ToHex(digest, kSha256DigestBytes, reinterpret_cast<char*>(text + 7));
   }
   return info.Env().Undefined();
 }

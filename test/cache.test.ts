@@ -40,6 +40,20 @@ describe('DecisionCache semantics', () => {
     expect(cache.stats()).toEqual({ entries: 0, capacity: 10, hits: 1, misses: 1, evictions: 0, expirations: 1 });
   });
 
+  test('getAt judges expiry at the instant given; now() reads the cache clock (near cache on and off)', () => {
+    for (const shards of [1, 16]) {
+      const c = fakeClock();
+      const cache = new DecisionCache({ capacity: 4096, shards, ttlMs: 100, clock: c.fn });
+      expect(cache.now()).toBe(c.now);
+      cache.put(key(1), { decision: 'allow', policyVersion: 1 });
+      const t = c.now;
+      for (let i = 0; i < 3; i++) expect(cache.getAt(key(1), 1, t + 99)?.decision).toBe('allow');
+      // The clock itself has not moved: the instant passed in decides.
+      expect(cache.getAt(key(1), 1, t + 100)).toBeUndefined();
+      expect(cache.get(key(1), 1)).toBeUndefined(); // expired entries are dropped
+    }
+  });
+
   test('exact LRU on a scripted trace (one shard)', () => {
     const cache = new DecisionCache({ capacity: 3, shards: 1 });
     const put = (i: number) => cache.put(key(i), { decision: 'allow', policyVersion: 1 });

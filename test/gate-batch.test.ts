@@ -3,9 +3,9 @@
 // valid, invalid and hostile requests alike, and for batches larger than the
 // scratch buffer the hashes are written into.
 import { describe, expect, test } from 'vitest';
-import { Gate, GuardError, carHash } from '../lib/index';
+import { DecisionCache, Gate, GuardError, carHash } from '../lib/index';
 import { carHashes } from '../lib/car';
-import { core, randomInt, rng } from './helpers';
+import { core, fakeClock, randomInt, rng } from './helpers';
 
 const policy = {
   version: 1,
@@ -97,31 +97,68 @@ describe('gate.checkBatch', () => {
   });
 });
 
+describe('gate.checkBatch and the cache clock', () => {
+  test('a batch reads the cache clock once and judges every cached entry at that instant', () => {
+    const c = fakeClock();
+    let reads = 0;
+    const cache = new DecisionCache({ capacity: 8192, ttlMs: 1000, clock: () => (reads++, c.now) });
+    const gate = new Gate({ policy, cache });
+    const cars = Array.from({ length: 50 }, (_, i) => ({ car: { action_type: 'file_read', agent_id: 'agent-1', resource: `/srv/${i}` } }));
+    expect(gate.checkBatch(cars).every((d) => d.source === 'policy')).toBe(true);
+    reads = 0;
+    const batch = Array.from({ length: 400 }, (_, i) => cars[i % 50]);
+    expect(gate.checkBatch(batch).every((d) => d.source === 'cache')).toBe(true);
+    expect(reads).toBe(1);
+    // Sequential checks read it for every lookup, and see the same answers.
+    reads = 0;
+    expect(batch.slice(0, 10).map((r) => gate.check(r).source)).toEqual(Array(10).fill('cache'));
+    expect(reads).toBe(10);
+    // Past the TTL every entry is a miss in the batch, as in sequential checks.
+    c.now += 1000;
+    expect(gate.checkBatch(batch.slice(0, 50)).every((d) => d.source === 'policy')).toBe(true);
+  });
+});
+
 describe.runIf(core !== null)('carHashesInto (raw addon) rejects bad input', () => {
   const texts = (out: Uint8Array, count: number): string[] =>
     Array.from({ length: count }, (_, k) => Buffer.from(out.buffer, out.byteOffset + 71 * k, 71).toString('latin1'));
+  const digestHexes = (digests: Uint8Array, count: number): string[] =>
+    Array.from({ length: count }, (_, k) => 'sha256:' + Buffer.from(digests.buffer, digests.byteOffset + 32 * k, 32).toString('hex'));
 
-  test('writes each hash as 71 bytes of text, empty spans included', () => {
+  test('writes each hash as 71 bytes of text and 32 raw bytes, empty spans included', () => {
     const bytes = new Uint8Array(16).map((_, i) => i * 7);
     const out = new Uint8Array(3 * 71 + 5).fill(0xee);
-    core!.carHashesInto(bytes, new Uint32Array([4, 4, 16]), 3, out);
-    expect(texts(out, 3)).toEqual([carHashOfRange(bytes, 0, 4), carHashOfRange(bytes, 4, 4), carHashOfRange(bytes, 4, 16)]);
+    const digests = new Uint8Array(3 * 32 + 3).fill(0xee);
+    core!.carHashesInto(bytes, new Uint32Array([4, 4, 16]), 3, out, digests);
+    const expected = [carHashOfRange(bytes, 0, 4), carHashOfRange(bytes, 4, 4), carHashOfRange(bytes, 4, 16)];
+    expect(texts(out, 3)).toEqual(expected);
+    expect(digestHexes(digests, 3)).toEqual(expected);
     expect([...out.subarray(3 * 71)]).toEqual([0xee, 0xee, 0xee, 0xee, 0xee]); // nothing past the last hash
+    expect([...digests.subarray(3 * 32)]).toEqual([0xee, 0xee, 0xee]);
   });
 
-  test('ends outside the buffer, decreasing ends, counts past the ends array, small or overlapping out, wrong types', () => {
+  test('ends outside the buffer, decreasing ends, counts past the ends array, small or overlapping outputs, wrong types', () => {
     const bytes = new Uint8Array(16);
     const out = new Uint8Array(4 * 71);
-    expect(() => core!.carHashesInto(bytes, new Uint32Array([17]), 1, out)).toThrow(RangeError);
-    expect(() => core!.carHashesInto(bytes, new Uint32Array([8, 4]), 2, out)).toThrow(RangeError);
-    expect(() => core!.carHashesInto(bytes, new Uint32Array([8]), 2, out)).toThrow(RangeError);
-    expect(() => core!.carHashesInto(bytes, new Uint32Array([8]), -1, out)).toThrow(RangeError);
-    expect(() => core!.carHashesInto(bytes, new Uint32Array([8, 8]), 2, new Uint8Array(141))).toThrow(RangeError);
+    const dg = new Uint8Array(4 * 32);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([17]), 1, out, dg)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8, 4]), 2, out, dg)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8]), 2, out, dg)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8]), -1, out, dg)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8, 8]), 2, new Uint8Array(141), dg)).toThrow(RangeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8, 8]), 2, out, new Uint8Array(63))).toThrow(/32 bytes per hash/);
     const shared = new Uint8Array(400);
-    expect(() => core!.carHashesInto(shared.subarray(0, 100), new Uint32Array([8]), 1, shared.subarray(50))).toThrow(/overlap/);
-    expect(() => core!.carHashesInto(bytes, new Int32Array([8]) as never, 1, out)).toThrow(TypeError);
-    expect(() => core!.carHashesInto('x' as never, new Uint32Array([0]), 1, out)).toThrow(TypeError);
-    expect(() => core!.carHashesInto(bytes, new Uint32Array([0]), 1, 'x' as never)).toThrow(TypeError);
+    expect(() => core!.carHashesInto(shared.subarray(0, 100), new Uint32Array([8]), 1, shared.subarray(50), dg)).toThrow(/overlap/);
+    expect(() => core!.carHashesInto(shared.subarray(0, 100), new Uint32Array([8]), 1, out, shared.subarray(90))).toThrow(/overlap/);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([8]), 1, shared.subarray(0, 71), shared.subarray(60, 92))).toThrow(/overlap/);
+    expect(() => core!.carHashesInto(bytes, new Int32Array([8]) as never, 1, out, dg)).toThrow(TypeError);
+    expect(() => core!.carHashesInto('x' as never, new Uint32Array([0]), 1, out, dg)).toThrow(TypeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([0]), 1, 'x' as never, dg)).toThrow(TypeError);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([0]), 1, out, undefined as never)).toThrow(TypeError);
+    // Nothing was written by a refused call.
+    const before = Buffer.from(dg);
+    expect(() => core!.carHashesInto(bytes, new Uint32Array([4, 17]), 2, out, dg)).toThrow(RangeError);
+    expect(Buffer.from(dg).equals(before)).toBe(true);
   });
 });
 
