@@ -6,10 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Ajv from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { describe } from '../errors';
 import { shown } from './check-helpers';
 import schema from './report.schema.json';
+import validateReportSchema from './report-schema.validate';
 import { renderHtml } from './render-html';
 import { renderMarkdown } from './render-markdown';
 import { renderPdf } from './render-pdf';
@@ -18,11 +19,11 @@ import { EXPORT_FORMATS, type ComplianceReport, type ExportFormat } from './type
 /** The report's JSON Schema (draft-07), as shipped in lib/compliance/report.schema.json. */
 export const COMPLIANCE_REPORT_SCHEMA: Readonly<Record<string, unknown>> = schema;
 
-let validator: ReturnType<Ajv['compile']> | null = null;
+// Generated ahead of time by scripts/gen-validators.js (no code generation at run time).
+const validator = validateReportSchema as unknown as ValidateFunction;
 
 /** Throws a TypeError naming the first problem when `report` is not a valid report. */
 export function validateReport(report: unknown): asserts report is ComplianceReport {
-  validator ??= new Ajv({ allErrors: false, strict: false }).compile(schema);
   if (!validator(report)) {
     const e = validator.errors?.[0];
     throw new TypeError(`Expected a compliance report but ${e ? `${e.instancePath || 'the report'} ${e.message}` : 'received something else'}`);
