@@ -9,7 +9,7 @@
  * the same record (the tests hold the two to byte equality), or gives up
  * (-1) on anything unusual so the generic path in lib/audit.ts decides.
  */
-import { CanonicalWriter } from './canonical-bytes';
+import { CanonicalWriter } from './canonical-writer';
 import { DEFAULT_MAX_BYTES } from './car';
 
 /** The fields the gate records for a decision that has a CAR hash (lib/gate-pipeline.ts). */

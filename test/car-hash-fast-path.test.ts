@@ -91,6 +91,22 @@ describe('carHash fast path agrees with the string serializer', () => {
     for (const c of [0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xfffd, 0xffff]) agree({ ...base, s: 'a' + String.fromCharCode(c) + 'b' });
   });
 
+  test('strings copied four units at a time: every kind of unit at every position of short strings, as values and keys', () => {
+    // Units on each side of each boundary the plain-ASCII copy tests for.
+    const units = [0x00, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0xff, 0x100, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff];
+    const odd = [...units.map((u) => String.fromCharCode(u)), '\u{1f600}', '\ud800', '\udc00', '\udbff\udfff'];
+    for (let len = 0; len <= 11; len++) {
+      for (let pos = 0; pos <= len; pos++) {
+        for (const o of odd) {
+          const s = 'abcdefghijk'.slice(0, pos) + o + 'ABCDEFGHIJK'.slice(pos, len);
+          agree({ ...base, v: s });
+          agree({ ...base, [s]: 1 });
+        }
+      }
+      agree({ ...base, v: 'x'.repeat(len) });
+    }
+  });
+
   test('the depth limit, at and past the boundary, and with options', () => {
     for (const maxDepth of [1, 2, 3, 32]) {
       for (let d = 0; d < maxDepth + 2; d++) {
