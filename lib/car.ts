@@ -285,42 +285,46 @@ export function carHashes(cars: ReadonlyArray<unknown>, options?: CanonicalizeOp
   const { maxDepth, maxBytes } = options === undefined ? DEFAULT_LIMITS : limits(options);
   const n = cars.length;
   const out = new Array<string | GuardError>(n);
-  const slow: number[] = [];
-  let ends = new Uint32Array(Math.min(n, 4096));
-  let pending: number[] = [];
+  let slow: number[] | null = null;
+  // Form k of the scratch buffer belongs to cars[at[k]] and ends at ends[k].
+  const size = Math.min(n, 4096);
+  let ends = new Uint32Array(size);
+  let at = new Uint32Array(size);
+  let count = 0;
   let end = 0;
-  const flush = (): void => {
-    const hashes = carHashesOfBytes(canonicalScratch(), ends, pending.length);
-    for (let k = 0; k < pending.length; k++) out[pending[k]] = hashes[k];
-    pending = [];
-    end = 0;
-  };
   for (let i = 0; i < n; i++) {
     let next = appendCanonicalCar(cars[i], end, maxDepth, maxBytes);
     if (next === SCRATCH_FULL) {
-      flush();
+      carHashesOfBytes(canonicalScratch(), ends, count, out, at);
+      count = 0;
+      end = 0;
       next = appendCanonicalCar(cars[i], 0, maxDepth, maxBytes);
     }
     if (next < 0) {
-      slow.push(i);
+      (slow ??= []).push(i);
       continue;
     }
-    if (pending.length === ends.length) {
-      const grown = new Uint32Array(ends.length * 2);
-      grown.set(ends);
-      ends = grown;
+    if (count === ends.length) {
+      const e = new Uint32Array(count * 2);
+      e.set(ends);
+      ends = e;
+      const a = new Uint32Array(count * 2);
+      a.set(at);
+      at = a;
     }
-    ends[pending.length] = next;
-    pending.push(i);
+    ends[count] = next;
+    at[count++] = i;
     end = next;
   }
-  if (pending.length !== 0) flush();
-  for (const i of slow) {
-    try {
-      out[i] = prefixedSha256OfText(canonicalize(cars[i] as Record<string, unknown>, options));
-    } catch (err) {
-      if (!(err instanceof GuardError)) throw err;
-      out[i] = err;
+  if (count !== 0) carHashesOfBytes(canonicalScratch(), ends, count, out, at);
+  if (slow !== null) {
+    for (const i of slow) {
+      try {
+        out[i] = prefixedSha256OfText(canonicalize(cars[i] as Record<string, unknown>, options));
+      } catch (err) {
+        if (!(err instanceof GuardError)) throw err;
+        out[i] = err;
+      }
     }
   }
   return out;

@@ -78,13 +78,12 @@ let hashDigests = Buffer.allocUnsafeSlow(0);
 let hashWords = new Int32Array(0);
 
 /**
- * Internal: the CAR hashes of forms written back to back into `bytes` (see
- * car.ts). The addon writes every hash as text and as a raw digest in one
- * call; a digest seen recently gets its earlier string back (car-hash-texts),
- * a new one a slice of the text.
+ * Internal: the CAR hashes of `count` forms written back to back into
+ * `bytes` (see car.ts); hash k goes to out[at[k]]. The addon writes every
+ * hash as text and as a raw digest in one call; a digest seen recently gets
+ * its earlier string back (car-hash-texts), a new one a slice of the text.
  */
-export function carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: number): string[] {
-  const out = new Array<string>(count);
+export function carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: number, out: unknown[], at: Uint32Array): void {
   if (native) {
     let text = hashText;
     let digests = hashDigests;
@@ -100,11 +99,10 @@ export function carHashesOfBytes(bytes: Uint8Array, ends: Uint32Array, count: nu
       }
     }
     native.carHashesInto(bytes, ends, count, text, digests);
-    for (let k = 0; k < count; k++) out[k] = carHashText(words, text, k);
-    return out;
+    for (let k = 0; k < count; k++) out[at[k]] = carHashText(words, text, k);
+    return;
   }
-  for (let k = 0, start = 0; k < count; start = ends[k], k++) out[k] = 'sha256:' + jsSha256Hex(bytes.subarray(start, ends[k]));
-  return out;
+  for (let k = 0, start = 0; k < count; start = ends[k], k++) out[at[k]] = 'sha256:' + jsSha256Hex(bytes.subarray(start, ends[k]));
 }
 
 function checkKey(key: unknown): Uint8Array {
