@@ -13,6 +13,7 @@
         "native/decision_cache.cc",
         "native/decision_cache_binding.cc",
         "native/digest_functions.cc",
+        "native/form_memo.cc",
         "native/hmac_key.cc",
         "native/hmac_sha256.cc",
         "native/replay_binding.cc",

@@ -28,6 +28,8 @@ export interface CoreAddon {
   carHashOfBytes(bytes: Uint8Array, length: number): string;
   /** CAR hashes of forms written back to back (form k spans [ends[k-1] or 0, ends[k])) as 71-byte texts at out[71k..]. */
   carHashesInto(bytes: Uint8Array, ends: Uint32Array, count: number, out: Uint8Array, digests: Uint8Array): void;
+  /** [hits, misses] of this thread's memo of CAR form digests (native/form_memo.h), for tests. */
+  carFormMemoStats(): [number, number];
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /**
    * Block envelope bodies on the CPU (OpenSSL's EVP AEADs, one context per
@@ -140,6 +142,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 9;
+export const CORE_ABI_VERSION = 10;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

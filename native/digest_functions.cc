@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "args.h"
+#include "form_memo.h"
 #include "hex.h"
 #include "hmac_sha256.h"
 #include "sha256.h"
@@ -38,7 +39,7 @@ Napi::Value CarHashOfBytes(const Napi::CallbackInfo& info) {
   ByteView bytes = BytesArg(info, 0, "bytes");
   size_t length = LengthArg(info, 1, bytes.len, "length");
   uint8_t digest[kSha256DigestBytes];
-  Sha256Digest(bytes.data, length, digest);
+  CarFormDigest(bytes.data, length, digest);
   char text[7 + 2 * kSha256DigestBytes] = {'s', 'h', 'a', '2', '5', '6', ':'};
   ToHex(digest, sizeof(digest), text + 7);
   napi_value str;  // latin1: hex needs no UTF-8 decoding
@@ -91,7 +92,7 @@ Napi::Value CarHashesInto(const Napi::CallbackInfo& info) {
   prev = 0;
   for (size_t k = 0; k < count; k++) {
     uint8_t* digest = digests + k * kSha256DigestBytes;
-    Sha256Digest(bytes.data + prev, ends[k] - prev, digest);
+    CarFormDigest(bytes.data + prev, ends[k] - prev, digest);
     prev = ends[k];
     uint8_t* text = out + k * kText;
     std::memcpy(text, "sha256:", 7);
@@ -110,6 +111,15 @@ Napi::Value HmacSha256Into(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// carFormMemoStats(): [hits, misses] of this thread's memo of CAR form digests.
+Napi::Value CarFormMemoStatsFn(const Napi::CallbackInfo& info) {
+  FormMemoStats s = CarFormMemoStats();
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(uint32_t(0), Napi::Number::New(info.Env(), double(s.hits)));
+  out.Set(uint32_t(1), Napi::Number::New(info.Env(), double(s.misses)));
+  return out;
+}
+
 Napi::Value ShaImplementation(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), Sha256ImplName());
 }
@@ -126,6 +136,7 @@ void RegisterDigestFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("sha256Hex", Napi::Function::New<Sha256Hex>(env, "sha256Hex"));
   exports.Set("carHashOfBytes", Napi::Function::New<CarHashOfBytes>(env, "carHashOfBytes"));
   exports.Set("carHashesInto", Napi::Function::New<CarHashesInto>(env, "carHashesInto"));
+  exports.Set("carFormMemoStats", Napi::Function::New<CarFormMemoStatsFn>(env, "carFormMemoStats"));
   exports.Set("hmacSha256Into", Napi::Function::New<HmacSha256Into>(env, "hmacSha256Into"));
   exports.Set("shaImplementation", Napi::Function::New<ShaImplementation>(env, "shaImplementation"));
   exports.Set("forcePortableSha", Napi::Function::New<ForcePortableSha>(env, "forcePortableSha"));
