@@ -22,6 +22,11 @@ const jcs = (await import('canonicalize')).default;
 const theirs = 'sha256:' + crypto.createHash('sha256').update(jcs(car)).digest('hex');
 if (gk.carHash(car) !== theirs) throw new Error('carHash disagrees with canonicalize + createHash');
 
+// Distinct CARs, far more than the addon remembers digests of (native/form_memo.h):
+// every hash is computed. carHash(car) above repeats one CAR, as a gate mostly sees.
+const distinct = Array.from({ length: 8192 }, (_, i) => ({ ...car, args: { ...car.args, offset: i } }));
+let next = 0;
+
 const g = 'carHash (6-field CAR, nested args)';
 const c = 'canonical form only';
 const inner = 100;
@@ -31,6 +36,7 @@ await runCases('car', [
     ? [{ group: g, name: "canonicalize(car) + crypto.hash('sha256')", fn: () => 'sha256:' + crypto.hash('sha256', jcs(car), 'hex'), inner }]
     : []),
   { group: g, name: 'carHash(car)', fn: () => gk.carHash(car), inner },
+  { group: g, name: 'carHash of a different CAR each call (no remembered digest)', fn: () => gk.carHash(distinct[next++ & 8191]), inner },
   { group: c, name: 'canonicalize package', fn: () => jcs(car), inner, baseline: true },
   { group: c, name: 'guardkernel canonicalize(car) [validating]', fn: () => gk.canonicalize(car), inner },
 ]);
