@@ -14,10 +14,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sha256.h"
+
 namespace gk {
 
 // SHA-256 of `data[0, len)`, through this thread's memo when `len` fits it.
-void CarFormDigest(const uint8_t* data, size_t len, uint8_t out[32]);
+void CarFormDigest(const uint8_t* data, size_t len, uint8_t out[kSha256DigestBytes]);
 
 // Lookups this thread answered from the memo, and those it hashed (tests).
 struct FormMemoStats {
