@@ -14,6 +14,7 @@
         "native/decision_cache_binding.cc",
         "native/digest_functions.cc",
         "native/form_memo.cc",
+        "native/gate_line.cc",
         "native/hmac_key.cc",
         "native/hmac_sha256.cc",
         "native/replay_binding.cc",

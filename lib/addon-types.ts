@@ -30,6 +30,13 @@ export interface CoreAddon {
   carHashesInto(bytes: Uint8Array, ends: Uint32Array, count: number, out: Uint8Array, digests: Uint8Array): void;
   /** [hits, misses] of this thread's memo of CAR form digests (native/form_memo.h), for tests. */
   carFormMemoStats(): [number, number];
+  /**
+   * The IPC server's gate_check fast path (native/gate_line.h): true when `line` is a plain
+   * gate_check request it takes; then fields = [idStart, idEnd, agentStart, agentEnd,
+   * actionStart, actionEnd] (UTF-16 offsets into line) and out = the CAR hash's raw digest
+   * (bytes 0-31) and "sha256:<hex>" text (bytes 32-102). False: the general path answers.
+   */
+  parseGateLine(line: string, fields: Int32Array, out: Uint8Array): boolean;
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /**
    * Block envelope bodies on the CPU (OpenSSL's EVP AEADs, one context per
@@ -142,6 +149,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 10;
+export const CORE_ABI_VERSION = 11;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

@@ -95,6 +95,17 @@ export class GatePipeline {
     return this.checkHashed(request, hashed);
   }
 
+  /**
+   * One request whose CAR was hashed from its JSON text (the server's fast
+   * path, lib/ipc/gate-line.ts): `check`'s stages with `hash` as the CAR
+   * hash, `stub` (the CAR's action_type and agent_id) where they read the
+   * CAR, and `loadCar()` for the policy, which reads the whole CAR only when
+   * the cache does not answer.
+   */
+  checkParsed(hash: string, stub: Car, loadCar: () => Car): GateDecision {
+    return this.checkHashed({ car: stub }, hash, undefined, loadCar);
+  }
+
   /** Many requests in-process: hashed in one native call, then `check`'s stages each in order. */
   checkBatch(requests: GateRequest[]): GateDecision[] {
     if (!Array.isArray(requests)) throw new TypeError(`Expected an array of requests but received ${describe(requests)}`);
@@ -213,8 +224,8 @@ export class GatePipeline {
     return { kind: 'deny', source: 'error', reason: `fleet store unavailable (fail closed): ${err instanceof Error ? err.message : String(err)}` };
   }
 
-  /** The pipeline after hashing: `hashed` is the CAR hash, or why there is none; `cacheNow` as in afterChecks. */
-  private checkHashed(request: GateRequest, hashed: string | GuardError | Error, cacheNow?: number): GateDecision {
+  /** The pipeline after hashing: `hashed` is the CAR hash, or why there is none; `cacheNow` and `loadCar` as in afterChecks. */
+  private checkHashed(request: GateRequest, hashed: string | GuardError | Error, cacheNow?: number, loadCar?: () => Car): GateDecision {
     if (typeof hashed !== 'string') return this.invalid(request, hashed);
     const hash = hashed;
     let d: GateDecision;
@@ -222,7 +233,7 @@ export class GatePipeline {
     try {
       const car = request.car as Car;
       trust = this.p.policy.trustScore(car.agent_id);
-      d = this.quarantineStage(car, hash, trust) ?? this.afterChecks(this.localChecks(request, car.agent_id, hash, false), car, hash, trust, cacheNow);
+      d = this.quarantineStage(car, hash, trust) ?? this.afterChecks(this.localChecks(request, car.agent_id, hash, false), car, hash, trust, cacheNow, loadCar);
     } catch (err) {
       d = this.errorDeny(err, hash, trust);
     }
@@ -293,9 +304,10 @@ export class GatePipeline {
   /**
    * The decision once the store-backed checks have spoken: their deny, a
    * permit's allow, or cache and policy. `cacheNow`: a batch's instant on the
-   * cache's clock (undefined: the cache reads its clock).
+   * cache's clock (undefined: the cache reads its clock). `loadCar`: the
+   * whole CAR for the policy, where `car` holds only action_type and agent_id.
    */
-  private afterChecks(outcome: ChecksOutcome, car: Car, hash: string, trust: number, cacheNow?: number): GateDecision {
+  private afterChecks(outcome: ChecksOutcome, car: Car, hash: string, trust: number, cacheNow?: number, loadCar?: () => Car): GateDecision {
     if (outcome.kind === 'deny') {
       const d = this.deny(outcome.source, outcome.reason, hash, trust);
       if (outcome.retryAfterMs !== undefined) d.retry_after_ms = outcome.retryAfterMs;
@@ -316,7 +328,7 @@ export class GatePipeline {
         return { decision: hit.decision, source: 'cache', reason: hit.reason ?? 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
       }
     }
-    const p = this.p.policy.evaluate(car);
+    const p = this.p.policy.evaluate(loadCar === undefined ? car : loadCar());
     if (p.quarantine) this.p.quarantine.quarantine(car.agent_id, `policy: ${p.reason}`);
     const confidence = p.matched_rule === null || p.would_be !== undefined ? 0.5 : 1;
     // Only decisions a rule made are cached: a cached decision is served with

@@ -16,6 +16,7 @@
  * ERR_STORE_ASYNC rather than decide from this process's state alone.
  */
 import type { AuditLog } from './audit';
+import type { Car } from './car';
 import { DecisionCache } from './cache';
 import { ErrorCodes, GuardError, describe } from './errors';
 import { FleetGateChecks } from './fleet/gate-checks';
@@ -176,6 +177,16 @@ export class Gate {
   check(request: GateRequest): GateDecision {
     if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');
     return this.#pipeline.check(request);
+  }
+
+  /**
+   * @internal The IPC server's fast path: `check` for a request whose CAR was
+   * hashed from its JSON text (lib/ipc/gate-line.ts). `loadCar` gives the
+   * whole CAR when the policy must read it.
+   */
+  checkParsed(carHash: string, agentId: string, actionType: string, loadCar: () => Car): GateDecision {
+    if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');
+    return this.#pipeline.checkParsed(carHash, { action_type: actionType, agent_id: agentId }, loadCar);
   }
 
   /**

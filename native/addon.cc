@@ -4,6 +4,7 @@
 #include "aead_blocks.h"
 #include "decision_cache_binding.h"
 #include "digest_functions.h"
+#include "gate_line.h"
 #include "hmac_key.h"
 #include "replay_binding.h"
 #include "sandbox_binding.h"
@@ -12,11 +13,12 @@ namespace {
 
 // Bumped whenever the JS-visible surface changes; lib/native.ts refuses a
 // stale build with a different number instead of calling into it blindly.
-constexpr uint32_t kAbiVersion = 10;
+constexpr uint32_t kAbiVersion = 11;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   gk::RegisterDigestFunctions(env, exports);
+  gk::RegisterGateLineFunctions(env, exports);
   gk::HmacKeyObject::Register(env, exports);
   gk::RegisterReplayFunctions(env, exports);
   gk::RegisterDecisionCacheFunctions(env, exports);

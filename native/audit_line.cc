@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "hex.h"
+#include "jcs_string.h"
 
 namespace gk {
 namespace {
@@ -17,20 +18,6 @@ constexpr int kOutTooSmall = -2;
 constexpr size_t kMaxRecordBytes = 64 * 1024;
 constexpr size_t kMacHex = 2 * kSha256DigestBytes;
 constexpr char kMacField[] = ",\"mac\":\"";
-
-// JSON.stringify's short escapes (JCS uses the same); 0: \u00XX.
-char ShortEscape(char16_t c) {
-  switch (c) {
-    case 0x08: return 'b';
-    case 0x09: return 't';
-    case 0x0a: return 'n';
-    case 0x0c: return 'f';
-    case 0x0d: return 'r';
-    case 0x22: return '"';
-    case 0x5c: return '\\';
-    default: return 0;
-  }
-}
 
 // UTF-16 units of the string being written (per thread: the addon may run in
 // several worker_threads at once).
@@ -70,50 +57,10 @@ class RecordWriter {
       units_.resize(len + 1);
       if (napi_get_value_string_utf16(env_, v, units_.data(), units_.size(), &copied) != napi_ok) return false;
     }
-    Reserve(6 * copied + 2);  // the longest form of a unit is \u00XX
-    const char16_t* u = units_.data();
-    uint8_t* p = at_;
-    *p++ = '"';
-    for (size_t i = 0; i < copied; i++) {
-      char16_t c = u[i];
-      if (c < 0x80) {
-        if (c >= 0x20 && c != 0x22 && c != 0x5c) {
-          *p++ = uint8_t(c);
-          continue;
-        }
-        *p++ = '\\';
-        char e = ShortEscape(c);
-        if (e != 0) {
-          *p++ = uint8_t(e);
-        } else {
-          static const char kHexDigits[] = "0123456789abcdef";
-          *p++ = 'u';
-          *p++ = '0';
-          *p++ = '0';
-          *p++ = uint8_t(kHexDigits[c >> 4]);
-          *p++ = uint8_t(kHexDigits[c & 15]);
-        }
-      } else if (c < 0x800) {
-        *p++ = uint8_t(0xc0 | (c >> 6));
-        *p++ = uint8_t(0x80 | (c & 0x3f));
-      } else if (c >= 0xd800 && c <= 0xdfff) {
-        // Only a high surrogate followed by a low one is a character.
-        char16_t d = i + 1 < copied ? u[i + 1] : 0;
-        if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) return false;
-        i++;
-        uint32_t cp = 0x10000 + ((uint32_t(c) - 0xd800) << 10) + (uint32_t(d) - 0xdc00);
-        *p++ = uint8_t(0xf0 | (cp >> 18));
-        *p++ = uint8_t(0x80 | ((cp >> 12) & 0x3f));
-        *p++ = uint8_t(0x80 | ((cp >> 6) & 0x3f));
-        *p++ = uint8_t(0x80 | (cp & 0x3f));
-      } else {
-        *p++ = uint8_t(0xe0 | (c >> 12));
-        *p++ = uint8_t(0x80 | ((c >> 6) & 0x3f));
-        *p++ = uint8_t(0x80 | (c & 0x3f));
-      }
-    }
-    *p++ = '"';
-    at_ = p;
+    Reserve(JcsStringBound(copied));
+    uint8_t* end = WriteJcsString(units_.data(), copied, at_);
+    if (end == nullptr) return false;
+    at_ = end;
     return size() <= kMaxRecordBytes + kMacHex;
   }
 

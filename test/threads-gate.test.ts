@@ -1,4 +1,5 @@
-// carHash, checkBatch and the audit log in several worker_threads at once.
+// carHash, the server's gate_check line reader, checkBatch and the audit log
+// in several worker_threads at once.
 // Each thread has its own canonical scratch buffer and key-layout table (one
 // per module instance) and the addon keeps per-thread string scratch: the
 // answers must match the main thread's exactly, with no cross-talk.
@@ -10,6 +11,7 @@ import { expect, test } from 'vitest';
 import { repoRoot } from './helpers';
 
 const dist = path.join(repoRoot, 'dist', 'index.js');
+const gateLine = path.join(repoRoot, 'dist', 'ipc', 'gate-line.js');
 
 const WORK = `
   const g = require(${JSON.stringify(dist)});
@@ -23,6 +25,7 @@ const WORK = `
     const word = () => words[Math.floor(next() * words.length)] + Math.floor(next() * 50);
     const h = crypto.createHash('sha256');
     const cars = [];
+    const lines = require(${JSON.stringify(gateLine)}).GateLineReader.create(); // null without the addon
     for (let i = 0; i < 3000; i++) {
       const car = { action_type: next() < 0.5 ? 'file_read' : 'x', agent_id: 'agent-' + Math.floor(next() * 9), resource: '/srv/' + word() };
       if (next() < 0.5) car.args = { [word()]: word(), n: Math.floor(next() * 1e6) };
@@ -30,6 +33,10 @@ const WORK = `
       const one = g.carHash(car);
       if (one !== 'sha256:' + crypto.createHash('sha256').update(g.canonicalize(car)).digest('hex')) throw new Error('carHash differs from the string path in a thread');
       h.update(one);
+      if (lines !== null) {
+        const got = lines.read(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'gate_check', params: { car } }));
+        if (got === null || got.carHash !== one || got.agentId !== car.agent_id) throw new Error('the server fast path reads a line differently in a thread');
+      }
     }
     const gate = new g.Gate({ policy: { version: 1, mode: 'enforce', default: 'deny', actions: { file_read: { constraints: { resource: { glob: '/srv/**' } } } } }, clock: () => 5000 });
     const decisions = gate.checkBatch(cars.map((car) => ({ car })));

@@ -170,6 +170,11 @@ export class JsonRpcDispatcher<C> {
   }
 }
 
+/** The response line for an exception a handler threw. */
+export function failureText(id: RpcId, err: unknown): string {
+  return responseText(failure(id, err));
+}
+
 /** The JSON-RPC error for an exception thrown by a handler. */
 function failure(id: RpcId, err: unknown): RpcResponse {
   if (err instanceof RpcFault) return errorResponse(id, err.code, err.message, err.data);

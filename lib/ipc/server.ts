@@ -16,7 +16,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { describe } from '../errors';
-import { JsonRpcDispatcher, RpcErrors, RpcFault, type MethodSpec } from './jsonrpc';
+import { decisionJson } from './decision-json';
+import { GateLineReader, carOfLine, type GateLine } from './gate-line';
+import { JsonRpcDispatcher, RpcErrors, RpcFault, failureText, type MethodSpec } from './jsonrpc';
 import { LineReader } from './line-reader';
 import { SERVICE_METHODS, type ServiceContext } from './methods';
 
@@ -49,6 +51,13 @@ export interface GuardServerOptions {
   authToken?: Uint8Array;
   /** Default 3600000. */
   sessionTtlMs?: number;
+  /**
+   * Answer plain gate_check lines through the native fast path
+   * (lib/ipc/gate-line.ts) where the addon is loaded and the gate is
+   * in-process. The replies are the same either way; false is for comparing
+   * the two. Default true.
+   */
+  gateLineFastPath?: boolean;
 }
 
 interface Connection {
@@ -68,9 +77,11 @@ const BLOCK_MS = 30_000;
 
 export class GuardServer {
   readonly socketPath: string;
-  readonly #opts: Required<Omit<GuardServerOptions, 'authToken' | 'context'>> & { authToken?: Uint8Array };
+  readonly #opts: Required<Omit<GuardServerOptions, 'authToken' | 'context' | 'gateLineFastPath'>> & { authToken?: Uint8Array };
   readonly #context: ServiceContext;
   readonly #dispatcher: JsonRpcDispatcher<Connection>;
+  /** null: every line goes to the dispatcher. */
+  readonly #gateLines: GateLineReader | null;
   readonly #connections = new Set<Connection>();
   #server: net.Server | null = null;
   #nextId = 1;
@@ -78,7 +89,7 @@ export class GuardServer {
 
   constructor(options: GuardServerOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
-    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000 } = options;
+    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true } = options;
     if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError(`Expected a socket path but received ${describe(socketPath)}`);
     for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000]] as const) {
       if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
@@ -96,6 +107,7 @@ export class GuardServer {
     }
     methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#auth(p.token as string, conn) };
     this.#dispatcher = new JsonRpcDispatcher(methods);
+    this.#gateLines = gateLineFastPath === true && context.gate.store === null ? GateLineReader.create() : null;
   }
 
   /** Starts listening. Refuses a live socket at the path; replaces a stale one. */
@@ -215,7 +227,8 @@ export class GuardServer {
     try {
       while (conn.queue.length > 0) {
         const line = conn.queue.shift()!;
-        let reply = this.#dispatcher.handleLine(line, conn);
+        const plain = this.#gateLines === null ? null : this.#gateLines.read(line);
+        let reply = plain !== null && this.#hasSession(conn) ? this.#gateCheckLine(plain, line) : this.#dispatcher.handleLine(line, conn);
         if (reply instanceof Promise) reply = await reply;
         if (reply !== null) {
           parts.push(reply, '\n');
@@ -236,17 +249,37 @@ export class GuardServer {
     while (conn.busy || conn.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /**
+   * The reply to a plain gate_check line (GateLineReader took it): what the
+   * dispatcher and the gate_check method answer for it, byte for byte.
+   */
+  #gateCheckLine(g: GateLine, line: string): string {
+    const metrics = this.#context.metrics;
+    metrics.gate_checks = (metrics.gate_checks ?? 0) + 1;
+    let result: string;
+    try {
+      result = decisionJson(this.#context.gate.checkParsed(g.carHash, g.agentId, g.actionType, () => carOfLine(line)));
+    } catch (err) {
+      return failureText(JSON.parse(g.id) as string | number, err);
+    }
+    return '{"jsonrpc":"2.0","id":' + g.id + ',"result":' + result + '}';
+  }
+
+  /** True when methods that need a session may run on this connection now (#authorize's test). */
+  #hasSession(conn: Connection): boolean {
+    if (this.#opts.authToken === undefined) return true;
+    const s = conn.session;
+    return s !== null && s.expiresAt > Date.now();
+  }
+
   #authorize<T>(method: string, conn: Connection, run: () => T): T {
-    if (this.#opts.authToken !== undefined && !OPEN_METHODS.has(method)) {
-      const s = conn.session;
-      if (s === null || s.expiresAt <= Date.now()) {
-        if (s !== null) {
-          conn.session = null;
-          this.#context.gate.audit?.append('session_expired', 'info', { connection: conn.id });
-        }
-        this.#context.gate.audit?.append('invalid_session', 'warning', { connection: conn.id, method });
-        throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: 'ERR_UNAUTHORIZED' });
+    if (!OPEN_METHODS.has(method) && !this.#hasSession(conn)) {
+      if (conn.session !== null) {
+        conn.session = null;
+        this.#context.gate.audit?.append('session_expired', 'info', { connection: conn.id });
       }
+      this.#context.gate.audit?.append('invalid_session', 'warning', { connection: conn.id, method });
+      throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: 'ERR_UNAUTHORIZED' });
     }
     return run();
   }

@@ -1,0 +1,459 @@
+#include "gate_line.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "args.h"
+#include "form_memo.h"
+#include "hex.h"
+#include "jcs_string.h"
+#include "sha256.h"
+
+namespace gk {
+namespace {
+
+// carHash's DEFAULT_MAX_BYTES: a larger form is the TypeScript path's to refuse.
+constexpr size_t kMaxCanonicalBytes = 64 * 1024;
+// Longer lines are left to the general path (they are rare, and it bounds the copy).
+constexpr size_t kMaxFastLineUnits = 256 * 1024;
+// An integer of at most 15 digits is exact as a double and prints as written.
+constexpr size_t kMaxIntegerDigits = 15;
+constexpr size_t kHashTextBytes = 7 + 2 * kSha256DigestBytes;
+
+struct Span {
+  size_t start = 0;
+  size_t end = 0;
+};
+
+// One object's members while it is read: keys as UTF-16 units, values as
+// canonical bytes, then sorted and written out.
+struct Member {
+  uint32_t key_at, key_len, value_at, value_len;
+};
+struct Level {
+  std::vector<char16_t> keys;
+  std::vector<uint8_t> values;
+  std::vector<Member> members;
+  std::vector<uint32_t> order;
+};
+
+bool SameUnits(const char16_t* u, size_t n, const char* ascii) {
+  size_t m = std::strlen(ascii);
+  if (n != m) return false;
+  for (size_t i = 0; i < n; i++) {
+    if (u[i] != char16_t(uint8_t(ascii[i]))) return false;
+  }
+  return true;
+}
+
+int HexValue(char16_t c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+class Parser {
+ public:
+  Parser(const char16_t* s, size_t n, std::vector<Level>& levels) : s_(s), n_(n), levels_(levels) {}
+
+  void Ws() {
+    while (i_ < n_ && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) i_++;
+  }
+  bool Eat(char16_t c) {
+    if (i_ < n_ && s_[i_] == c) {
+      i_++;
+      return true;
+    }
+    return false;
+  }
+  bool AtEnd() const { return i_ == n_; }
+  char16_t Peek() const { return i_ < n_ ? s_[i_] : 0; }
+  size_t pos() const { return i_; }
+  const char16_t* text() const { return s_; }
+
+  // A JSON string at the cursor: the span between its quotes and whether it
+  // holds escapes (checked when decoded). False for an unterminated string or
+  // a raw control character, which JSON does not allow.
+  bool RawString(Span* span, bool* escaped) {
+    if (!Eat('"')) return false;
+    span->start = i_;
+    *escaped = false;
+    while (i_ < n_) {
+      char16_t c = s_[i_];
+      if (c == '"') {
+        span->end = i_++;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        *escaped = true;
+        i_ += 2;  // the escaped unit can never close the string
+        continue;
+      }
+      i_++;
+    }
+    return false;
+  }
+
+  // The string's units with escapes resolved, appended to `out`.
+  bool Decode(Span span, std::vector<char16_t>* out) const {
+    for (size_t k = span.start; k < span.end; k++) {
+      char16_t c = s_[k];
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      k++;  // RawString guarantees a unit after the backslash, before the closing quote
+      switch (s_[k]) {
+        case '"': out->push_back(u'"'); break;
+        case '\\': out->push_back(u'\\'); break;
+        case '/': out->push_back(u'/'); break;
+        case 'b': out->push_back(0x08); break;
+        case 'f': out->push_back(0x0c); break;
+        case 'n': out->push_back(0x0a); break;
+        case 'r': out->push_back(0x0d); break;
+        case 't': out->push_back(0x09); break;
+        case 'u': {
+          if (k + 4 >= span.end) return false;
+          int v = 0;
+          for (size_t j = 1; j <= 4; j++) {
+            int h = HexValue(s_[k + j]);
+            if (h < 0) return false;
+            v = (v << 4) | h;
+          }
+          out->push_back(char16_t(v));
+          k += 4;
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    return true;
+  }
+
+  // The canonical form of the value at the cursor, appended to `out`.
+  bool Value(std::vector<uint8_t>* out, int depth) {
+    switch (Peek()) {
+      case '{':
+        return Object(out, depth + 1);
+      case '[':
+        return Array(out, depth + 1);
+      case '"':
+        return String(out);
+      case 't':
+        return Literal("true", out);
+      case 'f':
+        return Literal("false", out);
+      case 'n':
+        return Literal("null", out);
+      default:
+        return Integer(out);
+    }
+  }
+
+  // A plain integer literal, which is also its canonical form.
+  bool Integer(std::vector<uint8_t>* out) {
+    size_t start = i_;
+    bool negative = Eat('-');
+    if (Peek() < '0' || Peek() > '9') return false;
+    if (Eat('0')) {
+      if (negative) return false;  // -0: JCS writes 0, which the general path does
+    } else {
+      while (Peek() >= '0' && Peek() <= '9') i_++;
+    }
+    if (i_ - start - (negative ? 1 : 0) > kMaxIntegerDigits) return false;
+    char16_t next = Peek();
+    if (next == '.' || next == 'e' || next == 'E') return false;
+    for (size_t k = start; k < i_; k++) out->push_back(uint8_t(s_[k]));
+    return true;
+  }
+
+  // The id's JSON text as the reply repeats it: a plain integer, or a string of printable ASCII without escapes.
+  bool Id(Span* span) {
+    span->start = i_;
+    if (Peek() == '"') {
+      Span inner;
+      bool escaped = false;
+      if (!RawString(&inner, &escaped) || escaped) return false;
+      for (size_t k = inner.start; k < inner.end; k++) {
+        if (s_[k] < 0x20 || s_[k] > 0x7e) return false;
+      }
+    } else {
+      std::vector<uint8_t>& sink = levels_[0].values;
+      sink.clear();
+      if (!Integer(&sink)) return false;
+    }
+    span->end = i_;
+    return true;
+  }
+
+  // The CAR object; its action_type and agent_id spans come back too.
+  bool Car(std::vector<uint8_t>* out, Span* action, Span* agent) {
+    action_ = action;
+    agent_ = agent;
+    action->start = action->end = agent->start = agent->end = 0;
+    if (Peek() != '{' || !Object(out, 1)) return false;
+    // Both present, non-empty, and free of escapes (the spans are then their values).
+    return action->end > action->start && agent->end > agent->start;
+  }
+
+ private:
+  bool Literal(const char* word, std::vector<uint8_t>* out) {
+    size_t m = std::strlen(word);
+    if (n_ - i_ < m) return false;
+    for (size_t k = 0; k < m; k++) {
+      if (s_[i_ + k] != char16_t(word[k])) return false;
+    }
+    i_ += m;
+    out->insert(out->end(), word, word + m);
+    return true;
+  }
+
+  bool String(std::vector<uint8_t>* out) {
+    Span span;
+    bool escaped = false;
+    if (!RawString(&span, &escaped)) return false;
+    const char16_t* units = s_ + span.start;
+    size_t count = span.end - span.start;
+    if (escaped) {
+      decoded_.clear();
+      if (!Decode(span, &decoded_)) return false;
+      units = decoded_.data();
+      count = decoded_.size();
+    }
+    size_t at = out->size();
+    out->resize(at + JcsStringBound(count));
+    uint8_t* end = WriteJcsString(units, count, out->data() + at);
+    if (end == nullptr) return false;
+    out->resize(size_t(end - out->data()));
+    return true;
+  }
+
+  bool Array(std::vector<uint8_t>* out, int depth) {
+    if (depth > kMaxGateLineDepth) return false;
+    i_++;  // '['
+    Ws();
+    out->push_back('[');
+    if (!Eat(']')) {
+      for (;;) {
+        Ws();
+        if (!Value(out, depth)) return false;
+        Ws();
+        if (Eat(',')) {
+          out->push_back(',');
+          continue;
+        }
+        if (Eat(']')) break;
+        return false;
+      }
+    }
+    out->push_back(']');
+    return out->size() <= kMaxCanonicalBytes;
+  }
+
+  bool Object(std::vector<uint8_t>* out, int depth) {
+    if (depth > kMaxGateLineDepth) return false;
+    Level& level = levels_[size_t(depth)];  // levels_ never grows while parsing: references stay valid
+    level.keys.clear();
+    level.values.clear();
+    level.members.clear();
+    i_++;  // '{'
+    Ws();
+    if (!Eat('}')) {
+      for (;;) {
+        Ws();
+        Span key;
+        bool escaped = false;
+        if (!RawString(&key, &escaped)) return false;
+        uint32_t key_at = uint32_t(level.keys.size());
+        if (escaped) {
+          if (!Decode(key, &level.keys)) return false;
+        } else {
+          level.keys.insert(level.keys.end(), s_ + key.start, s_ + key.end);
+        }
+        uint32_t key_len = uint32_t(level.keys.size()) - key_at;
+        Ws();
+        if (!Eat(':')) return false;
+        Ws();
+        size_t value_start = i_;
+        uint32_t value_at = uint32_t(level.values.size());
+        if (!Value(&level.values, depth)) return false;
+        if (depth == 1 && !NoteCarField(level.keys.data() + key_at, key_len, value_start)) return false;
+        level.members.push_back({key_at, key_len, value_at, uint32_t(level.values.size()) - value_at});
+        Ws();
+        if (Eat(',')) continue;
+        if (Eat('}')) break;
+        return false;
+      }
+    }
+    // JCS order: keys by UTF-16 units. Equal neighbours are a duplicate key,
+    // which JSON.parse resolves (last wins) and this path leaves to it.
+    const char16_t* keys = level.keys.data();
+    const Member* members = level.members.data();
+    level.order.resize(level.members.size());
+    for (size_t k = 0; k < level.order.size(); k++) level.order[k] = uint32_t(k);
+    auto less = [&](uint32_t a, uint32_t b) {
+      const Member& x = members[a];
+      const Member& y = members[b];
+      return std::lexicographical_compare(keys + x.key_at, keys + x.key_at + x.key_len, keys + y.key_at, keys + y.key_at + y.key_len);
+    };
+    std::sort(level.order.begin(), level.order.end(), less);
+    out->push_back('{');
+    for (size_t k = 0; k < level.order.size(); k++) {
+      const Member& m = members[level.order[k]];
+      if (k > 0) {
+        if (!less(level.order[k - 1], level.order[k])) return false;  // a duplicate key
+        out->push_back(',');
+      }
+      size_t at = out->size();
+      out->resize(at + JcsStringBound(m.key_len));
+      uint8_t* end = WriteJcsString(keys + m.key_at, m.key_len, out->data() + at);
+      if (end == nullptr) return false;
+      out->resize(size_t(end - out->data()));
+      out->push_back(':');
+      out->insert(out->end(), level.values.begin() + m.value_at, level.values.begin() + m.value_at + m.value_len);
+      if (out->size() > kMaxCanonicalBytes) return false;
+    }
+    out->push_back('}');
+    return out->size() <= kMaxCanonicalBytes;
+  }
+
+  // A top-level CAR member: where action_type's and agent_id's values lie.
+  // They must be strings without escapes so that the TypeScript side can
+  // slice them from the line as they are.
+  bool NoteCarField(const char16_t* key, size_t key_len, size_t value_start) {
+    Span* target = SameUnits(key, key_len, "action_type") ? action_ : SameUnits(key, key_len, "agent_id") ? agent_ : nullptr;
+    if (target == nullptr) return true;
+    if (s_[value_start] != '"') return false;
+    for (size_t k = value_start + 1; k + 1 < i_; k++) {
+      if (s_[k] == '\\') return false;
+    }
+    target->start = value_start + 1;
+    target->end = i_ - 1;
+    return true;
+  }
+
+  const char16_t* s_;
+  size_t n_;
+  size_t i_ = 0;
+  std::vector<Level>& levels_;
+  std::vector<char16_t> decoded_;
+  Span* action_ = nullptr;
+  Span* agent_ = nullptr;
+};
+
+std::vector<Level>& Levels() {
+  thread_local std::vector<Level> levels(kMaxGateLineDepth + 2);
+  return levels;
+}
+
+// parseGateLine(line, fields, out): true when `line` is a gate_check request
+// the fast path takes. Then fields (an Int32Array of 6) holds the GateLine
+// offsets, and out (at least 103 bytes) the CAR hash: its raw digest in
+// [0, 32) and its "sha256:<hex>" text in [32, 103).
+Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_typedarray_type type;
+  size_t fields_len = 0;
+  void* fields_data = nullptr;
+  if (napi_get_typedarray_info(env, info[1], &type, &fields_len, &fields_data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array || fields_len < 6) {
+    ThrowTypeError(env, "Expected an Int32Array of at least 6 for fields");
+  }
+  ByteView out_view = BytesArg(info, 2, "out");
+  if (out_view.len < kSha256DigestBytes + kHashTextBytes) ThrowRangeError(env, "Expected out to hold 103 bytes");
+  thread_local std::vector<char16_t> units(4096);
+  size_t len = 0;
+  if (napi_get_value_string_utf16(env, info[0], units.data(), units.size(), &len) != napi_ok) {
+    ThrowTypeError(env, "Expected a string for line");
+  }
+  if (len + 1 == units.size()) {  // maybe cut short: size it and copy again
+    if (napi_get_value_string_utf16(env, info[0], nullptr, 0, &len) != napi_ok) ThrowTypeError(env, "Expected a string for line");
+    if (len > kMaxFastLineUnits) return Napi::Boolean::New(env, false);
+    units.resize(len + 1);
+    if (napi_get_value_string_utf16(env, info[0], units.data(), units.size(), &len) != napi_ok) {
+      ThrowTypeError(env, "Expected a string for line");
+    }
+  }
+  thread_local std::vector<uint8_t> canonical;
+  GateLine line;
+  if (!ParseGateLine(units.data(), len, &line, &canonical)) return Napi::Boolean::New(env, false);
+  uint8_t* out = const_cast<uint8_t*>(out_view.data);
+  CarFormDigest(canonical.data(), canonical.size(), out);
+  std::memcpy(out + kSha256DigestBytes, "sha256:", 7);
+  ToHex(out, kSha256DigestBytes, reinterpret_cast<char*>(out + kSha256DigestBytes + 7));
+  int32_t* fields = static_cast<int32_t*>(fields_data);
+  fields[0] = int32_t(line.id_start);
+  fields[1] = int32_t(line.id_end);
+  fields[2] = int32_t(line.agent_start);
+  fields[3] = int32_t(line.agent_end);
+  fields[4] = int32_t(line.action_start);
+  fields[5] = int32_t(line.action_end);
+  return Napi::Boolean::New(env, true);
+}
+
+}  // namespace
+
+bool ParseGateLine(const char16_t* text, size_t len, GateLine* out, std::vector<uint8_t>* canonical) {
+  if (len > kMaxFastLineUnits) return false;
+  canonical->clear();
+  Parser p(text, len, Levels());
+  Span id, action, agent;
+  bool seen_jsonrpc = false, seen_id = false, seen_method = false, seen_params = false;
+  p.Ws();
+  if (!p.Eat('{')) return false;
+  for (;;) {
+    p.Ws();
+    Span key;
+    bool escaped = false;
+    if (!p.RawString(&key, &escaped) || escaped) return false;
+    const char16_t* k = text + key.start;
+    size_t kn = key.end - key.start;
+    p.Ws();
+    if (!p.Eat(':')) return false;
+    p.Ws();
+    if (SameUnits(k, kn, "jsonrpc")) {
+      Span v;
+      if (seen_jsonrpc || !p.RawString(&v, &escaped) || escaped || !SameUnits(text + v.start, v.end - v.start, "2.0")) return false;
+      seen_jsonrpc = true;
+    } else if (SameUnits(k, kn, "id")) {
+      if (seen_id || !p.Id(&id)) return false;
+      seen_id = true;
+    } else if (SameUnits(k, kn, "method")) {
+      Span v;
+      if (seen_method || !p.RawString(&v, &escaped) || escaped || !SameUnits(text + v.start, v.end - v.start, "gate_check")) return false;
+      seen_method = true;
+    } else if (SameUnits(k, kn, "params")) {
+      // Exactly {"car": {...}}: other params (permit, nonce, session_id) take the general path.
+      if (seen_params || !p.Eat('{')) return false;
+      p.Ws();
+      Span car_key;
+      if (!p.RawString(&car_key, &escaped) || escaped || !SameUnits(text + car_key.start, car_key.end - car_key.start, "car")) return false;
+      p.Ws();
+      if (!p.Eat(':')) return false;
+      p.Ws();
+      if (!p.Car(canonical, &action, &agent)) return false;
+      p.Ws();
+      if (!p.Eat('}')) return false;
+      seen_params = true;
+    } else {
+      return false;
+    }
+    p.Ws();
+    if (p.Eat(',')) continue;
+    if (p.Eat('}')) break;
+    return false;
+  }
+  p.Ws();
+  if (!p.AtEnd() || !(seen_jsonrpc && seen_id && seen_method && seen_params)) return false;
+  *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(agent.start), uint32_t(agent.end), uint32_t(action.start), uint32_t(action.end)};
+  return true;
+}
+
+void RegisterGateLineFunctions(Napi::Env env, Napi::Object exports) {
+  exports.Set("parseGateLine", Napi::Function::New<ParseGateLineFn>(env, "parseGateLine"));
+}
+
+}  // namespace gk

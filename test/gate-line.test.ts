@@ -1,0 +1,272 @@
+// The server's native gate_check line reader (native/gate_line.h) against
+// the general path it stands in for: JSON.parse, then carHash of params.car.
+// Whatever it takes must hash, slice and echo exactly as the general path
+// would; everything it cannot answer exactly must be left to that path.
+import { describe, expect, test } from 'vitest';
+import { carHash } from '../lib/index';
+import { GateLineReader } from '../lib/ipc/gate-line';
+import { core, randomInt, rng } from './helpers';
+
+/** An object whose members are written in this order, keys possibly repeated. */
+type Members = { members: Array<[string, Gen]>; plainKeys?: boolean };
+/** JSON text written as it is. */
+type Raw = { raw: string };
+type Gen = null | boolean | number | string | Gen[] | Members | Raw;
+
+const CHARS = ['a', 'b', 'Z', ' ', '"', '\\', '/', '\u0000', '\u0008', '\u0009', '\u000a', '\u000c', '\u000d', '\u001f', '\u007f', '\u00e9', '\u00df', '\u20ac', '\u2028', '\u4e2d', '\ud83d\ude00', '\ufffd', '\uffff', '1', '{', '}', ':', ','];
+const KEYS = ['a', 'b', 'A', 'aa', '', '1', '10', '01', '__proto__', 'constructor', 'toString', '\u00e9', '\ud83d\ude00', 'k"q', 'k\\b', 'line\nfeed', 'resource', 'args', 'mode'];
+
+/** Rules the generator keeps to when `plain` (the fast path must take every such line) or may break otherwise. */
+interface Shape {
+  plain: boolean;
+  next: () => number;
+}
+
+const pick = <T>(s: Shape, xs: readonly T[]): T => xs[randomInt(s.next, 0, xs.length - 1)];
+const chance = (s: Shape, p: number): boolean => s.next() < p;
+
+function randomString(s: Shape, max = 12): string {
+  let out = '';
+  const n = randomInt(s.next, 0, max);
+  for (let i = 0; i < n; i++) out += pick(s, CHARS);
+  if (!s.plain && chance(s, 0.01)) out += pick(s, ['\ud800', '\udc00', '\udbff']); // lone surrogates
+  return out;
+}
+
+function randomNumber(s: Shape): number | { raw: string } {
+  const plain = [0, 1, 7, -1, -42, 123456789, 999999999999999, -999999999999999, 100];
+  if (s.plain || chance(s, 0.9)) return pick(s, plain);
+  return pick(s, [{ raw: '-0' }, { raw: '1.0' }, { raw: '1.5' }, { raw: '1e3' }, { raw: '1E-7' }, { raw: '1000000000000000' }, { raw: '12345678901234567890' }, { raw: '0.1' }, { raw: '-0.0' }]);
+}
+
+function randomValue(s: Shape, depth: number): Gen {
+  const r = s.next();
+  const deep = depth < (s.plain ? 15 : 18);
+  if (r < 0.3) return randomString(s);
+  if (r < 0.45) return randomNumber(s);
+  if (r < 0.55) return pick(s, [true, false, null]);
+  if (r < 0.75 && deep) return Array.from({ length: randomInt(s.next, 0, 4) }, () => randomValue(s, depth + 1));
+  if (deep) return randomObject(s, depth + 1, randomInt(s.next, 0, 5));
+  return 'leaf';
+}
+
+function randomObject(s: Shape, depth: number, n: number): Members {
+  const members: Array<[string, Gen]> = [];
+  const used = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const key = chance(s, 0.5) ? pick(s, KEYS) : randomString(s, 6);
+    if (used.has(key) && (s.plain || !chance(s, 0.1))) continue; // a duplicate key, sometimes
+    used.add(key);
+    members.push([key, randomValue(s, depth)]);
+  }
+  return { members };
+}
+
+function ws(s: Shape, newlines: boolean): string {
+  if (!chance(s, 0.3)) return '';
+  return Array.from({ length: randomInt(s.next, 1, 3) }, () => pick(s, newlines ? [' ', '\t', '\r', '\n'] : [' ', '\t', '\r'])).join('');
+}
+
+/** JSON text of a string, each unit written raw or escaped at random (the same value either way). */
+function writeString(s: Shape, str: string): string {
+  let out = '"';
+  for (const c of str) {
+    for (let k = 0; k < c.length; k++) {
+      const u = c.charCodeAt(k);
+      const unit = c[k];
+      const short: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+      const must = u < 0x20 || unit === '"' || unit === '\\';
+      if (must || chance(s, 0.1)) {
+        if (short[unit] !== undefined && chance(s, 0.6)) out += short[unit];
+        else if (unit === '/' && chance(s, 0.5)) out += '\\/';
+        else {
+          const hex = u.toString(16).padStart(4, '0');
+          out += '\\u' + (chance(s, 0.5) ? hex : hex.toUpperCase());
+        }
+      } else {
+        out += unit;
+      }
+    }
+  }
+  return out + '"';
+}
+
+function write(s: Shape, g: Gen, newlines: boolean): string {
+  if (g === null || typeof g === 'boolean' || typeof g === 'number') return JSON.stringify(g);
+  if (typeof g === 'string') return writeString(s, g);
+  if (Array.isArray(g)) return '[' + ws(s, newlines) + g.map((v) => write(s, v, newlines)).join(ws(s, newlines) + ',' + ws(s, newlines)) + ws(s, newlines) + ']';
+  if ('raw' in g) return g.raw;
+  const key = (k: string): string => (g.plainKeys === true ? JSON.stringify(k) : writeString(s, k));
+  return '{' + ws(s, newlines) + g.members.map(([k, v]) => key(k) + ws(s, newlines) + ':' + ws(s, newlines) + write(s, v, newlines)).join(ws(s, newlines) + ',' + ws(s, newlines)) + ws(s, newlines) + '}';
+}
+
+function shuffle<T>(s: Shape, xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = randomInt(s.next, 0, i);
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+  return xs;
+}
+
+/** A gate_check request line. Plain: one the fast path must take. */
+export function randomGateLine(s: Shape, newlines = true): string {
+  const car = randomObject(s, 1, randomInt(s.next, 0, 6));
+  car.members = car.members.filter(([k]) => k !== 'action_type' && k !== 'agent_id');
+  const id = (v: string): string => (s.plain || chance(s, 0.9) ? v : v + '\\u0041');
+  car.members.push(['action_type', { raw: JSON.stringify(id(pick(s, ['file_read', 'shell_exec', 'x']))) }]);
+  car.members.push(['agent_id', { raw: JSON.stringify(id(pick(s, ['agent-1', 'agent-2', 'a\u00e9\u4e2d', 'agent/\ud83d\ude00']))) }]);
+  if (!s.plain && chance(s, 0.05)) car.members.push(['agent_id', 'again']);
+  if (!s.plain && chance(s, 0.05)) car.members = car.members.filter(([k]) => k !== 'action_type');
+  shuffle(s, car.members);
+  const plainIds = [{ raw: '7' }, { raw: '0' }, { raw: '-3' }, { raw: '123456789012345' }, { raw: '"req-1"' }, { raw: '""' }, { raw: '"a b/c"' }];
+  const ids = s.plain || chance(s, 0.8) ? plainIds : [{ raw: 'null' }, { raw: '1.5' }, { raw: '"\\u0041"' }, { raw: '"\u00e9"' }, { raw: '1e2' }, { raw: '-0' }];
+  const envelope: Array<[string, Gen]> = [
+    ['jsonrpc', s.plain || chance(s, 0.9) ? { raw: '"2.0"' } : '2.0'],
+    ['id', pick(s, ids)],
+    ['method', s.plain || chance(s, 0.9) ? { raw: '"gate_check"' } : 'gate_check'],
+    ['params', { members: [['car', car]], plainKeys: s.plain || chance(s, 0.8) }],
+  ];
+  if (!s.plain && chance(s, 0.1)) envelope.push(pick(s, [['extra', 1], ['id', { raw: '8' }], ['method', 'gate_check']] as Array<[string, Gen]>));
+  if (!s.plain && chance(s, 0.05)) (envelope[3][1] as Members).members.push(['nonce', 'n-1']);
+  return ws(s, newlines) + write(s, { members: shuffle(s, envelope), plainKeys: s.plain || chance(s, 0.8) }, newlines) + ws(s, newlines);
+}
+
+interface Expected {
+  id: string;
+  carHash: string;
+  agentId: string;
+  actionType: string;
+}
+
+/** What the general path makes of a line: null where JSON.parse or carHash refuses it. */
+function general(line: string): Expected | null {
+  let m: { id: unknown; params: { car: Record<string, unknown> } };
+  try {
+    m = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  let hash: string;
+  try {
+    hash = carHash(m.params.car);
+  } catch {
+    return null;
+  }
+  const id = typeof m.id === 'number' ? '' + m.id : JSON.stringify(m.id);
+  return { id, carHash: hash, agentId: m.params.car.agent_id as string, actionType: m.params.car.action_type as string };
+}
+
+describe.skipIf(core === null)('native gate_check line reader', () => {
+  const reader = GateLineReader.create()!;
+
+  test('takes every plain line, and each one hashes, slices and echoes as JSON.parse + carHash do', () => {
+    const s: Shape = { plain: true, next: rng(0x6a7e) };
+    for (let i = 0; i < 3000; i++) {
+      const line = randomGateLine(s);
+      const want = general(line);
+      expect(want, line).not.toBeNull();
+      expect(reader.read(line), line).toEqual(want);
+    }
+  });
+
+  test('anything it takes from random lines (duplicates, floats, -0, surrogates, extra members) equals the general path', () => {
+    const s: Shape = { plain: false, next: rng(0x51de) };
+    let taken = 0;
+    let refusedByGeneral = 0;
+    for (let i = 0; i < 6000; i++) {
+      const line = randomGateLine(s);
+      const got = reader.read(line);
+      const want = general(line);
+      if (want === null) refusedByGeneral++;
+      if (got === null) continue;
+      taken++;
+      expect(got, line).toEqual(want);
+    }
+    // Both branches were exercised.
+    expect(taken).toBeGreaterThan(500);
+    expect(refusedByGeneral).toBeGreaterThan(100);
+    expect(taken + refusedByGeneral).toBeLessThan(6000);
+  });
+
+  const car = '"car":{"action_type":"file_read","agent_id":"agent-1"}';
+  const ok = `{"jsonrpc":"2.0","id":1,"method":"gate_check","params":{${car}}}`;
+
+  test('the reference line is taken', () => {
+    expect(reader.read(ok)).toEqual(general(ok));
+  });
+
+  test.each([
+    ['another method', ok.replace('gate_check', 'hash_car')],
+    ['an extra envelope member', ok.replace('"id":1', '"id":1,"x":1')],
+    ['a duplicate envelope key', ok.replace('"id":1', '"id":1,"id":2')],
+    ['a notification (no id)', ok.replace('"id":1,', '')],
+    ['id null', ok.replace('"id":1', '"id":null')],
+    ['a fractional id', ok.replace('"id":1', '"id":1.5')],
+    ['an id with an exponent', ok.replace('"id":1', '"id":1e2')],
+    ['an id of 16 digits', ok.replace('"id":1', '"id":1234567890123456')],
+    ['an id string with an escape', ok.replace('"id":1', '"id":"\\u0041"')],
+    ['an id string beyond ASCII', ok.replace('"id":1', '"id":"\u00e9"')],
+    ['jsonrpc 1.0', ok.replace('"2.0"', '"1.0"')],
+    ['an escaped key', ok.replace('"method"', '"\\u006dethod"')],
+    ['a permit', ok.replace(car, car + ',"permit":"x"')],
+    ['a nonce', ok.replace(car, car + ',"nonce":"n"')],
+    ['a session_id', ok.replace(car, car + ',"session_id":"s"')],
+    ['params as an array', ok.replace(`{${car}}`, '[1]')],
+    ['car not an object', ok.replace(car, '"car":[1]')],
+    ['a duplicate CAR key', ok.replace('"agent_id":"agent-1"', '"agent_id":"agent-1","agent_id":"agent-2"')],
+    ['a duplicate nested key', ok.replace('"agent_id":"agent-1"', '"agent_id":"agent-1","x":{"a":1,"a":1}')],
+    ['a duplicate key written two ways', ok.replace('"agent_id":"agent-1"', '"agent_id":"agent-1","a":1,"\\u0061":1')],
+    ['missing action_type', ok.replace('"action_type":"file_read",', '')],
+    ['empty agent_id', ok.replace('"agent-1"', '""')],
+    ['agent_id not a string', ok.replace('"agent-1"', '7')],
+    ['an escape inside agent_id', ok.replace('"agent-1"', '"agent\\u002d1"')],
+    ['a fraction', ok.replace('"agent-1"', '"agent-1","n":1.5')],
+    ['an exponent', ok.replace('"agent-1"', '"agent-1","n":1e3')],
+    ['-0', ok.replace('"agent-1"', '"agent-1","n":-0')],
+    ['16 digits', ok.replace('"agent-1"', '"agent-1","n":1234567890123456')],
+    ['an escaped lone surrogate', ok.replace('"agent-1"', '"agent-1","s":"\\ud800"')],
+    ['a lone surrogate as a key', ok.replace('"agent-1"', '"agent-1","\\udc00":1')],
+    ['a raw lone surrogate', ok.replace('"agent-1"', '"agent-1","s":"\ud800"')],
+    ['arrays nested 17 deep', ok.replace('"agent-1"', '"agent-1","d":' + '['.repeat(16) + ']'.repeat(16))],
+    ['objects nested 17 deep', ok.replace('"agent-1"', '"agent-1","d":' + '{"a":'.repeat(16) + '1' + '}'.repeat(16))],
+    ['a trailing comma', ok.replace('"agent-1"}', '"agent-1",}')],
+    ['trailing text', ok + 'x'],
+    ['two values', ok + ' {}'],
+    ['an unterminated string', ok.replace('"agent-1"}}}', '"agent-1}}}')],
+    ['a raw control character', ok.replace('agent-1', 'agent\u00011')],
+    ['a bad escape', ok.replace('"agent-1"', '"agent-1","s":"\\x41"')],
+    ['a short \\u escape', ok.replace('"agent-1"', '"agent-1","s":"\\u12"')],
+    ['a leading zero', ok.replace('"agent-1"', '"agent-1","n":01')],
+    ['a bare word', ok.replace('"agent-1"', '"agent-1","n":nul')],
+    ['a BOM before the line', '\ufeff' + ok],
+    ['a no-break space between tokens', ok.replace('"id":1', '"id":\u00a01')],
+  ])('leaves %s to the general path', (_name, line) => {
+    expect(reader.read(line)).toBeNull();
+  });
+
+  test('takes JSON whitespace anywhere, nesting of 16, and lines longer than its first buffer', () => {
+    const spaced = ok.replace(/([{}\[\],:])/g, ' \t$1\r\n ');
+    expect(reader.read(spaced)).toEqual(general(spaced));
+    const deep = ok.replace('"agent-1"', '"agent-1","d":' + '['.repeat(15) + ']'.repeat(15));
+    expect(reader.read(deep)).toEqual(general(deep));
+    const deepObjects = ok.replace('"agent-1"', '"agent-1","d":' + '{"b":2,"a":'.repeat(15) + '1' + '}'.repeat(15));
+    expect(reader.read(deepObjects)).toEqual(general(deepObjects));
+    const long = ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(10_000)}\u4e2d"`);
+    expect(reader.read(long)).toEqual(general(long));
+    const huge = ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(70_000)}"`);
+    expect(general(huge)).toBeNull(); // over carHash's 64 KiB bound: the general path names the problem
+    expect(reader.read(huge)).toBeNull();
+    expect(reader.read(ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(300_000)}"`))).toBeNull();
+  });
+
+  test('the raw addon rejects bad arguments', () => {
+    const fields = new Int32Array(6);
+    const out = Buffer.alloc(103);
+    expect(() => core!.parseGateLine(42 as unknown as string, fields, out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Int32Array(5), out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Uint32Array(6) as unknown as Int32Array, out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, fields, Buffer.alloc(102))).toThrow(RangeError);
+    expect(() => core!.parseGateLine(ok, fields, 'x' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(core!.parseGateLine(ok, fields, out)).toBe(true);
+  });
+});

@@ -1,0 +1,148 @@
+// The server's native gate_check fast path (lib/ipc/gate-line.ts) must not
+// change a single byte the server sends or records. Two servers, one with
+// the fast path and one without, get the same request lines; their replies
+// and their audit records (bar time and MACs) must be identical, including
+// cache misses (the policy reads the whole CAR), velocity, quarantine,
+// sessions, and the lines the fast path leaves to the general path.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { AuditLog, Gate, GuardServer } from '../lib/index';
+import { core, randomInt, rng } from './helpers';
+
+const POLICY = fs.readFileSync(path.join(__dirname, '..', 'examples', 'policy.yaml'), 'utf8');
+const TOKEN = Buffer.from(crypto.randomBytes(24).toString('hex'));
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function start(fast: boolean, auth: boolean) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fastline-'));
+  const auditFile = path.join(dir, 'audit.log');
+  const auditKey = crypto.randomBytes(32);
+  const audit = new AuditLog({ file: auditFile, key: auditKey });
+  // A fixed clock: trust recovers with time, and both servers must see the same time.
+  const gate = new Gate({ policy: POLICY, audit, velocity: { maxPerAgent: 500, windowMs: 60_000 }, clock: () => 1_700_000_000_000 });
+  const metrics: Record<string, number> = {};
+  const server = new GuardServer({ socketPath: path.join(dir, 'core.sock'), context: { gate, metrics, auditFile, auditKey }, gateLineFastPath: fast, authToken: auth ? TOKEN : undefined });
+  await server.listen();
+  cleanups.push(async () => {
+    await server.close();
+    audit.close();
+  });
+  return { server, audit, auditFile, auditKey, metrics };
+}
+
+/** Writes `lines` in pipelined chunks and collects `expect` reply lines. */
+function exchange(socketPath: string, lines: string[], want: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socketPath);
+    let buf = '';
+    const got: string[] = [];
+    const timer = setTimeout(() => reject(new Error(`only ${got.length} of ${want} replies`)), 10_000);
+    s.on('data', (d) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        got.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+      if (got.length >= want) {
+        clearTimeout(timer);
+        s.end();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+    s.on('connect', async () => {
+      for (let i = 0; i < lines.length; i += 25) {
+        s.write(lines.slice(i, i + 25).join('\n') + '\n');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    });
+  });
+}
+
+/** Audit records without what differs between two runs (time, and the MACs over it). */
+function records(file: string): unknown[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const { ts: _t, prev: _p, mac: _m, connection: _c, expires_at: _e, ...rest } = JSON.parse(l);
+      return rest;
+    });
+}
+
+const AGENTS = ['agent-1', 'agent-prod-7', 'agent-untrusted-3', 'robot-9'];
+const RESOURCES = ['/srv/data/a.csv', '/srv/data/out/x', '/etc/passwd', '/srv/data/../etc', 'https://api.example.com/v1/q'];
+const ACTIONS = ['file_read', 'file_read', 'file_read', 'http_get', 'shell_exec', 'unknown_act'];
+
+/** Request lines: mostly plain gate_checks (many repeats: cache hits), some for the general path, some broken. */
+function workload(seed: number, n: number): { lines: string[]; replies: number } {
+  const next = rng(seed);
+  const lines: string[] = [];
+  let replies = 0;
+  for (let i = 1; i <= n; i++) {
+    const agent = AGENTS[randomInt(next, 0, 3)];
+    // file_write violations quarantine the agent: only robot-9 tries them, so the others keep hitting the cache.
+    const action = agent === 'robot-9' && next() < 0.2 ? 'file_write' : ACTIONS[randomInt(next, 0, ACTIONS.length - 1)];
+    const car: Record<string, unknown> = { action_type: action, agent_id: agent, resource: RESOURCES[randomInt(next, 0, 4)] };
+    if (next() < 0.8) car.args = next() < 0.7 ? { mode: 'r', bytes: randomInt(next, 0, 3) * 1000 } : { mode: 'w' };
+    const r = next();
+    const base = { jsonrpc: '2.0', id: next() < 0.5 ? i : `req-${i}`, method: 'gate_check', params: { car } as Record<string, unknown> };
+    if (r < 0.75) lines.push(JSON.stringify(base)); // the fast path's
+    else if (r < 0.8) lines.push(JSON.stringify({ ...base, params: { car, nonce: `n-${randomInt(next, 0, 20)}` } }));
+    else if (r < 0.84) lines.push(JSON.stringify({ ...base, params: { car, session_id: 's-1' } }));
+    else if (r < 0.87) lines.push(JSON.stringify({ ...base, params: { car: { ...car, n: 1.5 } } }));
+    else if (r < 0.9) lines.push(JSON.stringify({ ...base, params: { car: { action_type: 'file_read' } } })); // invalid CAR
+    else if (r < 0.92) lines.push(JSON.stringify({ ...base, id: undefined })); // a notification: no reply, the work is done
+    else if (r < 0.94) lines.push('{"jsonrpc":"2.0","id":' + i + ',"method":"gate_check","params":{"car":' + JSON.stringify(car).replace('"agent_id"', '"agent_id":"x","agent_id"') + '}}');
+    else if (r < 0.96) lines.push(`[${JSON.stringify(base)},${JSON.stringify({ ...base, id: -i })}]`);
+    else if (r < 0.98) lines.push('{"jsonrpc":"2.0","id":' + i + ',"method":"gate_check","params":{"car":' + JSON.stringify(car) + '}'); // cut short
+    else lines.push(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'hash_car', params: { car } }));
+    replies += r >= 0.9 && r < 0.92 ? 0 : 1;
+  }
+  return { lines, replies };
+}
+
+describe.skipIf(core === null)('gate_check fast path in the server', () => {
+  test('replies and audit records equal the general path on 3,000 mixed lines', async () => {
+    const { lines, replies } = workload(0x5e7e, 3000);
+    const fast = await start(true, false);
+    const slow = await start(false, false);
+    const [a, b] = await Promise.all([exchange(fast.server.socketPath, lines, replies), exchange(slow.server.socketPath, lines, replies)]);
+    expect(a.length).toBe(replies);
+    expect(a).toEqual(b);
+    // The run held cache hits, policy decisions of every kind, velocity and quarantine denies.
+    const sources = new Set(a.flatMap((l) => [...l.matchAll(/"source":"(\w+)"/g)].map((m) => m[1])));
+    expect([...sources].sort()).toEqual(expect.arrayContaining(['cache', 'policy', 'quarantine', 'replay', 'validation', 'velocity']));
+    expect(new Set(a.flatMap((l) => [...l.matchAll(/"decision":"(\w+)"/g)].map((m) => m[1])))).toEqual(new Set(['allow', 'deny', 'pending']));
+    expect(fast.metrics.gate_checks).toBe(slow.metrics.gate_checks);
+    fast.audit.flush();
+    slow.audit.flush();
+    expect(records(fast.auditFile)).toEqual(records(slow.auditFile));
+    expect(AuditLog.verify(fast.auditFile, fast.auditKey).ok).toBe(true);
+  });
+
+  test('with authentication: refused before auth as the general path refuses, then equal decisions', async () => {
+    const plain = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: 'gate_check', params: { car: { action_type: 'file_read', agent_id: 'agent-1', resource: '/srv/data/a.csv', args: { mode: 'r' } } } });
+    const lines = [plain(1), plain(2), JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'auth', params: { token: TOKEN.toString('latin1') } }), plain(4), plain(5)];
+    const fast = await start(true, true);
+    const slow = await start(false, true);
+    const [a, b] = await Promise.all([exchange(fast.server.socketPath, lines, 5), exchange(slow.server.socketPath, lines, 5)]);
+    expect(a[0]).toMatch(/"code":-32001/);
+    expect(a[1]).toBe(b[1]);
+    expect(a[4]).toMatch(/"decision":"allow"/);
+    expect(a[4]).toBe(b[4]);
+    fast.audit.flush();
+    slow.audit.flush();
+    expect(records(fast.auditFile)).toEqual(records(slow.auditFile));
+    expect(records(fast.auditFile).filter((r) => (r as { type: string }).type === 'invalid_session')).toHaveLength(2);
+  });
+});
