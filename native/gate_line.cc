@@ -26,20 +26,20 @@ struct Span {
 };
 
 // One object's members while it is read: keys as UTF-16 units, values as
-// canonical bytes, then sorted and written out.
+// canonical bytes; then sorted and written out.
 struct Member {
   uint32_t key_at, key_len, value_at, value_len;
 };
 struct Level {
   std::vector<char16_t> keys;
-  std::vector<uint8_t> values;
+  ByteSink values;
   std::vector<Member> members;
   std::vector<uint32_t> order;
 };
 
-bool SameUnits(const char16_t* u, size_t n, const char* ascii) {
-  size_t m = std::strlen(ascii);
-  if (n != m) return false;
+template <size_t N>
+bool Is(const char16_t* u, size_t n, const char (&ascii)[N]) {
+  if (n != N - 1) return false;
   for (size_t i = 0; i < n; i++) {
     if (u[i] != char16_t(uint8_t(ascii[i]))) return false;
   }
@@ -51,6 +51,14 @@ int HexValue(char16_t c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// Appends the JCS form of units u[0, n); false for a lone surrogate.
+bool PutJcsString(ByteSink* out, const char16_t* u, size_t n) {
+  uint8_t* end = WriteJcsString(u, n, out->Room(JcsStringBound(n)));
+  if (end == nullptr) return false;
+  out->Commit(end);
+  return true;
 }
 
 class Parser {
@@ -69,8 +77,6 @@ class Parser {
   }
   bool AtEnd() const { return i_ == n_; }
   char16_t Peek() const { return i_ < n_ ? s_[i_] : 0; }
-  size_t pos() const { return i_; }
-  const char16_t* text() const { return s_; }
 
   // A JSON string at the cursor: the span between its quotes and whether it
   // holds escapes (checked when decoded). False for an unterminated string or
@@ -134,7 +140,7 @@ class Parser {
   }
 
   // The canonical form of the value at the cursor, appended to `out`.
-  bool Value(std::vector<uint8_t>* out, int depth) {
+  bool Value(ByteSink* out, int depth) {
     switch (Peek()) {
       case '{':
         return Object(out, depth + 1);
@@ -154,7 +160,7 @@ class Parser {
   }
 
   // A plain integer literal, which is also its canonical form.
-  bool Integer(std::vector<uint8_t>* out) {
+  bool Integer(ByteSink* out) {
     size_t start = i_;
     bool negative = Eat('-');
     if (Peek() < '0' || Peek() > '9') return false;
@@ -166,7 +172,9 @@ class Parser {
     if (i_ - start - (negative ? 1 : 0) > kMaxIntegerDigits) return false;
     char16_t next = Peek();
     if (next == '.' || next == 'e' || next == 'E') return false;
-    for (size_t k = start; k < i_; k++) out->push_back(uint8_t(s_[k]));
+    uint8_t* p = out->Room(i_ - start);
+    for (size_t k = start; k < i_; k++) *p++ = uint8_t(s_[k]);
+    out->Commit(p);
     return true;
   }
 
@@ -181,8 +189,8 @@ class Parser {
         if (s_[k] < 0x20 || s_[k] > 0x7e) return false;
       }
     } else {
-      std::vector<uint8_t>& sink = levels_[0].values;
-      sink.clear();
+      ByteSink& sink = levels_[0].values;
+      sink.Clear();
       if (!Integer(&sink)) return false;
     }
     span->end = i_;
@@ -190,7 +198,7 @@ class Parser {
   }
 
   // The CAR object; its action_type and agent_id spans come back too.
-  bool Car(std::vector<uint8_t>* out, Span* action, Span* agent) {
+  bool Car(ByteSink* out, Span* action, Span* agent) {
     action_ = action;
     agent_ = agent;
     action->start = action->end = agent->start = agent->end = 0;
@@ -200,64 +208,58 @@ class Parser {
   }
 
  private:
-  bool Literal(const char* word, std::vector<uint8_t>* out) {
-    size_t m = std::strlen(word);
+  template <size_t N>
+  bool Literal(const char (&word)[N], ByteSink* out) {
+    constexpr size_t m = N - 1;
     if (n_ - i_ < m) return false;
     for (size_t k = 0; k < m; k++) {
       if (s_[i_ + k] != char16_t(word[k])) return false;
     }
     i_ += m;
-    out->insert(out->end(), word, word + m);
+    out->Append(reinterpret_cast<const uint8_t*>(word), m);
     return true;
   }
 
-  bool String(std::vector<uint8_t>* out) {
+  bool String(ByteSink* out) {
     Span span;
     bool escaped = false;
     if (!RawString(&span, &escaped)) return false;
-    const char16_t* units = s_ + span.start;
-    size_t count = span.end - span.start;
-    if (escaped) {
-      decoded_.clear();
-      if (!Decode(span, &decoded_)) return false;
-      units = decoded_.data();
-      count = decoded_.size();
-    }
-    size_t at = out->size();
-    out->resize(at + JcsStringBound(count));
-    uint8_t* end = WriteJcsString(units, count, out->data() + at);
-    if (end == nullptr) return false;
-    out->resize(size_t(end - out->data()));
-    return true;
+    if (!escaped) return PutJcsString(out, s_ + span.start, span.end - span.start);
+    decoded_.clear();
+    return Decode(span, &decoded_) && PutJcsString(out, decoded_.data(), decoded_.size());
   }
 
-  bool Array(std::vector<uint8_t>* out, int depth) {
+  bool Array(ByteSink* out, int depth) {
     if (depth > kMaxGateLineDepth) return false;
     i_++;  // '['
     Ws();
-    out->push_back('[');
+    out->Put('[');
     if (!Eat(']')) {
       for (;;) {
         Ws();
         if (!Value(out, depth)) return false;
         Ws();
         if (Eat(',')) {
-          out->push_back(',');
+          out->Put(',');
           continue;
         }
         if (Eat(']')) break;
         return false;
       }
     }
-    out->push_back(']');
+    out->Put(']');
     return out->size() <= kMaxCanonicalBytes;
   }
 
-  bool Object(std::vector<uint8_t>* out, int depth) {
+  // An object: its members read into this depth's Level, then written in
+  // JCS order. (Reading straight into `out` when the keys already arrive in
+  // order was tried: clients rarely send them so, and the second reading it
+  // then needs cost more than it saved.)
+  bool Object(ByteSink* out, int depth) {
     if (depth > kMaxGateLineDepth) return false;
     Level& level = levels_[size_t(depth)];  // levels_ never grows while parsing: references stay valid
     level.keys.clear();
-    level.values.clear();
+    level.values.Clear();
     level.members.clear();
     i_++;  // '{'
     Ws();
@@ -300,23 +302,19 @@ class Parser {
       return std::lexicographical_compare(keys + x.key_at, keys + x.key_at + x.key_len, keys + y.key_at, keys + y.key_at + y.key_len);
     };
     std::sort(level.order.begin(), level.order.end(), less);
-    out->push_back('{');
+    out->Put('{');
     for (size_t k = 0; k < level.order.size(); k++) {
       const Member& m = members[level.order[k]];
       if (k > 0) {
         if (!less(level.order[k - 1], level.order[k])) return false;  // a duplicate key
-        out->push_back(',');
+        out->Put(',');
       }
-      size_t at = out->size();
-      out->resize(at + JcsStringBound(m.key_len));
-      uint8_t* end = WriteJcsString(keys + m.key_at, m.key_len, out->data() + at);
-      if (end == nullptr) return false;
-      out->resize(size_t(end - out->data()));
-      out->push_back(':');
-      out->insert(out->end(), level.values.begin() + m.value_at, level.values.begin() + m.value_at + m.value_len);
+      if (!PutJcsString(out, keys + m.key_at, m.key_len)) return false;
+      out->Put(':');
+      out->Append(level.values.data() + m.value_at, m.value_len);
       if (out->size() > kMaxCanonicalBytes) return false;
     }
-    out->push_back('}');
+    out->Put('}');
     return out->size() <= kMaxCanonicalBytes;
   }
 
@@ -324,7 +322,7 @@ class Parser {
   // They must be strings without escapes so that the TypeScript side can
   // slice them from the line as they are.
   bool NoteCarField(const char16_t* key, size_t key_len, size_t value_start) {
-    Span* target = SameUnits(key, key_len, "action_type") ? action_ : SameUnits(key, key_len, "agent_id") ? agent_ : nullptr;
+    Span* target = Is(key, key_len, "action_type") ? action_ : Is(key, key_len, "agent_id") ? agent_ : nullptr;
     if (target == nullptr) return true;
     if (s_[value_start] != '"') return false;
     for (size_t k = value_start + 1; k + 1 < i_; k++) {
@@ -377,7 +375,7 @@ Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
       ThrowTypeError(env, "Expected a string for line");
     }
   }
-  thread_local std::vector<uint8_t> canonical;
+  thread_local ByteSink canonical;
   GateLine line;
   if (!ParseGateLine(units.data(), len, &line, &canonical)) return Napi::Boolean::New(env, false);
   uint8_t* out = const_cast<uint8_t*>(out_view.data);
@@ -396,9 +394,10 @@ Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-bool ParseGateLine(const char16_t* text, size_t len, GateLine* out, std::vector<uint8_t>* canonical) {
+
+bool ParseGateLine(const char16_t* text, size_t len, GateLine* out, ByteSink* canonical) {
   if (len > kMaxFastLineUnits) return false;
-  canonical->clear();
+  canonical->Clear();
   Parser p(text, len, Levels());
   Span id, action, agent;
   bool seen_jsonrpc = false, seen_id = false, seen_method = false, seen_params = false;
@@ -414,23 +413,23 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out, std::vector<
     p.Ws();
     if (!p.Eat(':')) return false;
     p.Ws();
-    if (SameUnits(k, kn, "jsonrpc")) {
+    if (Is(k, kn, "jsonrpc")) {
       Span v;
-      if (seen_jsonrpc || !p.RawString(&v, &escaped) || escaped || !SameUnits(text + v.start, v.end - v.start, "2.0")) return false;
+      if (seen_jsonrpc || !p.RawString(&v, &escaped) || escaped || !Is(text + v.start, v.end - v.start, "2.0")) return false;
       seen_jsonrpc = true;
-    } else if (SameUnits(k, kn, "id")) {
+    } else if (Is(k, kn, "id")) {
       if (seen_id || !p.Id(&id)) return false;
       seen_id = true;
-    } else if (SameUnits(k, kn, "method")) {
+    } else if (Is(k, kn, "method")) {
       Span v;
-      if (seen_method || !p.RawString(&v, &escaped) || escaped || !SameUnits(text + v.start, v.end - v.start, "gate_check")) return false;
+      if (seen_method || !p.RawString(&v, &escaped) || escaped || !Is(text + v.start, v.end - v.start, "gate_check")) return false;
       seen_method = true;
-    } else if (SameUnits(k, kn, "params")) {
+    } else if (Is(k, kn, "params")) {
       // Exactly {"car": {...}}: other params (permit, nonce, session_id) take the general path.
       if (seen_params || !p.Eat('{')) return false;
       p.Ws();
       Span car_key;
-      if (!p.RawString(&car_key, &escaped) || escaped || !SameUnits(text + car_key.start, car_key.end - car_key.start, "car")) return false;
+      if (!p.RawString(&car_key, &escaped) || escaped || !Is(text + car_key.start, car_key.end - car_key.start, "car")) return false;
       p.Ws();
       if (!p.Eat(':')) return false;
       p.Ws();
@@ -451,6 +450,7 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out, std::vector<
   *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(agent.start), uint32_t(agent.end), uint32_t(action.start), uint32_t(action.end)};
   return true;
 }
+
 
 void RegisterGateLineFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("parseGateLine", Napi::Function::New<ParseGateLineFn>(env, "parseGateLine"));

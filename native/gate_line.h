@@ -18,7 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "byte_sink.h"
 
 namespace gk {
 
@@ -34,7 +35,7 @@ struct GateLine {
 
 // True when `line` is a request the fast path takes; `out` and `canonical`
 // (the CAR's JCS bytes) are then filled in.
-bool ParseGateLine(const char16_t* line, size_t len, GateLine* out, std::vector<uint8_t>* canonical);
+bool ParseGateLine(const char16_t* line, size_t len, GateLine* out, ByteSink* canonical);
 
 void RegisterGateLineFunctions(Napi::Env env, Napi::Object exports);
 
