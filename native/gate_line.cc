@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "args.h"
 #include "form_memo.h"
@@ -86,6 +89,20 @@ class Parser {
     span->start = i_;
     *escaped = false;
     while (i_ < n_) {
+#if defined(__SSE2__)
+      // Past eight units at a time while none ends the string, starts an
+      // escape or is a control character (units below 0x20 compare as
+      // below 0x20 after the sign flip that makes the compare unsigned).
+      while (i_ + 8 <= n_) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s_ + i_));
+        __m128i flipped = _mm_xor_si128(v, _mm_set1_epi16(-0x8000));
+        __m128i stop = _mm_or_si128(_mm_cmpeq_epi16(v, _mm_set1_epi16(0x22)), _mm_cmpeq_epi16(v, _mm_set1_epi16(0x5c)));
+        stop = _mm_or_si128(stop, _mm_cmplt_epi16(flipped, _mm_set1_epi16(0x20 - 0x8000)));
+        if (_mm_movemask_epi8(stop) != 0) break;
+        i_ += 8;
+      }
+      if (i_ == n_) break;
+#endif
       char16_t c = s_[i_];
       if (c == '"') {
         span->end = i_++;

@@ -259,6 +259,32 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     expect(reader.read(ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(300_000)}"`))).toBeNull();
   });
 
+  test('every boundary unit at every position of strings up to 24 units, raw and escaped, as values and keys', () => {
+    // Both the eight-units-at-a-time scans (string ends, JCS copying) and their tails.
+    const units = [0x00, 0x1f, 0x20, 0x21, 0x22, 0x2f, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0xff, 0x100, 0x7ff, 0x800, 0x2028, 0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xfffd, 0xffff];
+    let taken = 0;
+    for (let len = 1; len <= 24; len++) {
+      for (let at = 0; at < len; at++) {
+        for (const u of units) {
+          const text = 'a'.repeat(at) + String.fromCharCode(u) + 'b'.repeat(len - at - 1);
+          for (const form of ['json', 'minimal', 'raw']) {
+            // raw: the unit as it is, even where JSON forbids it (a control character) or it ends the string early.
+            const quoted = form === 'json' ? JSON.stringify(text) : form === 'raw' ? '"' + text + '"' : '"' + text.replace(/[\\"\u0000-\u001f]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) + '"';
+            for (const line of [ok.replace('"agent-1"', `"agent-1","s":${quoted}`), ok.replace('"agent-1"', `"agent-1",${quoted}:1`)]) {
+              const got = reader.read(line);
+              const want = general(line);
+              if (got !== null) taken++;
+              if (want === null || (u >= 0xd800 && u <= 0xdfff)) expect(got, line).toBeNull();
+              else if (form !== 'raw') expect(got, line).toEqual(want);
+              else if (got !== null) expect(got, line).toEqual(want);
+            }
+          }
+        }
+      }
+    }
+    expect(taken).toBeGreaterThan(30_000);
+  });
+
   test('the raw addon rejects bad arguments', () => {
     const fields = new Int32Array(6);
     const out = Buffer.alloc(103);
