@@ -32,6 +32,24 @@ function randomDecision(next: () => number): GateDecision {
 }
 
 describe('decisionJson', () => {
+  test('a text remembered for a CAR hash answers only for exactly the same values', () => {
+    const base: GateDecision = { decision: 'allow', source: 'cache', reason: 'cached policy decision', car_hash: 'sha256:' + '12'.repeat(32), policy_version: 3, trust_score: 0.8, confidence: 1 };
+    expect(decisionJson(base)).toBe(JSON.stringify(base));
+    expect(decisionJson({ ...base })).toBe(JSON.stringify(base));
+    const changes: Array<Partial<GateDecision>> = [{ decision: 'deny' }, { source: 'policy' }, { reason: 'other' }, { policy_version: 4 }, { trust_score: 0.7 }, { trust_score: -0 }, { confidence: 0.5 }, { retry_after_ms: 5 }, { car_hash: 'sha256:' + '13'.repeat(32) }];
+    for (const change of changes) {
+      const d = { ...base, ...change };
+      expect(decisionJson(d)).toBe(JSON.stringify(d));
+      expect(decisionJson(base)).toBe(JSON.stringify(base)); // and back
+    }
+    // A flood of other hashes (past the table's bound) leaves every answer exact.
+    for (let i = 0; i < 5000; i++) {
+      const d = { ...base, car_hash: 'sha256:' + i.toString(16).padStart(64, '0'), trust_score: i % 7 };
+      expect(decisionJson(d)).toBe(JSON.stringify(d));
+    }
+    expect(decisionJson(base)).toBe(JSON.stringify(base));
+  });
+
   test('5,000 random decisions, escapes and lone surrogates included: exactly JSON.stringify', () => {
     const next = rng(0xd5);
     for (let i = 0; i < 5000; i++) {

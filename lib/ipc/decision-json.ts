@@ -36,9 +36,38 @@ function hasDecisionShape(d: GateDecision): boolean {
   );
 }
 
+/**
+ * The text last made for each recent CAR hash, with the values it was made
+ * from. Cached decisions repeat exactly (the same verdict, reason, version
+ * and, mostly, trust), and a reused text is one flat string: building it
+ * again from its fifteen pieces, and flattening that rope when the reply is
+ * written, cost more than the gate's cache hit. Used only when every value
+ * is equal, so the text is always what the pieces would give. Bounded: the
+ * table starts over when full.
+ */
+interface Made {
+  decision: string;
+  source: string;
+  reason: string;
+  policy_version: number;
+  trust_score: number;
+  confidence: number;
+  text: string;
+}
+const MADE_LIMIT = 4096;
+const made = new Map<string, Made>();
+
 /** `JSON.stringify(d)` for a gate decision. */
 export function decisionJson(d: GateDecision): string {
   if (!hasDecisionShape(d)) return JSON.stringify(d);
+  const hash = d.car_hash;
+  const memo = hash !== null && d.retry_after_ms === undefined;
+  if (memo) {
+    const m = made.get(hash);
+    if (m !== undefined && m.decision === d.decision && m.source === d.source && m.reason === d.reason && m.policy_version === d.policy_version && m.trust_score === d.trust_score && m.confidence === d.confidence) {
+      return m.text;
+    }
+  }
   let text =
     '{"decision":' + quoteKnown(d.decision) +
     ',"source":' + quoteKnown(d.source) +
@@ -48,7 +77,12 @@ export function decisionJson(d: GateDecision): string {
     ',"trust_score":' + num(d.trust_score) +
     ',"confidence":' + num(d.confidence);
   if (d.retry_after_ms !== undefined) text += ',"retry_after_ms":' + num(d.retry_after_ms);
-  return text + '}';
+  text += '}';
+  if (memo) {
+    if (made.size >= MADE_LIMIT) made.clear();
+    made.set(hash, { decision: d.decision, source: d.source, reason: d.reason, policy_version: d.policy_version, trust_score: d.trust_score, confidence: d.confidence, text });
+  }
+  return text;
 }
 
 const num = (n: number): string => '' + n; // finite: as JSON.stringify prints it (-0 too)
