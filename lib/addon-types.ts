@@ -37,6 +37,8 @@ export interface CoreAddon {
    * (bytes 0-31) and "sha256:<hex>" text (bytes 32-102). False: the general path answers.
    */
   parseGateLine(line: string, fields: Int32Array, out: Uint8Array): boolean;
+  /** [hits, misses] of this thread's memo of gate_check params texts (native/gate_line.h), for tests. */
+  gateLineMemoStats(): [number, number];
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /**
    * Block envelope bodies on the CPU (OpenSSL's EVP AEADs, one context per
@@ -149,6 +151,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 11;
+export const CORE_ABI_VERSION = 12;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 4;

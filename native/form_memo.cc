@@ -27,25 +27,6 @@ struct Memo {
   uint64_t misses = 0;
 };
 
-inline uint64_t Rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-// Placement only (equality is decided by memcmp): a multiply-rotate pass over
-// 8-byte words, keyed with the process seed.
-uint64_t FormPlacement(const uint8_t* p, size_t n) {
-  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ULL;
-  uint64_t h = ProcessHashSeed() ^ (uint64_t(n) * kMul);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = Rotl((h ^ w) * kMul, 29);
-  }
-  uint64_t tail = 0;
-  if (n > i) std::memcpy(&tail, p + i, n - i);
-  h = Rotl((h ^ tail) * kMul, 29);
-  return Mix64(h);
-}
-
 Memo& ThreadMemo() {
   thread_local std::unique_ptr<Memo> memo;
   if (!memo) memo = std::make_unique<Memo>();
@@ -61,7 +42,7 @@ void CarFormDigest(const uint8_t* data, size_t len, uint8_t out[kSha256DigestByt
     return;
   }
   Memo& memo = ThreadMemo();
-  size_t set_index = FormPlacement(data, len) % kSets;
+  size_t set_index = SeededBytesHash(data, len) % kSets;
   Slot* set = memo.slots[set_index];
   for (int way = 0; way < 2; way++) {
     Slot& s = set[way];

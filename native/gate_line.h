@@ -10,7 +10,7 @@
 // answers: other methods or members, permit / nonce / session_id, ids that
 // are not plain integers or plain ASCII strings, duplicate keys anywhere,
 // numbers with a fraction or exponent, -0, more than 15 digits, nesting
-// deeper than kMaxGateLineDepth, lone surrogates, escapes inside action_type
+// deeper than jcs_reader::kMaxDepth (16), lone surrogates, escapes inside action_type
 // or agent_id, and anything that is not valid JSON. Whatever it takes, the
 // tests hold to byte equality with JSON.parse followed by carHash.
 #pragma once
@@ -19,23 +19,27 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "byte_sink.h"
 
 namespace gk {
-
-// Deepest CAR nesting the fast path takes (the CAR itself is depth 1).
-constexpr int kMaxGateLineDepth = 16;
 
 // Where the parts the TypeScript side needs lie in the line, as UTF-16 offsets.
 struct GateLine {
   uint32_t id_start, id_end;          // the id's JSON text (quotes included for a string)
   uint32_t agent_start, agent_end;    // agent_id's characters
   uint32_t action_start, action_end;  // action_type's characters
+  uint8_t digest[32];                 // SHA-256 of the CAR's canonical form
 };
 
-// True when `line` is a request the fast path takes; `out` and `canonical`
-// (the CAR's JCS bytes) are then filled in.
-bool ParseGateLine(const char16_t* line, size_t len, GateLine* out, ByteSink* canonical);
+// True when `line` is a request the fast path takes; `out` is then filled in.
+bool ParseGateLine(const char16_t* line, size_t len, GateLine* out);
+
+// Lookups of this thread's params memo that found an earlier answer, and
+// those that did not (tests).
+struct GateLineMemoStats {
+  uint64_t hits;
+  uint64_t misses;
+};
+GateLineMemoStats GateLineParamsMemoStats();
 
 void RegisterGateLineFunctions(Napi::Env env, Napi::Object exports);
 

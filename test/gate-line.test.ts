@@ -108,6 +108,14 @@ function shuffle<T>(s: Shape, xs: T[]): T[] {
   return xs;
 }
 
+/** A CAR object with action_type and agent_id, plain where `s` is. */
+function randomObjectWithFields(s: Shape): Members {
+  const car = randomObject(s, 1, randomInt(s.next, 0, 4));
+  car.members = car.members.filter(([k]) => k !== 'action_type' && k !== 'agent_id');
+  car.members.push(['action_type', { raw: '"file_read"' }], ['agent_id', { raw: '"agent-1"' }]);
+  return car;
+}
+
 /** A gate_check request line. Plain: one the fast path must take. */
 export function randomGateLine(s: Shape, newlines = true): string {
   const car = randomObject(s, 1, randomInt(s.next, 0, 6));
@@ -283,6 +291,29 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
       }
     }
     expect(taken).toBeGreaterThan(30_000);
+  });
+
+  test('a params text seen before answers from the memo, exactly as reading it does, wherever it sits in the line', () => {
+    const next = rng(0x9a7a);
+    const s: Shape = { plain: true, next };
+    // A small pool of params texts, each with near twins (one unit changed, one longer), read many times with new ids and member orders.
+    const pool: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const car = `{"action_type":"file_read","agent_id":"agent-${i % 7}","resource":"/srv/${i}","n":${i}}`;
+      pool.push(`{"car":${car}}`, `{"car":${car.replace(`/srv/${i}`, `/srv/${i + 1}`)}}`, `{"car":${car.replace('}', ',"z":1}')}}`, `{ "car" : ${car} }`);
+    }
+    const [hits0, misses0] = core!.gateLineMemoStats();
+    for (let i = 0; i < 4000; i++) {
+      const params = next() < 0.1 ? `{"car":${write(s, randomObjectWithFields(s), false)}}` : pool[randomInt(next, 0, pool.length - 1)];
+      const members = shuffle(s, ['"jsonrpc":"2.0"', `"id":${randomInt(next, 0, 1e9)}`, '"method":"gate_check"', `"params":${params}`]);
+      const line = '{' + members.join(',') + '}';
+      const want = general(line);
+      expect(want, line).not.toBeNull();
+      expect(reader.read(line), line).toEqual(want);
+    }
+    const [hits1, misses1] = core!.gateLineMemoStats();
+    expect(hits1 - hits0).toBeGreaterThan(2000);
+    expect(misses1 - misses0).toBeGreaterThan(160); // every text once at least, and the random ones
   });
 
   test('the raw addon rejects bad arguments', () => {
