@@ -1,10 +1,10 @@
 #include "form_memo.h"
 
 #include <cstring>
-#include <memory>
 
 #include "seeded_hash.h"
 #include "sha256.h"
+#include "two_way_memo.h"
 
 namespace gk {
 namespace {
@@ -20,18 +20,7 @@ struct Slot {
   uint8_t bytes[kMaxFormBytes];
 };
 
-struct Memo {
-  Slot slots[kSets][2];
-  uint8_t victim[kSets] = {};  // which way of a set is replaced next
-  uint64_t hits = 0;
-  uint64_t misses = 0;
-};
-
-Memo& ThreadMemo() {
-  thread_local std::unique_ptr<Memo> memo;
-  if (!memo) memo = std::make_unique<Memo>();
-  return *memo;
-}
+using Memo = TwoWayMemo<Slot, kSets>;
 
 }  // namespace
 
@@ -41,7 +30,7 @@ void CarFormDigest(const uint8_t* data, size_t len, uint8_t out[kSha256DigestByt
     Sha256Digest(data, len, out);
     return;
   }
-  Memo& memo = ThreadMemo();
+  Memo& memo = Memo::ForThisThread();
   size_t set_index = SeededBytesHash(data, len) % kSets;
   Slot* set = memo.slots[set_index];
   for (int way = 0; way < 2; way++) {
@@ -54,16 +43,14 @@ void CarFormDigest(const uint8_t* data, size_t len, uint8_t out[kSha256DigestByt
   }
   Sha256Digest(data, len, out);
   memo.misses++;
-  uint8_t& victim = memo.victim[set_index];
-  Slot& s = set[victim];
-  victim ^= 1;
+  Slot& s = memo.Replace(set_index);
   s.len = uint32_t(len);
   std::memcpy(s.bytes, data, len);
   std::memcpy(s.digest, out, kSha256DigestBytes);
 }
 
 FormMemoStats CarFormMemoStats() {
-  Memo& memo = ThreadMemo();
+  Memo& memo = Memo::ForThisThread();
   return {memo.hits, memo.misses};
 }
 

@@ -1,7 +1,6 @@
 #include "gate_line.h"
 
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "args.h"
@@ -11,6 +10,7 @@
 #include "jcs_reader.h"
 #include "seeded_hash.h"
 #include "sha256.h"
+#include "two_way_memo.h"
 
 namespace gk {
 namespace {
@@ -42,25 +42,14 @@ struct ParamsSlot {
   char16_t units[kMaxMemoUnits];
 };
 
-struct ParamsMemo {
-  ParamsSlot slots[kParamsSets][2];
-  uint8_t victim[kParamsSets] = {};
-  uint64_t hits = 0;
-  uint64_t misses = 0;
-};
-
-ParamsMemo& ThreadParamsMemo() {
-  thread_local std::unique_ptr<ParamsMemo> memo;
-  if (!memo) memo = std::make_unique<ParamsMemo>();
-  return *memo;
-}
+using ParamsMemo = TwoWayMemo<ParamsSlot, kParamsSets>;
 
 size_t ParamsSet(const char16_t* units, size_t n) {
   return SeededBytesHash(reinterpret_cast<const uint8_t*>(units), n * sizeof(char16_t)) % kParamsSets;
 }
 
 const ParamsSlot* FindParams(const char16_t* units, size_t n) {
-  ParamsMemo& memo = ThreadParamsMemo();
+  ParamsMemo& memo = ParamsMemo::ForThisThread();
   ParamsSlot* set = memo.slots[ParamsSet(units, n)];
   for (int way = 0; way < 2; way++) {
     if (set[way].len == n && std::memcmp(set[way].units, units, n * sizeof(char16_t)) == 0) {
@@ -73,11 +62,8 @@ const ParamsSlot* FindParams(const char16_t* units, size_t n) {
 }
 
 void RememberParams(const char16_t* units, size_t n, const GateLine& line, size_t start) {
-  ParamsMemo& memo = ThreadParamsMemo();
-  size_t index = ParamsSet(units, n);
-  uint8_t& victim = memo.victim[index];
-  ParamsSlot& slot = memo.slots[index][victim];
-  victim ^= 1;
+  ParamsMemo& memo = ParamsMemo::ForThisThread();
+  ParamsSlot& slot = memo.Replace(ParamsSet(units, n));
   slot.len = uint32_t(n);
   std::memcpy(slot.units, units, n * sizeof(char16_t));
   std::memcpy(slot.digest, line.digest, kSha256DigestBytes);
@@ -223,7 +209,7 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
 }
 
 GateLineMemoStats GateLineParamsMemoStats() {
-  ParamsMemo& memo = ThreadParamsMemo();
+  ParamsMemo& memo = ParamsMemo::ForThisThread();
   return {memo.hits, memo.misses};
 }
 
