@@ -111,6 +111,13 @@ function workload(seed: number, n: number): { lines: string[]; replies: number }
   return { lines, replies };
 }
 
+test('gateLineFastPath must be a boolean', () => {
+  const gate = new Gate({ policy: POLICY });
+  for (const bad of ['false', 0, null]) {
+    expect(() => new GuardServer({ socketPath: '/tmp/unused.sock', context: { gate, metrics: {} }, gateLineFastPath: bad as unknown as boolean })).toThrow(/gateLineFastPath/);
+  }
+});
+
 describe.skipIf(core === null)('gate_check fast path in the server', () => {
   test('replies and audit records equal the general path on 3,000 mixed lines', async () => {
     const { lines, replies } = workload(0x5e7e, 3000);

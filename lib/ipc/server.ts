@@ -94,6 +94,7 @@ export class GuardServer {
     for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000]] as const) {
       if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
     }
+    if (typeof gateLineFastPath !== 'boolean') throw new TypeError(`Expected a boolean for gateLineFastPath but received ${describe(gateLineFastPath)}`);
     if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777) throw new RangeError(`Expected a file mode for socketMode but received ${describe(socketMode)}`);
     if (authToken !== undefined && (!(authToken instanceof Uint8Array) || authToken.byteLength < 16)) {
       throw new RangeError('Expected an auth token of at least 16 bytes');
@@ -107,7 +108,7 @@ export class GuardServer {
     }
     methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#auth(p.token as string, conn) };
     this.#dispatcher = new JsonRpcDispatcher(methods);
-    this.#gateLines = gateLineFastPath === true && context.gate.store === null ? GateLineReader.create() : null;
+    this.#gateLines = gateLineFastPath && context.gate.store === null ? GateLineReader.create() : null;
   }
 
   /** Starts listening. Refuses a live socket at the path; replaces a stale one. */
