@@ -15,6 +15,7 @@
         "native/digest_functions.cc",
         "native/form_memo.cc",
         "native/gate_line.cc",
+        "native/gate_line_binding.cc",
         "native/hmac_key.cc",
         "native/hmac_sha256.cc",
         "native/replay_binding.cc",

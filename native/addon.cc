@@ -4,7 +4,7 @@
 #include "aead_blocks.h"
 #include "decision_cache_binding.h"
 #include "digest_functions.h"
-#include "gate_line.h"
+#include "gate_line_binding.h"
 #include "hmac_key.h"
 #include "replay_binding.h"
 #include "sandbox_binding.h"

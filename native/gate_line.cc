@@ -3,10 +3,8 @@
 #include <cstring>
 #include <vector>
 
-#include "args.h"
 #include "byte_sink.h"
 #include "form_memo.h"
-#include "hex.h"
 #include "jcs_reader.h"
 #include "seeded_hash.h"
 #include "sha256.h"
@@ -19,10 +17,6 @@ using jcs_reader::Is;
 using jcs_reader::Level;
 using jcs_reader::Parser;
 using jcs_reader::Span;
-
-// Longer lines are left to the general path (they are rare, and it bounds the copy).
-constexpr size_t kMaxFastLineUnits = 256 * 1024;
-constexpr size_t kHashTextBytes = 7 + 2 * kSha256DigestBytes;
 
 // What recent params texts gave: the CAR's digest and where action_type and
 // agent_id lie, relative to the text. Pipelined clients send the same CAR
@@ -78,55 +72,11 @@ std::vector<Level>& Levels() {
   return levels;
 }
 
-// parseGateLine(line, fields, out): true when `line` is a gate_check request
-// the fast path takes. Then fields (an Int32Array of 6) holds the GateLine
-// offsets, and out (at least 103 bytes) the CAR hash: its raw digest in
-// [0, 32) and its "sha256:<hex>" text in [32, 103).
-Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  napi_typedarray_type type;
-  size_t fields_len = 0;
-  void* fields_data = nullptr;
-  if (napi_get_typedarray_info(env, info[1], &type, &fields_len, &fields_data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array || fields_len < 6) {
-    ThrowTypeError(env, "Expected an Int32Array of at least 6 for fields");
-  }
-  ByteView out_view = BytesArg(info, 2, "out");
-  if (out_view.len < kSha256DigestBytes + kHashTextBytes) ThrowRangeError(env, "Expected out to hold 103 bytes");
-  thread_local std::vector<char16_t> units(4096);
-  size_t len = 0;
-  if (napi_get_value_string_utf16(env, info[0], units.data(), units.size(), &len) != napi_ok) {
-    ThrowTypeError(env, "Expected a string for line");
-  }
-  if (len + 1 == units.size()) {  // maybe cut short: size it and copy again
-    if (napi_get_value_string_utf16(env, info[0], nullptr, 0, &len) != napi_ok) ThrowTypeError(env, "Expected a string for line");
-    if (len > kMaxFastLineUnits) return Napi::Boolean::New(env, false);
-    units.resize(len + 1);
-    if (napi_get_value_string_utf16(env, info[0], units.data(), units.size(), &len) != napi_ok) {
-      ThrowTypeError(env, "Expected a string for line");
-    }
-  }
-  GateLine line;
-  if (!ParseGateLine(units.data(), len, &line)) return Napi::Boolean::New(env, false);
-  uint8_t* out = const_cast<uint8_t*>(out_view.data);
-  std::memcpy(out, line.digest, kSha256DigestBytes);
-  std::memcpy(out + kSha256DigestBytes, "sha256:", 7);
-  ToHex(out, kSha256DigestBytes, reinterpret_cast<char*>(out + kSha256DigestBytes + 7));
-  int32_t* fields = static_cast<int32_t*>(fields_data);
-  fields[0] = int32_t(line.id_start);
-  fields[1] = int32_t(line.id_end);
-  fields[2] = int32_t(line.agent_start);
-  fields[3] = int32_t(line.agent_end);
-  fields[4] = int32_t(line.action_start);
-  fields[5] = int32_t(line.action_end);
-  return Napi::Boolean::New(env, true);
-}
-
 }  // namespace
 
 
 bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
-  if (len > kMaxFastLineUnits) return false;
+  if (len > kMaxGateLineUnits) return false;
   thread_local ByteSink canonical;
   canonical.Clear();
   Parser p(text, len, Levels());
@@ -213,16 +163,5 @@ GateLineMemoStats GateLineParamsMemoStats() {
   return {memo.hits, memo.misses};
 }
 
-
-void RegisterGateLineFunctions(Napi::Env env, Napi::Object exports) {
-  exports.Set("parseGateLine", Napi::Function::New<ParseGateLineFn>(env, "parseGateLine"));
-  exports.Set("gateLineMemoStats", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-                GateLineMemoStats s = GateLineParamsMemoStats();
-                Napi::Array out = Napi::Array::New(info.Env(), 2);
-                out.Set(uint32_t(0), Napi::Number::New(info.Env(), double(s.hits)));
-                out.Set(uint32_t(1), Napi::Number::New(info.Env(), double(s.misses)));
-                return out;
-              }));
-}
 
 }  // namespace gk

@@ -14,13 +14,14 @@
 // or agent_id, and anything that is not valid JSON. Whatever it takes, the
 // tests hold to byte equality with JSON.parse followed by carHash.
 #pragma once
-#include <napi.h>
-
 #include <cstddef>
 #include <cstdint>
 
 
 namespace gk {
+
+// Longer lines are left to the general path (they are rare, and it bounds the work).
+constexpr size_t kMaxGateLineUnits = 256 * 1024;
 
 // Where the parts the TypeScript side needs lie in the line, as UTF-16 offsets.
 struct GateLine {
@@ -40,7 +41,5 @@ struct GateLineMemoStats {
   uint64_t misses;
 };
 GateLineMemoStats GateLineParamsMemoStats();
-
-void RegisterGateLineFunctions(Napi::Env env, Napi::Object exports);
 
 }  // namespace gk
