@@ -190,6 +190,28 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
     expect(types).toContain('store_recovered');
     expect(types.indexOf('store_unavailable')).toBeLessThan(types.lastIndexOf('store_recovered'));
   });
+
+  it('an audit log closed before its store: an outage is counted, never thrown (from a connection event it would end the process)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fleet-'));
+    const audit = new AuditLog({ file: path.join(dir, 'audit.jsonl'), key: randomBytes(32) });
+    const s = store(`closed-audit-${randomBytes(4).toString('hex')}:`, { commandTimeoutMs: 300 });
+    s.attachAudit(audit);
+    await s.ready();
+    audit.close();
+    const replay = new ReplayDetector({ store: s });
+    await redis.kill();
+    try {
+      const err = await replay.checkAsync('n-1', Date.now() + 60_000).catch((e) => e);
+      expect(err.code).toBe('ERR_STORE_UNAVAILABLE'); // not the closed log's ERR_CLOSED
+      await until(() => s.status().errors >= 2, 5000); // connection error events too
+      expect(s.status().auditFailures).toBeGreaterThanOrEqual(1);
+    } finally {
+      await redis.restart();
+    }
+    await s.ready(10_000);
+    expect(await replay.checkAsync('n-2', Date.now() + 60_000)).toBe('fresh');
+    expect(s.status().auditFailures).toBeGreaterThanOrEqual(2); // store_recovered could not be logged either
+  });
 });
 
 describe('fleet mode costs nothing when unused', () => {

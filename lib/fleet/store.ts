@@ -60,6 +60,8 @@ export interface FleetStoreStatus {
   reconnects: number;
   lastError: string | null;
   lastErrorAt: number | null;
+  /** Store events (unavailable, recovered, refused) the audit log could not take, e.g. because it was closed first. */
+  auditFailures: number;
 }
 
 /** A message on the events channel. `o` is the sender's origin id. */
@@ -127,6 +129,7 @@ export class FleetStore extends EventEmitter {
   #errors = 0;
   #fallbacks = 0;
   #reconnects = 0;
+  #auditFailures = 0;
   #lastError: string | null = null;
   #lastErrorAt: number | null = null;
 
@@ -279,7 +282,7 @@ export class FleetStore extends EventEmitter {
     }
     if (this.#degraded) {
       this.#degraded = false;
-      this.#audit?.append('store_recovered', 'info', { store: 'redis', prefix: this.prefix });
+      this.#record('store_recovered', 'info', { store: 'redis', prefix: this.prefix });
       this.emit('recovered');
     }
     return result;
@@ -287,7 +290,7 @@ export class FleetStore extends EventEmitter {
 
   /** Records that something read from Redis was refused (it did not verify): a security event. */
   refuse(what: string): void {
-    this.#audit?.append('input_validation_failure', 'error', { source: 'fleet_store', prefix: this.prefix, refused: what });
+    this.#record('input_validation_failure', 'error', { source: 'fleet_store', prefix: this.prefix, refused: what });
     this.emit('refused', what);
   }
 
@@ -319,13 +322,27 @@ export class FleetStore extends EventEmitter {
     this.emit(`event:${event.t}`, event);
   }
 
+  /**
+   * A store event for the audit log. These arrive from Redis connection
+   * events too, where a throw would be an uncaught exception that ends the
+   * process: a log that cannot take the record (closed, or required and
+   * failing) is counted in `status().auditFailures` instead.
+   */
+  #record(type: string, severity: 'info' | 'error', fields: Record<string, unknown>): void {
+    try {
+      this.#audit?.append(type, severity, fields);
+    } catch {
+      this.#auditFailures++;
+    }
+  }
+
   #noteError(err: Error): void {
     this.#errors++;
     this.#lastError = err.message;
     this.#lastErrorAt = Date.now();
     if (!this.#degraded && !this.#closed) {
       this.#degraded = true;
-      this.#audit?.append('store_unavailable', 'error', { store: 'redis', prefix: this.prefix, error: err.message });
+      this.#record('store_unavailable', 'error', { store: 'redis', prefix: this.prefix, error: err.message });
       this.emit('degraded', err);
     }
   }
@@ -343,6 +360,7 @@ export class FleetStore extends EventEmitter {
       reconnects: this.#reconnects,
       lastError: this.#lastError,
       lastErrorAt: this.#lastErrorAt,
+      auditFailures: this.#auditFailures,
     };
   }
 
