@@ -176,7 +176,12 @@ export class Quarantine {
     };
     if (prior !== undefined && prior.status === entry.status && prior.updatedAt === entry.updatedAt) return; // already have it
     this.#entries.set(agentId, entry);
-    this.#record(entry, prior?.status ?? 'none', 'fleet');
+    try {
+      this.#record(entry, prior?.status ?? 'none', 'fleet');
+    } catch {
+      // From a Redis message: a throw would end the process. The change is applied; the store counts the lost record.
+      this.#fleet?.store.noteAuditFailure();
+    }
   }
 
   /** Isolates `agentId` (or changes the terms of an existing quarantine). */

@@ -172,6 +172,18 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     await until(() => a.cache!.get(carHash(car2), 2) === undefined);
   });
 
+  it('a policy heard from the fleet is loaded even where the audit log was closed; the lost record is counted', async () => {
+    const p = prefix();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fleet-gate-'));
+    const audit = new AuditLog({ file: path.join(dir, 'audit.jsonl'), key: randomBytes(32) });
+    const a = await fleetGate(p);
+    const b = await fleetGate(p, { audit });
+    audit.close();
+    a.policy.load({ ...policy, version: 2 });
+    await until(() => b.policy.version === 2, 5000);
+    await until(() => b.store!.status().auditFailures >= 1, 2000);
+  });
+
   it('write access to Redis alone cannot install a policy or release a quarantined agent', async () => {
     const p = prefix();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fleet-forge-'));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, FleetStore, GuardError, ReplayDetector, VelocityGuard } from '../lib/index';
+import { AuditLog, FleetStore, GuardError, Quarantine, ReplayDetector, VelocityGuard } from '../lib/index';
 import { until } from './helpers';
 import { redisAvailable, startRedis, type RedisProcess } from './redis-server';
 
@@ -211,6 +211,24 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
     await s.ready(10_000);
     expect(await replay.checkAsync('n-2', Date.now() + 60_000)).toBe('fresh');
     expect(s.status().auditFailures).toBeGreaterThanOrEqual(2); // store_recovered could not be logged either
+  });
+
+  it('a quarantine heard from the fleet is applied even where the audit log was closed; the lost record is counted', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fleet-'));
+    const audit = new AuditLog({ file: path.join(dir, 'audit.jsonl'), key: randomBytes(32) });
+    const prefix = `q-closed-${randomBytes(4).toString('hex')}:`;
+    const sA = store(prefix);
+    const sB = store(prefix);
+    await Promise.all([sA.ready(), sB.ready()]);
+    const a = new Quarantine({ store: sA });
+    const b = new Quarantine({ store: sB, audit });
+    audit.close();
+    a.quarantine('agent-z', 'seen elsewhere');
+    await a.sync();
+    await until(() => b.denies('agent-z', 'file_read'), 5000);
+    expect(sB.status().auditFailures).toBe(1);
+    a.close();
+    b.close();
   });
 });
 

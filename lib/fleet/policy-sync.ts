@@ -99,6 +99,15 @@ export class FleetPolicySync {
     for (const [event, fn] of this.#listeners) this.store.off(event, fn);
   }
 
+  /** A fleet policy load for the audit log; heard from Redis, so a log that cannot take it is counted, never thrown. */
+  #record(severity: 'info' | 'error', fields: Record<string, unknown>): void {
+    try {
+      this.audit?.append('policy_reloaded', severity, fields);
+    } catch {
+      this.store.noteAuditFailure();
+    }
+  }
+
   #heard(version: number): void {
     if (version > this.#fleetVersion) this.#fleetVersion = version;
     if (this.behind) this.#catchUp ??= this.#fetch().finally(() => (this.#catchUp = null));
@@ -119,16 +128,16 @@ export class FleetPolicySync {
         : null;
     if (refusal !== null) {
       if (this.store.signed) this.store.refuse('a policy document that does not verify');
-      this.audit?.append('policy_reloaded', 'error', { ok: false, source: 'fleet', version, error: refusal, active_version: this.engine.version });
+      this.#record('error', { ok: false, source: 'fleet', version, error: refusal, active_version: this.engine.version });
       return;
     }
     this.#applyingRemote = true;
     try {
       this.engine.load(JSON.parse(stored[1]) as Record<string, unknown>);
-      this.audit?.append('policy_reloaded', 'info', { ok: true, source: 'fleet', version });
+      this.#record('info', { ok: true, source: 'fleet', version });
     } catch (err) {
       // Stays behind: the gate denies until a loadable version arrives.
-      this.audit?.append('policy_reloaded', 'error', { ok: false, source: 'fleet', version, error: (err as Error).message, active_version: this.engine.version });
+      this.#record('error', { ok: false, source: 'fleet', version, error: (err as Error).message, active_version: this.engine.version });
     } finally {
       this.#applyingRemote = false;
     }

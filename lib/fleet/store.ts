@@ -60,7 +60,7 @@ export interface FleetStoreStatus {
   reconnects: number;
   lastError: string | null;
   lastErrorAt: number | null;
-  /** Store events (unavailable, recovered, refused) the audit log could not take, e.g. because it was closed first. */
+  /** Store and fleet events (unavailable, recovered, refused, remote quarantine changes and policy loads) the audit log could not take, e.g. because it was closed first. */
   auditFailures: number;
 }
 
@@ -334,6 +334,15 @@ export class FleetStore extends EventEmitter {
     } catch {
       this.#auditFailures++;
     }
+  }
+
+  /**
+   * @internal Counts a fleet event (a remote quarantine change or policy
+   * load) that the audit log could not take: those arrive from Redis
+   * messages, where a throw would end the process.
+   */
+  noteAuditFailure(): void {
+    this.#auditFailures++;
   }
 
   #noteError(err: Error): void {
