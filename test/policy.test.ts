@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { GuardError, PolicyEngine } from '../lib/index';
+import { AuditLog, GuardError, PolicyEngine } from '../lib/index';
 import { fakeClock, repoRoot } from './helpers';
 
 type Doc = Record<string, unknown>;
@@ -269,6 +269,31 @@ describe('hot reload', () => {
       fs.rmSync(file);
       await failed;
       expect(e.version).toBe(2);
+    } finally {
+      stop();
+    }
+  });
+
+  test('a watched file reloads even after its audit log was closed; the records it lost are counted, not thrown', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-policy-audit-'));
+    const file = path.join(dir, 'policy.yaml');
+    fs.writeFileSync(file, 'version: 1\nmode: enforce\ndefault: deny\n');
+    const audit = new AuditLog({ file: path.join(dir, 'audit.jsonl'), key: Buffer.alloc(32, 3) });
+    const e = new PolicyEngine(fs.readFileSync(file, 'utf8'), { audit });
+    const stop = e.watch(file, { intervalMs: 20 });
+    await new Promise((r) => setTimeout(r, 100));
+    audit.close();
+    try {
+      const reloaded = once(e, 'reloaded');
+      fs.writeFileSync(`${file}.tmp`, 'version: 2\nmode: enforce\ndefault: allow\n');
+      fs.renameSync(`${file}.tmp`, file);
+      expect(await reloaded).toBe(2);
+      const failed = once(e, 'reload_failed');
+      fs.writeFileSync(`${file}.tmp`, 'version: 3\nmode: enforce\ndefault: al');
+      fs.renameSync(`${file}.tmp`, file);
+      await failed;
+      expect(e.version).toBe(2);
+      expect(e.auditFailures).toBe(2);
     } finally {
       stop();
     }

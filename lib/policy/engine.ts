@@ -89,6 +89,7 @@ export class PolicyEngine extends EventEmitter {
   #policy: CompiledPolicy | null = null;
   readonly #penalties = new Map<string, Penalty>();
   readonly #audit: AuditLog | undefined;
+  #auditFailures = 0;
   readonly #clock: () => number;
   readonly #maxTracked: number;
 
@@ -292,7 +293,7 @@ export class PolicyEngine extends EventEmitter {
       }
       try {
         const version = this.load(text);
-        this.#audit?.append('policy_reloaded', 'info', { ok: true, file, version });
+        this.#recordReload('info', { ok: true, file, version });
         this.emit('reloaded', version);
       } catch (err) {
         this.#reloadFailed(file, err);
@@ -331,9 +332,26 @@ export class PolicyEngine extends EventEmitter {
     };
   }
 
+  /**
+   * Reloads of a watched file that the audit log could not record (it was
+   * closed, or is failing). They happen in a file-watcher callback, where a
+   * throw would end the process, so they are counted instead.
+   */
+  get auditFailures(): number {
+    return this.#auditFailures;
+  }
+
+  #recordReload(severity: 'info' | 'error', fields: Record<string, unknown>): void {
+    try {
+      this.#audit?.append('policy_reloaded', severity, fields);
+    } catch {
+      this.#auditFailures++;
+    }
+  }
+
   #reloadFailed(file: string, err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    this.#audit?.append('policy_reloaded', 'error', { ok: false, file, error: error.message, active_version: this.version });
+    this.#recordReload('error', { ok: false, file, error: error.message, active_version: this.version });
     if (this.listenerCount('reload_failed') > 0) this.emit('reload_failed', error);
   }
 }
