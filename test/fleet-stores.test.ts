@@ -38,6 +38,9 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
   beforeAll(async () => {
     redis = await startRedis();
     admin = new Redis(redis.url);
+    // The outage tests kill the server: without a listener ioredis prints each
+    // connection error as "Unhandled error event".
+    admin.on('error', () => {});
   });
   afterAll(async () => {
     for (const o of opened) await o.close();
@@ -125,6 +128,8 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
 
   it('an ioredis client is duplicated (its own connection stays open and untouched), and closed stores fail closed', async () => {
     const client = new Redis(redis.url);
+    client.on('error', () => {});
+    opened.push({ close: async () => client.disconnect() });
     const s = FleetStore.redis({ redis: client, prefix: `client-${randomBytes(4).toString('hex')}:` });
     await s.ready();
     const r = new ReplayDetector({ store: s });
