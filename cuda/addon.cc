@@ -14,7 +14,7 @@
 namespace {
 
 // Must match CUDA_ABI_VERSION in lib/addon-types.ts.
-constexpr uint32_t kAbiVersion = 4;
+constexpr uint32_t kAbiVersion = 5;
 // Words the self-test kernel writes: several blocks, with a partial last one.
 constexpr size_t kSelfTestWords = 1000;
 constexpr uint32_t kSelfTestSeed = 0x9e3779b9u;

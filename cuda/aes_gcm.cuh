@@ -292,39 +292,5 @@ GK_HD U128 HashSubkey(const Key& k, const Table& t) {
   return Load128(h);
 }
 
-// One control block of a block envelope (lib/crypto/envelope.ts), as one
-// GPU thread seals it: nonce = prefix || (first + index), AAD = header ||
-// BE32(index) || aad, then CTR and GHASH over the block's bytes. `out` gets
-// the tag then the ciphertext (16 + size bytes). AES-GCM with 12-byte nonces.
-template <typename Table>
-GK_HD void SealControlBlock(const Key& k, const Table& t, U128 h, const uint8_t* header, size_t header_len, const uint8_t prefix[4],
-                            uint64_t first, uint32_t index, const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t size,
-                            uint8_t* out) {
-  uint8_t iv[12];
-  for (int i = 0; i < 4; ++i) iv[i] = prefix[i];
-  const uint64_t counter = first + index;
-  hd::StoreBe32(iv + 4, uint32_t(counter >> 32));
-  hd::StoreBe32(iv + 8, uint32_t(counter));
-  uint8_t* tag = out;
-  uint8_t* ct = out + 16;
-  for (size_t b = 0; b * 16 < size; ++b) {
-    const size_t n = size - b * 16 < 16 ? size - b * 16 : 16;
-    CtrBlock(k, t, iv, b, in + b * 16, ct + b * 16, n);
-  }
-  uint8_t index_be[4];
-  hd::StoreBe32(index_be, index);
-  GhashStream g;
-  g.Init(h);
-  g.Add(header, header_len);
-  g.Add(index_be, 4);
-  g.Add(aad, aad_len);
-  g.Pad();
-  g.Add(ct, size);
-  g.Pad();
-  const U128 len_block = LengthBlock(header_len + 4 + aad_len, size);
-  const U128 s = GfMul(Xor(g.y, len_block), h);
-  FinishTag(k, t, iv, s, tag);
-}
-
 }  // namespace aes
 }  // namespace gk

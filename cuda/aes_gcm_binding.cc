@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "aes_gcm_bench.h"
 #include "aes_gcm_kernels.h"
 #include "binding_args.h"
 
@@ -99,6 +100,45 @@ Napi::Value OpenBlocks(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(first_bad));
 }
 
+Napi::Float64Array Millis(Napi::Env env, const std::vector<double>& ms) {
+  Napi::Float64Array a = Napi::Float64Array::New(env, ms.size());
+  for (size_t i = 0; i < ms.size(); ++i) a[i] = ms[i];
+  return a;
+}
+
+int RepsArg(const Napi::CallbackInfo& info, size_t index) {
+  return int(PositiveIntegerArg(info, index, 1000, "Expected a repetition count in [1, 1000]"));
+}
+
+// gcmBench(keyBytes, bytes, reps) -> { wholeMs, ctrMs, ghashMs } (Float64Arrays, one entry per rep)
+Napi::Value GcmBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double key_bytes = FiniteArg(info, 0, "Expected a key size of 16 or 32 bytes");
+  if (key_bytes != 16 && key_bytes != 32) ThrowRangeError(env, "Expected a key size of 16 or 32 bytes");
+  const size_t bytes = PositiveIntegerArg(info, 1, double(uint64_t(1) << 36), "Expected a byte count in [1, 2^36]");
+  aes::GcmBenchRuns runs;
+  std::string error;
+  if (!aes::CudaGcmBench(int(key_bytes), bytes, RepsArg(info, 2), &runs, &error)) ThrowGpuError(env, "CUDA AES-GCM bench failed: " + error);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("wholeMs", Millis(env, runs.whole_ms));
+  o.Set("ctrMs", Millis(env, runs.ctr_ms));
+  o.Set("ghashMs", Millis(env, runs.ghash_ms));
+  return o;
+}
+
+// sealBlocksBench(blockSize, count, reps) -> { wholeMs }
+Napi::Value SealBlocksBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t block_size = PositiveIntegerArg(info, 0, double(1 << 24), "Expected a block size in [1, 2^24]");
+  const size_t count = PositiveIntegerArg(info, 1, double(1 << 24), "Expected a block count in [1, 2^24]");
+  aes::BlocksBenchRuns runs;
+  std::string error;
+  if (!aes::CudaSealBlocksBench(block_size, uint32_t(count), RepsArg(info, 2), &runs, &error)) ThrowGpuError(env, "CUDA encryptBlocks bench failed: " + error);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("wholeMs", Millis(env, runs.whole_ms));
+  return o;
+}
+
 }  // namespace
 
 void RegisterAesGcmFunctions(Napi::Env env, Napi::Object exports) {
@@ -106,6 +146,8 @@ void RegisterAesGcmFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("gcmOpen", Napi::Function::New(env, GcmOpen, "gcmOpen"));
   exports.Set("sealBlocks", Napi::Function::New(env, SealBlocks, "sealBlocks"));
   exports.Set("openBlocks", Napi::Function::New(env, OpenBlocks, "openBlocks"));
+  exports.Set("gcmBench", Napi::Function::New(env, GcmBench, "gcmBench"));
+  exports.Set("sealBlocksBench", Napi::Function::New(env, SealBlocksBench, "sealBlocksBench"));
 }
 
 }  // namespace gk

@@ -1,15 +1,19 @@
-// AES-GCM kernels. The math is cuda/aes_gcm.cuh (also built and tested on
-// the host); this file holds the launches: CTR with one thread per 16-byte
-// block, GHASH split into chunks hashed in parallel and combined with powers
-// of H, and one thread per control block for block envelopes. The key
-// schedule, H and E(K, J0) are computed on the host (a few blocks of work).
+// AES-GCM kernels. The math is cuda/aes_gcm.cuh and cuda/ghash_table.cuh,
+// the split of the work cuda/gcm_parallel.cuh (all also built and tested on
+// the host); this file holds the launches:
+// - CTR: a thread per 16-byte block.
+// - GHASH of one message: a thread per chunk of kChunkBlocks blocks (table
+//   multiplications), a tree per block of threads, one XOR over the blocks.
+// - Control blocks: a warp per block, lanes summed by shuffles.
+// The key schedule, H, its table and the powers of H are computed on the
+// host (a few microseconds) and passed by value.
 #include "aes_gcm_kernels.h"
 
 #include <cuda_runtime.h>
 
 #include <vector>
 
-#include "aes_gcm.cuh"
+#include "gcm_parallel.cuh"
 
 namespace gk {
 namespace aes {
@@ -18,14 +22,25 @@ namespace {
 __constant__ uint32_t c_te0[256] = {GK_AES_TE0_VALUES};
 
 constexpr unsigned kThreads = 256;
-// Blocks of ciphertext each GHASH thread folds before the powers combine them.
-constexpr uint64_t kChunkBlocks = 64;
+constexpr unsigned kLog2Threads = 8;
+static_assert(1u << kLog2Threads == kThreads, "kLog2Threads");
+// Blocks of ciphertext each GHASH thread folds before the tree sums them:
+// 32 table multiplications against one bitwise one in the tree.
+constexpr uint32_t kChunkBlocks = 32;
 
 // Every block of threads copies Te0 into shared memory, once per bank.
 __device__ LaneTable LoadLaneTable(uint32_t* shared) {
   for (unsigned i = threadIdx.x; i < 256 * 32; i += blockDim.x) shared[i] = c_te0[i / 32];
   __syncthreads();
   return LaneTable{shared, threadIdx.x & 31};
+}
+
+// The same for the key's GHASH table (one replica per lane).
+__device__ LaneGhashTable LoadLaneGhashTable(const GhashKeyTable& t, uint64_t* m64, uint32_t* r32) {
+  for (unsigned i = threadIdx.x; i < kGhashLaneWords64; i += blockDim.x) m64[i] = LaneGhashWord64(t, i);
+  for (unsigned i = threadIdx.x; i < kGhashLaneWords32; i += blockDim.x) r32[i] = LaneGhashWord32(i);
+  __syncthreads();
+  return LaneGhashTable{m64, r32, threadIdx.x & 31};
 }
 
 __global__ void CtrKernel(Key k, Iv iv, const uint8_t* in, uint8_t* out, size_t len) {
@@ -38,16 +53,21 @@ __global__ void CtrKernel(Key k, Iv iv, const uint8_t* in, uint8_t* out, size_t 
   }
 }
 
-// partial[j] = GHASH-from-zero of chunk j, times H^(blocks after the chunk).
-__global__ void GhashChunkKernel(U128 h, const uint8_t* text, size_t len, uint64_t chunks, U128* partial) {
-  const uint64_t m = (len + 15) / 16;
-  for (uint64_t j = blockIdx.x * uint64_t(blockDim.x) + threadIdx.x; j < chunks; j += uint64_t(gridDim.x) * blockDim.x) {
-    const uint64_t a = j * kChunkBlocks;
-    const uint64_t b = a + kChunkBlocks < m ? a + kChunkBlocks : m;
-    const size_t to = b * 16 < len ? b * 16 : len;
-    const U128 y = GhashBytes(h, U128{0, 0}, text + a * 16, to - a * 16);
-    partial[j] = GfMul(y, GfPow(h, m - b));
+// partial[blockIdx.x] = sum over this block's chunks j of y_j·G^j. One
+// thread per chunk (no grid stride: the tree needs the block's threads).
+__global__ void GhashTreeKernel(GhashKeyTable gt, ChunkPowers powers, const uint8_t* text, size_t len, uint64_t chunks, U128* partial) {
+  __shared__ uint64_t m64[kGhashLaneWords64];
+  __shared__ uint32_t r32[kGhashLaneWords32];
+  __shared__ U128 slots[kThreads];
+  const LaneGhashTable g = LoadLaneGhashTable(gt, m64, r32);
+  const uint64_t j = blockIdx.x * uint64_t(kThreads) + threadIdx.x;
+  slots[threadIdx.x] = j < chunks ? GhashChunkFromEnd(g, text, len, j, kChunkBlocks) : U128{0, 0};
+  __syncthreads();
+  for (uint32_t level = 0; level < kLog2Threads; ++level) {
+    if (threadIdx.x % (2u << level) == 0) ChunkTreeLevel(slots, threadIdx.x, level, powers);
+    __syncthreads();
   }
+  if (threadIdx.x == 0) partial[blockIdx.x] = PlaceBlockSum(slots[0], blockIdx.x, kLog2Threads, powers);
 }
 
 // XOR of n values, one block of threads.
@@ -66,73 +86,100 @@ __global__ void XorReduceKernel(const U128* values, uint64_t n, U128* out) {
 
 struct BlockJob {
   Key k;
-  U128 h;
+  GhashKeyTable gt;
+  ControlBlockConstants consts;
   uint8_t prefix[4];
   uint64_t first;
-  const uint8_t* header;
-  size_t header_len;
-  const uint8_t* aad;
-  size_t aad_len;
   size_t block_size;
   uint32_t count;
 };
 
+__device__ U128 WarpXor(U128 v) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    v.hi ^= __shfl_xor_sync(0xffffffffu, v.hi, offset);
+    v.lo ^= __shfl_xor_sync(0xffffffffu, v.lo, offset);
+  }
+  return v;
+}
+
+// Shared state of the control-block kernels: both tables and the
+// per-launch constants (lanes index them by lane: shared, not the
+// parameter bank, which would serialize that).
+struct BlockShared {
+  uint32_t te0[256 * 32];
+  uint64_t m64[kGhashLaneWords64];
+  uint32_t r32[kGhashLaneWords32];
+  ControlBlockConstants consts;
+};
+
+__device__ void LoadConsts(const ControlBlockConstants& from, ControlBlockConstants* to) {
+  const uint32_t* src = reinterpret_cast<const uint32_t*>(&from);
+  uint32_t* dst = reinterpret_cast<uint32_t*>(to);
+  for (unsigned i = threadIdx.x; i < sizeof(ControlBlockConstants) / 4; i += blockDim.x) dst[i] = src[i];
+}
+
+// A warp per control block: out gets tag + ciphertext per block.
 __global__ void SealBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out) {
-  __shared__ uint32_t table[256 * 32];
-  const LaneTable t = LoadLaneTable(table);
-  for (uint64_t i = blockIdx.x * uint64_t(blockDim.x) + threadIdx.x; i < job.count; i += uint64_t(gridDim.x) * blockDim.x) {
-    SealControlBlock(job.k, t, job.h, job.header, job.header_len, job.prefix, job.first, uint32_t(i), job.aad, job.aad_len,
-                     in + i * job.block_size, job.block_size, out + i * (16 + job.block_size));
+  __shared__ BlockShared sh;
+  LoadConsts(job.consts, &sh.consts);
+  const LaneGhashTable g = LoadLaneGhashTable(job.gt, sh.m64, sh.r32);
+  const LaneTable t = LoadLaneTable(sh.te0);
+  const uint32_t lane = threadIdx.x & 31;
+  const uint64_t warps = uint64_t(gridDim.x) * blockDim.x / 32;
+  for (uint64_t i = (blockIdx.x * uint64_t(blockDim.x) + threadIdx.x) / 32; i < job.count; i += warps) {
+    uint8_t iv[12];
+    ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
+    uint8_t* sealed = out + i * (16 + job.block_size);
+    const U128 sum = WarpXor(SealControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), in + i * job.block_size, job.block_size, sealed + 16, lane));
+    if (lane == 0) ControlBlockTag(job.k, t, g, sh.consts, iv, sum, sealed);
   }
 }
 
-// Re-seals each block's plaintext candidate to check its tag: decrypt with
-// CTR into `out`, then recompute the tag over the given ciphertext. ok[i] is
-// 1 when block i's tag matches (compared without early exit).
+// A warp per control block: CTR into `out` and the tag recomputed over the
+// given ciphertext; ok[i] is 1 when block i's tag matches (compared
+// without early exit).
 __global__ void OpenBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out, uint8_t* ok) {
-  __shared__ uint32_t table[256 * 32];
-  const LaneTable t = LoadLaneTable(table);
-  for (uint64_t i = blockIdx.x * uint64_t(blockDim.x) + threadIdx.x; i < job.count; i += uint64_t(gridDim.x) * blockDim.x) {
-    const uint8_t* sealed = in + i * (16 + job.block_size);
+  __shared__ BlockShared sh;
+  LoadConsts(job.consts, &sh.consts);
+  const LaneGhashTable g = LoadLaneGhashTable(job.gt, sh.m64, sh.r32);
+  const LaneTable t = LoadLaneTable(sh.te0);
+  const uint32_t lane = threadIdx.x & 31;
+  const uint64_t warps = uint64_t(gridDim.x) * blockDim.x / 32;
+  for (uint64_t i = (blockIdx.x * uint64_t(blockDim.x) + threadIdx.x) / 32; i < job.count; i += warps) {
     uint8_t iv[12];
-    for (int b = 0; b < 4; ++b) iv[b] = job.prefix[b];
-    const uint64_t counter = job.first + i;
-    hd::StoreBe32(iv + 4, uint32_t(counter >> 32));
-    hd::StoreBe32(iv + 8, uint32_t(counter));
-    uint8_t index_be[4];
-    hd::StoreBe32(index_be, uint32_t(i));
-    GhashStream g;
-    g.Init(job.h);
-    g.Add(job.header, job.header_len);
-    g.Add(index_be, 4);
-    g.Add(job.aad, job.aad_len);
-    g.Pad();
-    g.Add(sealed + 16, job.block_size);
-    g.Pad();
-    uint8_t tag[16];
-    FinishTag(job.k, t, iv, GfMul(Xor(g.y, LengthBlock(job.header_len + 4 + job.aad_len, job.block_size)), job.h), tag);
-    uint8_t diff = 0;
-    for (int b = 0; b < 16; ++b) diff |= uint8_t(tag[b] ^ sealed[b]);
-    ok[i] = diff == 0 ? 1 : 0;
-    uint8_t* plain = out + i * job.block_size;
-    for (size_t b = 0; b * 16 < job.block_size; ++b) {
-      const size_t n = job.block_size - b * 16 < 16 ? job.block_size - b * 16 : 16;
-      CtrBlock(job.k, t, iv, b, sealed + 16 + b * 16, plain + b * 16, n);
+    ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
+    const uint8_t* sealed = in + i * (16 + job.block_size);
+    const U128 sum = WarpXor(OpenControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), sealed + 16, job.block_size, out + i * job.block_size, lane));
+    if (lane == 0) {
+      uint8_t tag[16];
+      ControlBlockTag(job.k, t, g, sh.consts, iv, sum, tag);
+      uint8_t diff = 0;
+      for (int b = 0; b < 16; ++b) diff |= uint8_t(tag[b] ^ sealed[b]);
+      ok[i] = diff == 0 ? 1 : 0;
     }
   }
 }
 
-// Device memory freed on every path.
+// Device memory freed on every path; Wipe() zeroes it first where it held
+// plaintext or GHASH partial sums (which depend on H).
 class DeviceBytes {
  public:
   ~DeviceBytes() {
-    if (ptr_ != nullptr) cudaFree(ptr_);
+    if (ptr_ == nullptr) return;
+    if (wipe_) cudaMemset(ptr_, 0, size_);
+    cudaFree(ptr_);
   }
-  cudaError_t Alloc(size_t n) { return cudaMalloc(&ptr_, n == 0 ? 1 : n); }
+  cudaError_t Alloc(size_t n) {
+    size_ = n == 0 ? 1 : n;
+    return cudaMalloc(&ptr_, size_);
+  }
+  void WipeOnFree() { wipe_ = true; }
   uint8_t* get() const { return static_cast<uint8_t*>(ptr_); }
 
  private:
   void* ptr_ = nullptr;
+  size_t size_ = 0;
+  bool wipe_ = false;
 };
 
 bool Fail(cudaError_t err, std::string* error) {
@@ -141,63 +188,106 @@ bool Fail(cudaError_t err, std::string* error) {
   return false;
 }
 
-unsigned GridFor(uint64_t items) {
-  const uint64_t blocks = (items + kThreads - 1) / kThreads;
+unsigned GridFor(uint64_t threads) {
+  const uint64_t blocks = (threads + kThreads - 1) / kThreads;
   return unsigned(blocks == 0 ? 1 : blocks < 65535 ? blocks : 65535);
 }
 
 struct Prepared {
   Key k;
   U128 h;
+  GhashKeyTable gt;
 };
 
 Prepared Prepare(const uint8_t* key, int key_bytes) {
   Prepared p;
   ExpandKey(key, key_bytes, kHostSbox, &p.k);
   p.h = HashSubkey(p.k, HostTable{kHostTe0});
+  BuildGhashTable(p.h, &p.gt);
   return p;
 }
 
-// GHASH of aad and the `len` bytes at d_text (device), the length block included.
+// Events around the stages of one seal, when a caller times them.
+struct StageEvents {
+  cudaEvent_t start = nullptr, ctr_done = nullptr, ghash_done = nullptr;
+  explicit StageEvents(bool on) {
+    if (!on) return;
+    cudaEventCreate(&start);
+    cudaEventCreate(&ctr_done);
+    cudaEventCreate(&ghash_done);
+  }
+  ~StageEvents() {
+    if (start != nullptr) cudaEventDestroy(start);
+    if (ctr_done != nullptr) cudaEventDestroy(ctr_done);
+    if (ghash_done != nullptr) cudaEventDestroy(ghash_done);
+  }
+  void Record(cudaEvent_t e) {
+    if (e != nullptr) cudaEventRecord(e);
+  }
+};
+
+// GHASH of aad and the `len` bytes at d_text (device), the length block
+// included, before the final E(K, J0).
 bool DeviceGhash(const Prepared& p, const uint8_t* aad, size_t aad_len, const uint8_t* d_text, size_t len, U128* s, std::string* error) {
-  const uint64_t m = (len + 15) / 16;
-  U128 acc = GfMul(GhashBytes(p.h, U128{0, 0}, aad, aad_len), GfPow(p.h, m));
+  const HostGhashTable host_g{&p.gt};
+  const uint64_t m = BlockCount(len);
+  U128 acc{0, 0};
+  if (aad_len > 0) acc = GfMul(GhashBytesT(host_g, U128{0, 0}, aad, aad_len), GfPow(p.h, m));
   if (m > 0) {
-    const uint64_t chunks = (m + kChunkBlocks - 1) / kChunkBlocks;
-    DeviceBytes partial;
-    DeviceBytes sum;
-    cudaError_t err = partial.Alloc(chunks * sizeof(U128));
-    if (err == cudaSuccess) err = sum.Alloc(sizeof(U128));
+    const uint64_t chunks = ChunkCount(m, kChunkBlocks);
+    const uint64_t blocks = (chunks + kThreads - 1) / kThreads;
+    ChunkPowers powers{};
+    BuildChunkPowers(p.h, kChunkBlocks, chunks, &powers);
+    // The blocks' sums, then their XOR in the last slot.
+    DeviceBytes scratch;
+    scratch.WipeOnFree();
+    cudaError_t err = scratch.Alloc((blocks + 1) * sizeof(U128));
+    U128* partial = reinterpret_cast<U128*>(scratch.get());
     if (err == cudaSuccess) {
-      GhashChunkKernel<<<GridFor(chunks), kThreads>>>(p.h, d_text, len, chunks, reinterpret_cast<U128*>(partial.get()));
-      XorReduceKernel<<<1, 1024>>>(reinterpret_cast<U128*>(partial.get()), chunks, reinterpret_cast<U128*>(sum.get()));
+      GhashTreeKernel<<<unsigned(blocks), kThreads>>>(p.gt, powers, d_text, len, chunks, partial);
+      XorReduceKernel<<<1, 1024>>>(partial, blocks, partial + blocks);
       err = cudaGetLastError();
     }
     U128 text_part{0, 0};
-    if (err == cudaSuccess) err = cudaMemcpy(&text_part, sum.get(), sizeof(U128), cudaMemcpyDeviceToHost);
+    if (err == cudaSuccess) err = cudaMemcpy(&text_part, partial + blocks, sizeof(U128), cudaMemcpyDeviceToHost);
     if (!Fail(err, error)) return false;
     acc = Xor(acc, text_part);
   }
-  *s = GfMul(Xor(acc, LengthBlock(aad_len, len)), p.h);
+  *s = GhashMulH(host_g, Xor(acc, LengthBlock(aad_len, len)));
   return true;
 }
 
 }  // namespace
 
 bool CudaGcmSealOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* d_in,
-                         size_t len, uint8_t* d_out, uint8_t tag[16], std::string* error) {
+                         size_t len, uint8_t* d_out, uint8_t tag[16], std::string* error, GcmStageTimes* times) {
   const Prepared p = Prepare(key, key_bytes);
   Iv v;
   for (int i = 0; i < 12; ++i) v.bytes[i] = iv[i];
   cudaError_t err = cudaSetDevice(0);
-  if (err == cudaSuccess && len > 0) {
-    CtrKernel<<<GridFor((len + 15) / 16), kThreads>>>(p.k, v, d_in, d_out, len);
+  if (!Fail(err, error)) return false;
+  StageEvents events(times != nullptr);
+  events.Record(events.start);
+  if (len > 0) {
+    CtrKernel<<<GridFor(BlockCount(len)), kThreads>>>(p.k, v, d_in, d_out, len);
     err = cudaGetLastError();
   }
   if (!Fail(err, error)) return false;
+  events.Record(events.ctr_done);
   U128 s;
   if (!DeviceGhash(p, aad, aad_len, d_out, len, &s, error)) return false;
+  events.Record(events.ghash_done);
   FinishTag(p.k, HostTable{kHostTe0}, iv, s, tag);
+  if (times != nullptr) {
+    float ctr = 0;
+    float ghash = 0;
+    err = cudaEventSynchronize(events.ghash_done);
+    if (err == cudaSuccess) err = cudaEventElapsedTime(&ctr, events.start, events.ctr_done);
+    if (err == cudaSuccess) err = cudaEventElapsedTime(&ghash, events.ctr_done, events.ghash_done);
+    if (!Fail(err, error)) return false;
+    times->ctr_ms = ctr;
+    times->ghash_ms = ghash;
+  }
   return true;
 }
 
@@ -216,7 +306,7 @@ bool CudaGcmOpenOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12]
   Iv v;
   for (int i = 0; i < 12; ++i) v.bytes[i] = iv[i];
   if (len > 0) {
-    CtrKernel<<<GridFor((len + 15) / 16), kThreads>>>(p.k, v, d_in, d_out, len);
+    CtrKernel<<<GridFor(BlockCount(len)), kThreads>>>(p.k, v, d_in, d_out, len);
     if (!Fail(cudaGetLastError(), error)) return false;
   }
   *authentic = true;
@@ -226,6 +316,7 @@ bool CudaGcmOpenOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12]
 bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
                  uint8_t* out, uint8_t tag[16], std::string* error) {
   DeviceBytes d;
+  d.WipeOnFree();  // plaintext until the kernel has run
   cudaError_t err = cudaSetDevice(0);
   if (err == cudaSuccess) err = d.Alloc(len);
   if (err == cudaSuccess && len > 0) err = cudaMemcpy(d.get(), in, len, cudaMemcpyHostToDevice);
@@ -238,6 +329,7 @@ bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const 
 bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
                  const uint8_t tag[16], uint8_t* out, bool* authentic, std::string* error) {
   DeviceBytes d;
+  d.WipeOnFree();  // plaintext once opened
   cudaError_t err = cudaSetDevice(0);
   if (err == cudaSuccess) err = d.Alloc(len);
   if (err == cudaSuccess && len > 0) err = cudaMemcpy(d.get(), in, len, cudaMemcpyHostToDevice);
@@ -249,72 +341,74 @@ bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const 
 
 namespace {
 
-// Copies header and aad to the device and fills a job.
-bool PrepareJob(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
-                const uint8_t* aad, size_t aad_len, size_t block_size, uint32_t count, DeviceBytes* d_header, DeviceBytes* d_aad,
-                BlockJob* job, std::string* error) {
+// The job both block kernels take: key schedule, GHASH table, and the
+// constants of cuda/gcm_parallel.cuh (the AD's GHASH is done here, so
+// header and aad stay on the host).
+BlockJob MakeJob(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
+                 const uint8_t* aad, size_t aad_len, size_t block_size, uint32_t count) {
   const Prepared p = Prepare(key, key_bytes);
-  job->k = p.k;
-  job->h = p.h;
-  for (int i = 0; i < 4; ++i) job->prefix[i] = prefix[i];
-  job->first = first;
-  job->header_len = header_len;
-  job->aad_len = aad_len;
-  job->block_size = block_size;
-  job->count = count;
-  cudaError_t err = cudaSetDevice(0);
-  if (err == cudaSuccess) err = d_header->Alloc(header_len);
-  if (err == cudaSuccess) err = d_aad->Alloc(aad_len);
-  if (err == cudaSuccess) err = cudaMemcpy(d_header->get(), header, header_len, cudaMemcpyHostToDevice);
-  if (err == cudaSuccess && aad_len > 0) err = cudaMemcpy(d_aad->get(), aad, aad_len, cudaMemcpyHostToDevice);
-  job->header = d_header->get();
-  job->aad = d_aad->get();
-  return Fail(err, error);
+  BlockJob job;
+  job.k = p.k;
+  job.gt = p.gt;
+  BuildControlBlockConstants(HostGhashTable{&p.gt}, p.h, header, header_len, aad, aad_len, block_size, &job.consts);
+  for (int i = 0; i < 4; ++i) job.prefix[i] = prefix[i];
+  job.first = first;
+  job.block_size = block_size;
+  job.count = count;
+  return job;
 }
 
 }  // namespace
 
+bool CudaSealBlocksOnDevice(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
+                            const uint8_t* aad, size_t aad_len, const uint8_t* d_in, size_t block_size, uint32_t count, uint8_t* d_out,
+                            std::string* error) {
+  const BlockJob job = MakeJob(key, key_bytes, header, header_len, prefix, first, aad, aad_len, block_size, count);
+  cudaError_t err = cudaSetDevice(0);
+  if (err == cudaSuccess && count > 0) {
+    SealBlocksKernel<<<GridFor(uint64_t(count) * 32), kThreads>>>(job, d_in, d_out);
+    err = cudaGetLastError();
+  }
+  return Fail(err, error);
+}
+
 bool CudaSealBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
                     const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t block_size, uint32_t count, uint8_t* out,
                     std::string* error) {
-  DeviceBytes d_header;
-  DeviceBytes d_aad;
-  BlockJob job;
-  if (!PrepareJob(key, key_bytes, header, header_len, prefix, first, aad, aad_len, block_size, count, &d_header, &d_aad, &job, error)) return false;
   const size_t in_len = size_t(count) * block_size;
   const size_t out_len = size_t(count) * (16 + block_size);
   DeviceBytes d_in;
+  d_in.WipeOnFree();
   DeviceBytes d_out;
-  cudaError_t err = d_in.Alloc(in_len);
+  cudaError_t err = cudaSetDevice(0);
+  if (err == cudaSuccess) err = d_in.Alloc(in_len);
   if (err == cudaSuccess) err = d_out.Alloc(out_len);
   if (err == cudaSuccess && in_len > 0) err = cudaMemcpy(d_in.get(), in, in_len, cudaMemcpyHostToDevice);
-  if (err == cudaSuccess && count > 0) {
-    SealBlocksKernel<<<GridFor(count), kThreads>>>(job, d_in.get(), d_out.get());
-    err = cudaGetLastError();
+  if (!Fail(err, error)) return false;
+  if (!CudaSealBlocksOnDevice(key, key_bytes, header, header_len, prefix, first, aad, aad_len, d_in.get(), block_size, count, d_out.get(), error)) {
+    return false;
   }
-  if (err == cudaSuccess && out_len > 0) err = cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost);
-  return Fail(err, error);
+  return out_len == 0 || Fail(cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost), error);
 }
 
 bool CudaOpenBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
                     const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t block_size, uint32_t count, uint8_t* out,
                     int64_t* first_bad, std::string* error) {
   *first_bad = -1;
-  DeviceBytes d_header;
-  DeviceBytes d_aad;
-  BlockJob job;
-  if (!PrepareJob(key, key_bytes, header, header_len, prefix, first, aad, aad_len, block_size, count, &d_header, &d_aad, &job, error)) return false;
+  const BlockJob job = MakeJob(key, key_bytes, header, header_len, prefix, first, aad, aad_len, block_size, count);
   const size_t in_len = size_t(count) * (16 + block_size);
   const size_t out_len = size_t(count) * block_size;
   DeviceBytes d_in;
   DeviceBytes d_out;
+  d_out.WipeOnFree();  // plaintext, released to the host only when every tag matches
   DeviceBytes d_ok;
-  cudaError_t err = d_in.Alloc(in_len);
+  cudaError_t err = cudaSetDevice(0);
+  if (err == cudaSuccess) err = d_in.Alloc(in_len);
   if (err == cudaSuccess) err = d_out.Alloc(out_len);
   if (err == cudaSuccess) err = d_ok.Alloc(count);
   if (err == cudaSuccess && in_len > 0) err = cudaMemcpy(d_in.get(), in, in_len, cudaMemcpyHostToDevice);
   if (err == cudaSuccess && count > 0) {
-    OpenBlocksKernel<<<GridFor(count), kThreads>>>(job, d_in.get(), d_out.get(), d_ok.get());
+    OpenBlocksKernel<<<GridFor(uint64_t(count) * 32), kThreads>>>(job, d_in.get(), d_out.get(), d_ok.get());
     err = cudaGetLastError();
   }
   std::vector<uint8_t> ok(count);
@@ -323,12 +417,10 @@ bool CudaOpenBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, si
   for (uint32_t i = 0; i < count; ++i) {
     if (ok[i] != 1) {
       *first_bad = i;
-      // Plaintext of a failed envelope never leaves the device, and is wiped there.
-      return Fail(cudaMemset(d_out.get(), 0, out_len == 0 ? 1 : out_len), error);
+      return true;  // the plaintext stays on the device and is wiped with d_out
     }
   }
-  if (out_len > 0) return Fail(cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost), error);
-  return true;
+  return out_len == 0 || Fail(cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost), error);
 }
 
 }  // namespace aes

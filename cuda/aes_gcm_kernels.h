@@ -19,15 +19,26 @@ bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const 
 bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
                  const uint8_t tag[16], uint8_t* out, bool* authentic, std::string* error);
 
+// Milliseconds of device time per stage of one seal (CUDA events).
+struct GcmStageTimes {
+  double ctr_ms = 0;
+  double ghash_ms = 0;  // the tree kernel, the XOR over blocks and the copy of the sum
+};
+
 // The same two where input and output are device memory (in == out is
-// allowed); aad and tag are host memory. Open writes d_out only when the tag matches.
+// allowed); aad and tag are host memory. Open writes d_out only when the
+// tag matches. `times`, when given, gets the seal's stage timings.
 bool CudaGcmSealOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* d_in,
-                         size_t len, uint8_t* d_out, uint8_t tag[16], std::string* error);
+                         size_t len, uint8_t* d_out, uint8_t tag[16], std::string* error, GcmStageTimes* times = nullptr);
 bool CudaGcmOpenOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* d_in,
                          size_t len, const uint8_t tag[16], uint8_t* d_out, bool* authentic, std::string* error);
 
 // A block envelope body (lib/crypto/envelope.ts): count blocks of
-// block_size bytes, one thread each, written as tag + ciphertext per block.
+// block_size bytes, a warp each, written as tag + ciphertext per block.
+// Header and aad are host memory in both forms.
+bool CudaSealBlocksOnDevice(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
+                            const uint8_t* aad, size_t aad_len, const uint8_t* d_in, size_t block_size, uint32_t count, uint8_t* d_out,
+                            std::string* error);
 bool CudaSealBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
                     const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t block_size, uint32_t count, uint8_t* out,
                     std::string* error);

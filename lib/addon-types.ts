@@ -136,6 +136,13 @@ export interface CudaAddon {
   sealBlocks(key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, data: Uint8Array, blockSize: number, out: Uint8Array): void;
   /** -1, or the index of the first block that fails (then out holds nothing). */
   openBlocks(key: Uint8Array, header: Uint8Array, prefix: Uint8Array, first: number, aad: Uint8Array, data: Uint8Array, blockSize: number, out: Uint8Array): number;
+  /**
+   * For `npm run bench:gpu`: seals `bytes` random bytes already on device 0, in place, `reps` times after a warm-up.
+   * Each entry is one seal, timed by CUDA events: whole call, its CTR kernel, its GHASH kernels.
+   */
+  gcmBench(keyBytes: 16 | 32, bytes: number, reps: number): { wholeMs: Float64Array; ctrMs: Float64Array; ghashMs: Float64Array };
+  /** For `npm run bench:gpu`: `count` blocks of `blockSize` bytes sealed device to device (AES-256-GCM, one launch), CUDA events. */
+  sealBlocksBench(blockSize: number, count: number, reps: number): { wholeMs: Float64Array };
 
   // Device memory (zeroed on alloc and on free; a forgotten handle is freed by its finalizer).
   deviceAlloc(bytes: number): DeviceHandle;
@@ -153,4 +160,4 @@ export interface CudaAddon {
 /** Must match kAbiVersion in native/addon.cc. */
 export const CORE_ABI_VERSION = 12;
 /** Must match kAbiVersion in cuda/addon.cc. */
-export const CUDA_ABI_VERSION = 4;
+export const CUDA_ABI_VERSION = 5;

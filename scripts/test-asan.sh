@@ -34,5 +34,5 @@ UBSAN_LIB=$("$CXX_BIN" -print-file-name=libubsan.so)
 export LD_PRELOAD="$ASAN_LIB:$UBSAN_LIB"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-export GUARDKERNEL_EXPECT_NATIVE=1 GUARDKERNEL_NATIVE=
+export GUARDKERNEL_EXPECT_NATIVE=1 GUARDKERNEL_NATIVE= GUARDKERNEL_HOST_SANITIZE=1
 node node_modules/vitest/vitest.mjs run "$@"

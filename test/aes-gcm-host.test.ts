@@ -14,6 +14,8 @@ import { randomInt, repoRoot, rng } from './helpers';
 
 const cxx = process.env.CXX || 'g++';
 const haveCxx = spawnSync(cxx, ['--version']).status === 0;
+// `npm run test:asan` sets this: the host builds of the device math get the sanitizers too.
+const sanitize = process.env.GUARDKERNEL_HOST_SANITIZE === '1' ? ['-fsanitize=address,undefined', '-fno-sanitize-recover=all'] : [];
 
 interface Case {
   key: Buffer;
@@ -21,6 +23,7 @@ interface Case {
   aad: Buffer;
   text: Buffer;
   chunkBlocks: number;
+  log2Threads: number;
 }
 
 function encode(cases: Case[]): Buffer {
@@ -31,23 +34,24 @@ function encode(cases: Case[]): Buffer {
     return b;
   };
   parts.push(u32(cases.length));
-  for (const c of cases) parts.push(Buffer.from([c.key.length]), c.key, c.iv, u32(c.aad.length), c.aad, u32(c.text.length), c.text, u32(c.chunkBlocks));
+  for (const c of cases) parts.push(Buffer.from([c.key.length]), c.key, c.iv, u32(c.aad.length), c.aad, u32(c.text.length), c.text, u32(c.chunkBlocks), u32(c.log2Threads));
   return Buffer.concat(parts);
 }
 
 test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST vectors and 2,000 random inputs', () => {
   const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-aes-')), 'aes_gcm_host');
-  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'aes_gcm_host.cc'), '-o', exe], { encoding: 'utf8' });
+  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', ...sanitize, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'aes_gcm_host.cc'), '-o', exe], { encoding: 'utf8' });
   expect(build.stderr).toBe('');
   expect(build.status).toBe(0);
 
   const hex = (s: string): Buffer => Buffer.from(s, 'hex');
   const cases: Case[] = vectors.aead
     .filter((v) => v.algorithm.endsWith('-gcm'))
-    .map((v) => ({ key: hex(v.key), iv: hex(v.nonce), aad: hex(v.aad), text: hex(v.plaintext), chunkBlocks: 1 }));
+    .map((v) => ({ key: hex(v.key), iv: hex(v.nonce), aad: hex(v.aad), text: hex(v.plaintext), chunkBlocks: 1, log2Threads: 1 }));
   const published = cases.length;
   const next = rng(424242);
-  const chunkings = [0, 1, 2, 3, 7, 64, 1000];
+  // Chunk sizes and thread-block sizes of the kernels' split (0: the bitwise reference), the kernels' own (32, 2^8) included.
+  const chunkings = [0, 1, 2, 3, 7, 32, 64, 1000];
   for (let i = 0; i < 2000; i++) {
     const len = i % 40 === 0 ? randomInt(next, 0, 70_000) : i % 5 === 0 ? randomInt(next, 0, 4096) : randomInt(next, 0, 100);
     cases.push({
@@ -56,6 +60,7 @@ test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST
       aad: crypto.randomBytes(next() < 0.3 ? 0 : randomInt(next, 0, 300)),
       text: crypto.randomBytes(len),
       chunkBlocks: chunkings[i % chunkings.length],
+      log2Threads: i % 9,
     });
   }
   const run = spawnSync(exe, { input: encode(cases), maxBuffer: 1 << 28 });
@@ -68,15 +73,15 @@ test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST
     const want = Buffer.concat([cipher.update(c.text), cipher.final(), cipher.getAuthTag()]);
     const got = run.stdout.subarray(at, at + want.length);
     at += want.length;
-    if (!got.equals(want)) expect.fail(`case ${i} (${i < published ? 'published vector' : 'random'}, ${c.key.length * 8}-bit key, ${c.text.length} bytes, aad ${c.aad.length}, chunks of ${c.chunkBlocks}) differs`);
+    if (!got.equals(want)) expect.fail(`case ${i} (${i < published ? 'published vector' : 'random'}, ${c.key.length * 8}-bit key, ${c.text.length} bytes, aad ${c.aad.length}, chunks of ${c.chunkBlocks}, blocks of 2^${c.log2Threads}) differs`);
   });
   expect(at).toBe(run.stdout.length);
 });
 
-test.runIf(haveCxx)('one GPU thread per control block (host build) seals exactly what MemoryEncryption.encryptBlocks seals', async () => {
+test.runIf(haveCxx)('a warp per control block (host build, 32 lanes in any order) seals exactly what MemoryEncryption.encryptBlocks seals, and opens it', async () => {
   const { MemoryEncryption } = await import('../lib');
   const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-cb-')), 'control_block_host');
-  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'control_block_host.cc'), '-o', exe], { encoding: 'utf8' });
+  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', ...sanitize, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'control_block_host.cc'), '-o', exe], { encoding: 'utf8' });
   expect(build.stderr).toBe('');
   expect(build.status).toBe(0);
   const next = rng(77);
@@ -88,13 +93,14 @@ test.runIf(haveCxx)('one GPU thread per control block (host build) seals exactly
   const withLen = (b: Buffer): Buffer => Buffer.concat([u32(b.length), b]);
   const inputs: Buffer[] = [];
   const expected: Buffer[] = [];
-  const CASES = 60;
+  const CASES = 96;
   for (let c = 0; c < CASES; c++) {
     const algorithm = c % 2 === 0 ? 'aes-256-gcm' : 'aes-128-gcm';
     const master = crypto.randomBytes(32);
     const enc = new MemoryEncryption({ key: master, algorithm });
-    const blockSize = [1, 15, 16, 64, 256, 1000][c % 6];
-    const count = randomInt(next, 0, 40);
+    // Up to 32 lanes of one 16-byte block each, then several per lane, with a partial last block.
+    const blockSize = [1, 15, 16, 64, 256, 1000, 511, 512, 513, 4096, 8213, 100_000][c % 12];
+    const count = blockSize > 10_000 ? randomInt(next, 0, 3) : randomInt(next, 0, 40);
     const aad = crypto.randomBytes(c % 3 === 0 ? 0 : randomInt(next, 1, 50));
     for (let skip = randomInt(next, 0, 3); skip > 0; skip--) enc.encryptBlocks(Buffer.alloc(blockSize * 2), blockSize); // the counter moves on
     const plain = crypto.randomBytes(blockSize * count);
@@ -107,6 +113,7 @@ test.runIf(haveCxx)('one GPU thread per control block (host build) seals exactly
     expected.push(env.subarray(29));
   }
   const run = spawnSync(exe, { input: Buffer.concat([u32(CASES), ...inputs]), maxBuffer: 1 << 26 });
+  expect(run.stderr.toString()).toBe('');
   expect(run.status).toBe(0);
   expect(run.stdout.equals(Buffer.concat(expected))).toBe(true);
 });

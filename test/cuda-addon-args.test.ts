@@ -30,6 +30,15 @@ test.runIf(addon !== null)('AES-GCM entry points refuse bad lengths', () => {
     ['blocks: short out', () => a.sealBlocks(b(32), b(29), b(4), 0, b(0), b(10), 5, b(41))],
     ['open blocks: not whole sealed blocks', () => a.openBlocks(b(32), b(29), b(4), 0, b(0), b(20), 5, b(100))],
     ['too few arguments', () => (a.gcmSeal as (...x: unknown[]) => void)(b(32))],
+    ['bench: 24-byte key', () => a.gcmBench(24 as 32, 1024, 1)],
+    ['bench: 0 bytes', () => a.gcmBench(32, 0, 1)],
+    ['bench: 0 reps', () => a.gcmBench(32, 1024, 0)],
+    ['bench: 1,001 reps', () => a.gcmBench(32, 1024, 1001)],
+    ['bench: fractional size', () => a.gcmBench(16, 10.5, 1)],
+    ['blocks bench: block size 0', () => a.sealBlocksBench(0, 10, 1)],
+    ['blocks bench: block size 2^24 + 1', () => a.sealBlocksBench(2 ** 24 + 1, 10, 1)],
+    ['blocks bench: 0 blocks', () => a.sealBlocksBench(16, 0, 1)],
+    ['blocks bench: string reps', () => a.sealBlocksBench(16, 10, '1' as unknown as number)],
   ];
   for (const [name, call] of bad) expect(call, name).toThrow();
 });
@@ -41,6 +50,8 @@ test.runIf(addon !== null && backends().gpu.kind !== 'cuda')('without a device, 
   expect(() => a.gcmOpen(b(16), b(12), b(5), b(3), b(16), b(5))).toThrow(gpuError);
   expect(() => a.sealBlocks(b(32), b(29), b(4), 0, b(0), b(10), 5, b(42))).toThrow(gpuError);
   expect(() => a.openBlocks(b(32), b(29), b(4), 0, b(0), b(42), 5, b(10))).toThrow(gpuError);
+  expect(() => a.gcmBench(32, 1024, 1)).toThrow(gpuError);
+  expect(() => a.sealBlocksBench(4096, 16, 1)).toThrow(gpuError);
 });
 
 test.runIf(addon !== null)('device memory entry points refuse foreign handles and bad sizes; without a device, allocation is ERR_GPU_UNAVAILABLE', () => {

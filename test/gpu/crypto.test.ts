@@ -26,6 +26,24 @@ describe.runIf(onGpu)('CUDA AES-GCM', () => {
     }
   });
 
+  // 128 KiB is one block of 256 GHASH threads (32 blocks of 16 bytes each);
+  // past 256 MiB the CTR kernel's grid (65,535 blocks of 256 threads) strides.
+  test('large messages: many GHASH thread blocks, partial blocks, AAD, and a CTR grid stride', () => {
+    const next = rng(7);
+    for (const len of [128 << 10, (128 << 10) + 1, (1 << 20) + 3, (9 << 20) + 5, (64 << 20) - 1, (260 << 20) + 7]) {
+      const alg = len % 2 === 0 ? 'aes-256-gcm' : 'aes-128-gcm';
+      const key = crypto.randomBytes(alg === 'aes-256-gcm' ? 32 : 16);
+      const nonce = crypto.randomBytes(12);
+      const pt = crypto.randomBytes(len);
+      const aad = crypto.randomBytes(randomInt(next, 1, 100));
+      const gpu = aead.seal(alg, key, nonce, pt, aad, { backend: 'cuda' });
+      const cpu = aead.seal(alg, key, nonce, pt, aad, { backend: 'native' });
+      expect(gpu.tag.equals(cpu.tag), `tag, ${len} bytes`).toBe(true);
+      expect(gpu.ciphertext.equals(cpu.ciphertext), `ciphertext, ${len} bytes`).toBe(true);
+      expect(aead.open(alg, key, nonce, cpu.ciphertext, cpu.tag, aad, { backend: 'cuda' }).equals(pt)).toBe(true);
+    }
+  });
+
   test('a bad tag on the device is ERR_AUTH_FAILED', () => {
     const key = crypto.randomBytes(32);
     const nonce = crypto.randomBytes(12);
@@ -47,6 +65,23 @@ describe.runIf(onGpu)('CUDA AES-GCM', () => {
       const bad = Buffer.from(sealed);
       bad[29 + 500 * (16 + blockSize) + 3] ^= 1;
       expect(() => gpu.decryptBlocks(bad, aad)).toThrow(/Block 500 failed/);
+    }
+  });
+
+  // Lanes with several 16-byte blocks each and a partial last one; and more
+  // blocks than the grid has warps (65,535 × 8), so warps stride.
+  test('encryptBlocks: large blocks, and more blocks than warps in the grid', () => {
+    const master = crypto.randomBytes(32);
+    const gpu = new MemoryEncryption({ key: master, device: 'cuda' });
+    const cpu = new MemoryEncryption({ key: master, device: 'cpu' });
+    for (const [blockSize, count] of [[513, 300], [8213, 100], [100_000, 9], [16, 600_000]]) {
+      const data = crypto.randomBytes(blockSize * count);
+      const sealed = gpu.encryptBlocks(data, blockSize);
+      expect(cpu.decryptBlocks(sealed).equals(data), `${count} × ${blockSize}`).toBe(true);
+      expect(gpu.decryptBlocks(cpu.encryptBlocks(data, blockSize)).equals(data), `${count} × ${blockSize}`).toBe(true);
+      const bad = Buffer.from(sealed);
+      bad[29 + (count - 1) * (16 + blockSize)] ^= 0x80; // the last block's tag
+      expect(() => gpu.decryptBlocks(bad)).toThrow(new RegExp(`Block ${count - 1} failed`));
     }
   });
 });

@@ -1,0 +1,183 @@
+// How the AES-GCM kernels split their work, as GK_HD pieces the CPU tests
+// put together the way the kernels do (test/native/aes_gcm_host.cc and
+// control_block_host.cc) and hold to node:crypto.
+//
+// GHASH is linear: over text blocks C_0..C_{m-1} it is the sum of
+// C_i·H^(m-i). Counting blocks from the END makes every split regular:
+//
+// One large message: chunk j is the K blocks whose distance from the end is
+// in [jK, (j+1)K). Its Horner value y_j (from zero, table multiplications)
+// needs G^j more, G = H^K. A block of T threads sums its T chunks in a
+// tree whose level l multiplies by G^(2^l); the block's sum then needs
+// G^(T·t) more (t: the block's index), a product of the same powers. So the
+// host hands the kernels G^(2^l) for every level, nothing else.
+//
+// One control block (MemoryEncryption.encryptBlocks): a warp per block,
+// lane l takes the q blocks at distances [lq, (l+1)q) from the end, and its
+// value needs H^(lq) more (q = ceil(blocks / 32)). The block's associated
+// data (header || BE32(index) || aad) is the same for every block but for
+// the index, so its GHASH is a constant plus one term per set index bit:
+// lane b adds the term of bit b. A shuffle sums the lanes; lane 0 adds the
+// length block and encrypts J0 for the tag.
+#pragma once
+#include "ghash_table.cuh"
+
+namespace gk {
+namespace aes {
+
+// ---- one large message ----------------------------------------------------------
+
+// Levels of G^(2^l) the host provides: enough for 2^40 chunks of blocks.
+constexpr uint32_t kChunkPowerLevels = 40;
+
+struct ChunkPowers {
+  U128 g2[kChunkPowerLevels];  // G^(2^l), G = H^K
+};
+
+GK_HD uint64_t BlockCount(size_t len) { return (uint64_t(len) + 15) / 16; }
+GK_HD uint64_t ChunkCount(uint64_t blocks, uint32_t k) { return (blocks + k - 1) / k; }
+
+// Fills the levels a text of `chunks` chunks uses (the rest stay unset).
+GK_HD void BuildChunkPowers(U128 h, uint32_t k, uint64_t chunks, ChunkPowers* p) {
+  p->g2[0] = GfPow(h, k);
+  for (uint32_t l = 1; l < kChunkPowerLevels && (uint64_t(1) << (l - 1)) < chunks; ++l) p->g2[l] = GfMul(p->g2[l - 1], p->g2[l - 1]);
+}
+
+// Horner value of chunk j (j < ChunkCount), from zero.
+template <typename GTable>
+GK_HD U128 GhashChunkFromEnd(const GTable& g, const uint8_t* text, size_t len, uint64_t j, uint32_t k) {
+  const uint64_t end = BlockCount(len) - j * k;
+  const uint64_t begin = end > k ? end - k : 0;
+  const size_t to = end * 16 < len ? size_t(end * 16) : len;
+  return GhashBytesT(g, U128{0, 0}, text + begin * 16, to - size_t(begin * 16));
+}
+
+// Tree level `level` of a block: slot tau (a multiple of 2^(level+1))
+// absorbs slot tau + 2^level, whose chunks are 2^level further from the end.
+GK_HD void ChunkTreeLevel(U128* slots, uint32_t tau, uint32_t level, const ChunkPowers& p) {
+  slots[tau] = Xor(slots[tau], GfMul(slots[tau + (1u << level)], p.g2[level]));
+}
+
+// A block's sum moved to its place: times G^(T·t), T = 2^log2_threads.
+GK_HD U128 PlaceBlockSum(U128 w, uint64_t t, uint32_t log2_threads, const ChunkPowers& p) {
+  for (uint32_t b = 0; (t >> b) != 0; ++b) {
+    if ((t >> b) & 1) w = GfMul(w, p.g2[log2_threads + b]);
+  }
+  return w;
+}
+
+// ---- control blocks -------------------------------------------------------------
+
+constexpr uint32_t kWarpLanes = 32;
+
+// The nonce of control block `index`: prefix || BE64(first + index).
+GK_HD void ControlBlockIv(const uint8_t prefix[4], uint64_t first, uint32_t index, uint8_t iv[12]) {
+  for (int i = 0; i < 4; ++i) iv[i] = prefix[i];
+  const uint64_t counter = first + index;
+  hd::StoreBe32(iv + 4, uint32_t(counter >> 32));
+  hd::StoreBe32(iv + 8, uint32_t(counter));
+}
+
+GK_HD uint32_t BlocksPerLane(size_t size) { return uint32_t((BlockCount(size) + kWarpLanes - 1) / kWarpLanes); }
+
+// Lane `lane`'s 16-byte blocks [*begin, *end) of a control block (may be empty).
+GK_HD void LaneBlocks(size_t size, uint32_t lane, uint32_t q, uint64_t* begin, uint64_t* end) {
+  const uint64_t nb = BlockCount(size);
+  const uint64_t skip = uint64_t(lane) * q;
+  *end = nb > skip ? nb - skip : 0;
+  *begin = *end > q ? *end - q : 0;
+}
+
+// What the host computes once per launch for the control blocks.
+struct ControlBlockConstants {
+  U128 lane_power[kWarpLanes];  // H^(lane·q)
+  U128 index_bit[kWarpLanes];   // GHASH term of index bit b (AD and text lengths fixed)
+  U128 base;                    // GHASH of the AD with index 0, times H^blocks, plus the length block
+};
+
+// header || BE32(index) || aad, zero-padded, Horner from zero: the GHASH of
+// the associated data alone.
+template <typename GTable>
+GK_HD U128 AdGhash(const GTable& g, const uint8_t* header, size_t header_len, uint32_t index, const uint8_t* aad, size_t aad_len) {
+  uint8_t index_be[4];
+  hd::StoreBe32(index_be, index);
+  GhashStreamT<GTable> s;
+  s.Init();
+  s.Add(g, header, header_len);
+  s.Add(g, index_be, 4);
+  s.Add(g, aad, aad_len);
+  s.Pad(g);
+  return s.y;
+}
+
+// The AD's GHASH is affine in the index bits, so one evaluation per bit
+// (minus the index-0 value) gives its linear part.
+template <typename GTable>
+GK_HD void BuildControlBlockConstants(const GTable& g, U128 h, const uint8_t* header, size_t header_len, const uint8_t* aad, size_t aad_len,
+                                      size_t size, ControlBlockConstants* c) {
+  const uint64_t nb = BlockCount(size);
+  const uint32_t q = BlocksPerLane(size);
+  const U128 shift = GfPow(h, nb);
+  const U128 zero_index = AdGhash(g, header, header_len, 0, aad, aad_len);
+  c->base = Xor(GfMul(zero_index, shift), LengthBlock(header_len + 4 + aad_len, size));
+  const U128 hq = GfPow(h, q);
+  c->lane_power[0] = GfOne();
+  for (uint32_t l = 1; l < kWarpLanes; ++l) c->lane_power[l] = GfMul(c->lane_power[l - 1], hq);
+  for (uint32_t b = 0; b < kWarpLanes; ++b) {
+    c->index_bit[b] = GfMul(Xor(AdGhash(g, header, header_len, 1u << b, aad, aad_len), zero_index), shift);
+  }
+}
+
+// One lane's part of sealing control block `index`: CTR over its blocks of
+// `in` into `ct`, their GHASH moved to its place, plus the term of index
+// bit `lane`. The lanes' values XOR to the whole GHASH but for the final
+// multiplication by H.
+template <typename Table, typename GTable>
+GK_HD U128 SealControlBlockLane(const Key& k, const Table& t, const GTable& g, const ControlBlockConstants& c, const uint8_t iv[12],
+                                uint32_t index, const uint8_t* in, size_t size, uint8_t* ct, uint32_t lane) {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  LaneBlocks(size, lane, BlocksPerLane(size), &begin, &end);
+  U128 y{0, 0};
+  for (uint64_t b = begin; b < end; ++b) {
+    const size_t n = size - b * 16 < 16 ? size_t(size - b * 16) : 16;
+    CtrBlock(k, t, iv, b, in + b * 16, ct + b * 16, n);
+    uint8_t block[16] = {0};
+    for (size_t i = 0; i < n; ++i) block[i] = ct[b * 16 + i];
+    y = GhashMulH(g, Xor(y, Load128(block)));
+  }
+  if (lane != 0) y = GfMul(y, c.lane_power[lane]);
+  if ((index >> lane) & 1) y = Xor(y, c.index_bit[lane]);
+  return y;
+}
+
+// The same for opening: GHASH over the lane's ciphertext blocks, and CTR
+// into `plain` (which the caller releases only when the tag matches).
+template <typename Table, typename GTable>
+GK_HD U128 OpenControlBlockLane(const Key& k, const Table& t, const GTable& g, const ControlBlockConstants& c, const uint8_t iv[12],
+                                uint32_t index, const uint8_t* ct, size_t size, uint8_t* plain, uint32_t lane) {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  LaneBlocks(size, lane, BlocksPerLane(size), &begin, &end);
+  U128 y{0, 0};
+  for (uint64_t b = begin; b < end; ++b) {
+    const size_t n = size - b * 16 < 16 ? size_t(size - b * 16) : 16;
+    uint8_t block[16] = {0};
+    for (size_t i = 0; i < n; ++i) block[i] = ct[b * 16 + i];
+    y = GhashMulH(g, Xor(y, Load128(block)));
+    CtrBlock(k, t, iv, b, ct + b * 16, plain + b * 16, n);
+  }
+  if (lane != 0) y = GfMul(y, c.lane_power[lane]);
+  if ((index >> lane) & 1) y = Xor(y, c.index_bit[lane]);
+  return y;
+}
+
+// Lane 0, after the lanes are summed: the tag.
+template <typename Table, typename GTable>
+GK_HD void ControlBlockTag(const Key& k, const Table& t, const GTable& g, const ControlBlockConstants& c, const uint8_t iv[12], U128 lanes_sum,
+                           uint8_t tag[16]) {
+  FinishTag(k, t, iv, GhashMulH(g, Xor(lanes_sum, c.base)), tag);
+}
+
+}  // namespace aes
+}  // namespace gk
