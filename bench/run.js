@@ -38,7 +38,19 @@ function table(rows) {
     const ratio = r.speedup === undefined ? '' : `${r.speedup.toFixed(2)}×`;
     lines.push(`| ${r.group} | ${r.name}${r.baseline ? ' (baseline)' : ''} | ${r.backend} | ${fmt(r.meanNs)} | ${fmt(r.p50Ns)} | ${fmt(r.p99Ns)} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${ratio} |`);
   }
-  return lines.join('\n');
+  // Rows that carry more than latencies (GB/s, stage times, crossovers) say so in a note.
+  const notes = rows.filter((r) => r.note !== undefined).map((r) => `- ${r.group} / ${r.name}: ${r.note}`);
+  return [lines.join('\n'), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
+}
+
+// The GPU suites say which device they ran on, and run once: the TypeScript
+// fallback core would time the same CUDA kernels again.
+function gpuNames() {
+  try {
+    return require('../dist/index.js').gpuDevices().map((d) => `${d.name} (compute ${d.computeCapability})`);
+  } catch {
+    return [];
+  }
 }
 
 fs.mkdirSync(resultsDir, { recursive: true });
@@ -46,7 +58,7 @@ let failed = false;
 for (const suite of suites) {
   const rows = [];
   let complete = true;
-  for (const env of [{}, { GUARDKERNEL_NATIVE: '0' }]) {
+  for (const env of suite.startsWith('gpu') ? [{}] : [{}, { GUARDKERNEL_NATIVE: '0' }]) {
     const r = spawnSync(process.execPath, [path.join(suitesDir, `${suite}.js`)], {
       env: { ...process.env, GUARDKERNEL_NATIVE: '', ...env },
       encoding: 'utf8',
@@ -70,10 +82,15 @@ for (const suite of suites) {
     }
   }
   if (!complete) continue; // never overwrite results with a partial run
+  if (rows.length === 0) {
+    console.log(`\n### ${suite}: nothing measured (no results file written)`);
+    continue;
+  }
   rows.sort((a, b) => a.group.localeCompare(b.group, 'en') || (a.backend === b.backend ? 0 : a.backend === 'native' ? -1 : 1));
-  const doc = { suite, machine, unit: 'ns per operation', rows };
+  const doc = { suite, machine: suite.startsWith('gpu') ? { ...machine, gpus: gpuNames() } : machine, unit: 'ns per operation', rows };
   fs.writeFileSync(path.join(resultsDir, `${suite}.json`), JSON.stringify(doc, null, 2) + '\n');
-  console.log(`\n### ${suite} — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date.slice(0, 10)}\n`);
+  const gpus = doc.machine.gpus?.length ? `, ${doc.machine.gpus.join(', ')}` : '';
+  console.log(`\n### ${suite} — ${machine.cpu}, ${machine.cores} cores${gpus}, Node ${machine.node}, ${machine.date.slice(0, 10)}\n`);
   console.log(table(rows));
 }
 process.exit(failed ? 1 : 0);

@@ -1,13 +1,17 @@
 // `npm run bench:gpu`: AES-GCM on the GPU (one large message, many control
-// blocks) against the CPU, and the K2K sandbox on the GPU for 16M-message batches,
-// with transfers (the whole checkMessages call) and without (device work
-// alone, timed inside the addon between synchronizations), vs the native C++
-// checker on the same batch. Prints nothing useful without a GPU.
+// blocks) with the data already on the device (CUDA events) and with host
+// bytes (transfers included) against the CPU, the sweep that measures device
+// 'auto''s thresholds (bench/gpu-crypto.js), and the K2K sandbox on the GPU
+// for 16M-message batches, with transfers (the whole checkMessages call) and
+// without (device work alone, timed inside the addon between
+// synchronizations), vs the native C++ checker on the same batch. Measures
+// nothing without a GPU.
 'use strict';
 const gk = require('../../dist/index.js');
 const { runCases } = require('../harness');
 const { gpuBackend } = require('../../dist/native.js');
 const { KERNELS, TOPICS, kernelName, topicName, makePolicy, makeSandbox, makeTraffic } = require('../sandbox-traffic');
+const { deviceRows, thresholdRows } = require('../gpu-crypto');
 
 const N = 1 << 24;
 const ROUNDS = 8;
@@ -54,15 +58,18 @@ const master = crypto.randomBytes(32);
 const gpuEnc = new gk.MemoryEncryption({ key: master, device: 'cuda' });
 const cpuEnc = new gk.MemoryEncryption({ key: master, device: 'cpu' });
 const controlBlocks = crypto.randomBytes(65536 * 256);
+const pages = crypto.randomBytes(4096 * 4096);
 
 runCases('gpu', [
   { group: 'AES-256-GCM seal, 16 MiB (per byte)', name: 'aead.seal native (OpenSSL, one core)', baseline: true, perOpDivisor: 16 << 20, fn: () => { gk.aead.seal('aes-256-gcm', aesKey, aesIv, big, undefined, { backend: 'native' }); } },
   { group: 'AES-256-GCM seal, 16 MiB (per byte)', name: 'aead.seal cuda (transfers included)', perOpDivisor: 16 << 20, fn: () => { gk.aead.seal('aes-256-gcm', aesKey, aesIv, big, undefined, { backend: 'cuda' }); } },
-  { group: 'encryptBlocks, 65,536 × 256 B (per block)', name: 'CPU (node:crypto per block)', baseline: true, perOpDivisor: 65536, fn: () => { cpuEnc.encryptBlocks(controlBlocks, 256); } },
+  { group: 'encryptBlocks, 65,536 × 256 B (per block)', name: 'CPU (OpenSSL, one native call)', baseline: true, perOpDivisor: 65536, fn: () => { cpuEnc.encryptBlocks(controlBlocks, 256); } },
   { group: 'encryptBlocks, 65,536 × 256 B (per block)', name: 'CUDA, one launch (transfers included)', perOpDivisor: 65536, fn: () => { gpuEnc.encryptBlocks(controlBlocks, 256); } },
+  { group: 'encryptBlocks, 4,096 × 4 KiB (per block)', name: 'CPU (OpenSSL, one native call)', baseline: true, perOpDivisor: 4096, fn: () => { cpuEnc.encryptBlocks(pages, 4096); } },
+  { group: 'encryptBlocks, 4,096 × 4 KiB (per block)', name: 'CUDA, one launch (transfers included)', perOpDivisor: 4096, fn: () => { gpuEnc.encryptBlocks(pages, 4096); } },
   { group: 'checkMessages, 16M-message batch (per message)', name: 'native C++ checker (one core)', baseline: true, perOpDivisor: N, fn: () => { cpuBox.checkMessages(batch, now++, { backend: 'native', out }); } },
   { group: 'checkMessages, 16M-message batch (per message)', name: 'CUDA via KernelSandbox.checkMessages (transfers included)', perOpDivisor: N, fn: () => { gpuBox.checkMessages(batch, now++, { backend: 'cuda', out }); } },
-], { time: 3000, warmupTime: 500, extraRows: async () => deviceOnlyRow() }).catch((e) => {
+], { time: 1500, warmupTime: 300, extraRows: async () => [...deviceOnlyRow(), ...deviceRows(gpu.addon), ...thresholdRows(gk)] }).catch((e) => {
   console.error(e);
   process.exit(1);
 });

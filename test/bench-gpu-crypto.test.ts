@@ -1,0 +1,45 @@
+// bench/gpu-crypto.js only runs where a GPU is lent, and device time is
+// short: run its code here against stand-ins (the CPU in place of the
+// device) so a slip in it cannot waste a device run. The figures mean nothing.
+import { expect, test } from 'vitest';
+import * as gk from '../lib';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { deviceRows, thresholdRows } = require('../bench/gpu-crypto.js');
+
+test('bench/gpu-crypto.js: device rows and the threshold sweep produce well-formed rows', () => {
+  const ms = (n: number): Float64Array => Float64Array.from({ length: n }, (_, i) => 1 + i / 10);
+  const fakeAddon = {
+    gcmBench: (keyBytes: number, bytes: number, reps: number) => {
+      expect([16, 32]).toContain(keyBytes);
+      expect(bytes).toBe(64 << 20);
+      return { wholeMs: ms(reps), ctrMs: ms(reps), ghashMs: ms(reps) };
+    },
+    sealBlocksBench: (_size: number, _count: number, reps: number) => ({ wholeMs: ms(reps) }),
+  };
+  const device = deviceRows(fakeAddon, 5);
+  expect(device).toHaveLength(5);
+  for (const r of device) {
+    expect(r.p50Ns).toBeGreaterThan(0);
+    expect(r.gbPerSec).toBeGreaterThan(0);
+    expect(typeof r.note).toBe('string');
+  }
+  // 64 MiB in 1.2 ms (the median of 1.0..1.4) is 55.9 GB/s.
+  expect(device[0].gbPerSec).toBeCloseTo((64 << 20) / 1.2e6, 1);
+
+  // The CPU stands in for the GPU: aead 'cuda' -> 'native', MemoryEncryption 'cuda' -> 'cpu'.
+  const standIn = {
+    aead: { seal: (alg: 'aes-256-gcm', key: Buffer, iv: Buffer, data: Buffer) => gk.aead.seal(alg, key, iv, data, undefined, { backend: 'native' }) },
+    MemoryEncryption: class extends gk.MemoryEncryption {
+      constructor(options: { key: Uint8Array }) {
+        super({ ...options, device: 'cpu' });
+      }
+    },
+  };
+  const sweep = thresholdRows(standIn, 1);
+  const last = sweep[sweep.length - 1];
+  expect(last.name).toBe('measured crossovers');
+  expect(sweep.filter((r: { name: string }) => r.name.startsWith('aead.seal'))).toHaveLength(7);
+  expect(sweep.filter((r: { name: string }) => r.name.startsWith('encryptBlocks'))).toHaveLength(12);
+  for (const r of sweep.slice(0, -1)) expect(r.cpuMs > 0 && r.gpuMs > 0).toBe(true);
+}, 60_000);
