@@ -1,8 +1,12 @@
-// bench/gpu-crypto.js only runs where a GPU is lent, and device time is
-// short: run its code here against stand-ins (the CPU in place of the
-// device) so a slip in it cannot waste a device run. The figures mean nothing.
+// The GPU machine's scripts (bench/gpu-crypto.js, scripts/gpu-workload.js,
+// scripts/device-check.sh) only run where a GPU is lent, and device time is
+// short: run their code here with the CPU standing in for the device, so a
+// slip in them cannot waste a device run. The figures mean nothing.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { expect, test } from 'vitest';
 import * as gk from '../lib';
+import { repoRoot } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { deviceRows, thresholdRows } = require('../bench/gpu-crypto.js');
@@ -43,3 +47,24 @@ test('bench/gpu-crypto.js: device rows and the threshold sweep produce well-form
   expect(sweep.filter((r: { name: string }) => r.name.startsWith('encryptBlocks'))).toHaveLength(12);
   for (const r of sweep.slice(0, -1)) expect(r.cpuMs > 0 && r.gpuMs > 0).toBe(true);
 }, 60_000);
+
+test('scripts/gpu-workload.js: its checks pass with the CPU backends in place of the GPU ones, and it refuses to run without a GPU otherwise', () => {
+  const script = path.join(repoRoot, 'scripts', 'gpu-workload.js');
+  const dry = spawnSync(process.execPath, [script, '--cpu-dry-run'], { encoding: 'utf8' });
+  expect(dry.stderr).toBe('');
+  expect(dry.stdout).toContain('dry run on the CPU passed');
+  expect(dry.status).toBe(0);
+  if (gk.backends().gpu.kind !== 'cuda') {
+    const real = spawnSync(process.execPath, [script], { encoding: 'utf8' });
+    expect(real.status).toBe(2);
+    expect(real.stderr).toContain('no CUDA backend');
+  }
+}, 60_000);
+
+test('the device shell scripts parse', () => {
+  for (const name of ['device-check.sh', 'device-kit.sh']) {
+    const r = spawnSync('bash', ['-n', path.join(repoRoot, 'scripts', name)], { encoding: 'utf8' });
+    expect(r.stderr, name).toBe('');
+    expect(r.status, name).toBe(0);
+  }
+});
