@@ -124,4 +124,4 @@ function thresholdRows(gk, budgetMs = 150) {
   return rows;
 }
 
-module.exports = { deviceRows, thresholdRows };
+module.exports = { deviceRows, thresholdRows, timeCalls, crossover };

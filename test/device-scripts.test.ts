@@ -10,6 +10,8 @@ import { repoRoot } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { deviceRows, thresholdRows } = require('../bench/gpu-crypto.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { sandboxThresholdRows } = require('../bench/gpu-sandbox.js');
 
 test('bench/gpu-crypto.js: device rows and the threshold sweep produce well-formed rows', () => {
   const ms = (n: number): Float64Array => Float64Array.from({ length: n }, (_, i) => 1 + i / 10);
@@ -46,6 +48,12 @@ test('bench/gpu-crypto.js: device rows and the threshold sweep produce well-form
   expect(sweep.filter((r: { name: string }) => r.name.startsWith('aead.seal'))).toHaveLength(7);
   expect(sweep.filter((r: { name: string }) => r.name.startsWith('encryptBlocks'))).toHaveLength(12);
   for (const r of sweep.slice(0, -1)) expect(r.cpuMs > 0 && r.gpuMs > 0).toBe(true);
+}, 60_000);
+
+test('bench/gpu-sandbox.js: the sandbox sweep produces a row per size and a crossover row', () => {
+  const rows = sandboxThresholdRows(gk, 1, { cpu: gk.backends().core.kind === 'native' ? 'native' : 'js', gpu: 'js' }, 1 << 14);
+  expect(rows.map((r: { name: string }) => r.name)).toEqual(['4096 messages: GPU time / CPU time', '16384 messages: GPU time / CPU time', 'measured crossover']);
+  for (const r of rows.slice(0, -1)) expect(r.cpuMs > 0 && r.gpuMs > 0 && r.p50Ns > 0).toBe(true);
 }, 60_000);
 
 test('scripts/gpu-workload.js: its checks pass with the CPU backends in place of the GPU ones, and it refuses to run without a GPU otherwise', () => {

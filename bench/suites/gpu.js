@@ -12,6 +12,7 @@ const { runCases } = require('../harness');
 const { gpuBackend } = require('../../dist/native.js');
 const { KERNELS, TOPICS, kernelName, topicName, makePolicy, makeSandbox, makeTraffic } = require('../sandbox-traffic');
 const { deviceRows, thresholdRows } = require('../gpu-crypto');
+const { sandboxThresholdRows } = require('../gpu-sandbox');
 
 const N = 1 << 24;
 const ROUNDS = 8;
@@ -69,7 +70,7 @@ runCases('gpu', [
   { group: 'encryptBlocks, 4,096 × 4 KiB (per block)', name: 'CUDA, one launch (transfers included)', perOpDivisor: 4096, fn: () => { gpuEnc.encryptBlocks(pages, 4096); } },
   { group: 'checkMessages, 16M-message batch (per message)', name: 'native C++ checker (one core)', baseline: true, perOpDivisor: N, fn: () => { cpuBox.checkMessages(batch, now++, { backend: 'native', out }); } },
   { group: 'checkMessages, 16M-message batch (per message)', name: 'CUDA via KernelSandbox.checkMessages (transfers included)', perOpDivisor: N, fn: () => { gpuBox.checkMessages(batch, now++, { backend: 'cuda', out }); } },
-], { time: 1500, warmupTime: 300, extraRows: async () => [...deviceOnlyRow(), ...deviceRows(gpu.addon), ...thresholdRows(gk)] }).catch((e) => {
+], { time: 1500, warmupTime: 300, extraRows: async () => [...deviceOnlyRow(), ...deviceRows(gpu.addon), ...thresholdRows(gk), ...sandboxThresholdRows(gk)] }).catch((e) => {
   console.error(e);
   process.exit(1);
 });
