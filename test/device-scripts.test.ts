@@ -1,7 +1,8 @@
 // The GPU machine's scripts (bench/gpu-crypto.js, bench/gpu-sandbox.js,
-// scripts/gpu-workload.js, scripts/device-check.sh) only run where a GPU is lent, and device time is
-// short: run their code here with the CPU standing in for the device, so a
-// slip in them cannot waste a device run. The figures mean nothing.
+// scripts/gpu-workload.js, scripts/device-check.sh) only run where a GPU is
+// lent, and device time is short: run their code here with the CPU standing
+// in for the device, so a slip in them cannot waste a device run. The
+// figures mean nothing.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { expect, test } from 'vitest';
