@@ -119,13 +119,14 @@ GK_HD void ExpandKey(const uint8_t* key, int key_bytes, const uint8_t* sbox, Key
   }
 }
 
+// One block as four big-endian words, encrypted in place.
 template <typename Table>
-GK_HD void EncryptBlock(const Key& k, const Table& t, const uint8_t in[16], uint8_t out[16]) {
+GK_HD void EncryptWords(const Key& k, const Table& t, uint32_t w[4]) {
   const uint32_t* rk = k.rk;
-  uint32_t s0 = hd::LoadBe32(in) ^ rk[0];
-  uint32_t s1 = hd::LoadBe32(in + 4) ^ rk[1];
-  uint32_t s2 = hd::LoadBe32(in + 8) ^ rk[2];
-  uint32_t s3 = hd::LoadBe32(in + 12) ^ rk[3];
+  uint32_t s0 = w[0] ^ rk[0];
+  uint32_t s1 = w[1] ^ rk[1];
+  uint32_t s2 = w[2] ^ rk[2];
+  uint32_t s3 = w[3] ^ rk[3];
   for (int r = 1; r < k.rounds; ++r) {
     rk += 4;
     const uint32_t t0 = t.Te(s0 >> 24) ^ Rotr(t.Te((s1 >> 16) & 0xff), 8) ^ Rotr(t.Te((s2 >> 8) & 0xff), 16) ^ Rotr(t.Te(s3 & 0xff), 24) ^ rk[0];
@@ -142,10 +143,17 @@ GK_HD void EncryptBlock(const Key& k, const Table& t, const uint8_t in[16], uint
   const uint32_t o1 = ((t.S(s1 >> 24) << 24) | (t.S((s2 >> 16) & 0xff) << 16) | (t.S((s3 >> 8) & 0xff) << 8) | t.S(s0 & 0xff)) ^ rk[1];
   const uint32_t o2 = ((t.S(s2 >> 24) << 24) | (t.S((s3 >> 16) & 0xff) << 16) | (t.S((s0 >> 8) & 0xff) << 8) | t.S(s1 & 0xff)) ^ rk[2];
   const uint32_t o3 = ((t.S(s3 >> 24) << 24) | (t.S((s0 >> 16) & 0xff) << 16) | (t.S((s1 >> 8) & 0xff) << 8) | t.S(s2 & 0xff)) ^ rk[3];
-  hd::StoreBe32(out, o0);
-  hd::StoreBe32(out + 4, o1);
-  hd::StoreBe32(out + 8, o2);
-  hd::StoreBe32(out + 12, o3);
+  w[0] = o0;
+  w[1] = o1;
+  w[2] = o2;
+  w[3] = o3;
+}
+
+template <typename Table>
+GK_HD void EncryptBlock(const Key& k, const Table& t, const uint8_t in[16], uint8_t out[16]) {
+  uint32_t w[4] = {hd::LoadBe32(in), hd::LoadBe32(in + 4), hd::LoadBe32(in + 8), hd::LoadBe32(in + 12)};
+  EncryptWords(k, t, w);
+  for (int i = 0; i < 4; ++i) hd::StoreBe32(out + 4 * i, w[i]);
 }
 
 // ---- GF(2^128) in GCM's bit order (bit 0 is the most significant) ------------
@@ -267,6 +275,16 @@ GK_HD void CtrBlock(const Key& k, const Table& t, const uint8_t iv[12], uint64_t
   CounterBlock(iv, index, counter);
   EncryptBlock(k, t, counter, stream);
   for (size_t i = 0; i < n; ++i) out[i] = in[i] ^ stream[i];
+}
+
+// CTR over one whole block held as four little-endian words, as a kernel
+// reads it with one 16-byte load: the keystream's big-endian words are
+// byte-swapped instead of the data being split into bytes.
+template <typename Table>
+GK_HD void CtrWordsLe(const Key& k, const Table& t, const uint8_t iv[12], uint64_t index, const uint32_t in_le[4], uint32_t out_le[4]) {
+  uint32_t w[4] = {hd::LoadBe32(iv), hd::LoadBe32(iv + 4), hd::LoadBe32(iv + 8), uint32_t(2 + index)};
+  EncryptWords(k, t, w);
+  for (int i = 0; i < 4; ++i) out_le[i] = in_le[i] ^ hd::Bswap32(w[i]);
 }
 
 // The last GHASH block: bit lengths of the AAD and the ciphertext.

@@ -26,6 +26,15 @@ GK_HD void StoreBe32(uint8_t* p, uint32_t v) {
 
 GK_HD uint32_t Rotl32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
+// Byte reversal: one PRMT on the device (result byte n = x's byte 3 - n).
+GK_HD uint32_t Bswap32(uint32_t x) {
+#if defined(__CUDA_ARCH__)
+  return __byte_perm(x, 0, 0x0123);
+#else
+  return (x >> 24) | ((x >> 8) & 0xff00u) | ((x << 8) & 0xff0000u) | (x << 24);
+#endif
+}
+
 // A fixed integer mix (the 32-bit finalizer of MurmurHash3). The self-test
 // kernel writes Mix32(i ^ seed) for every index, and the host recomputes it
 // with this same function: a launch that ran, on the right data, proves the

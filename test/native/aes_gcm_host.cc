@@ -71,10 +71,19 @@ void Run(const Table& t, const Key& k, const uint8_t* iv, const std::vector<uint
   const U128 h = HashSubkey(k, t);
   std::vector<uint8_t> ct(text.size());
   const uint64_t m = (text.size() + 15) / 16;
-  // Blocks in reverse order: CTR blocks are independent.
+  // Blocks in reverse order: CTR blocks are independent. Every other case
+  // takes whole blocks as little-endian words, as the kernel's 16-byte loads do.
   for (uint64_t i = m; i-- > 0;) {
     const size_t n = text.size() - i * 16 < 16 ? text.size() - i * 16 : 16;
-    CtrBlock(k, t, iv, i, text.data() + i * 16, ct.data() + i * 16, n);
+    if (n == 16 && c % 4 < 2) {
+      uint32_t in_le[4];
+      uint32_t out_le[4];
+      std::memcpy(in_le, text.data() + i * 16, 16);  // x86-64 and arm64 hosts are little-endian, like the GPU
+      CtrWordsLe(k, t, iv, i, in_le, out_le);
+      std::memcpy(ct.data() + i * 16, out_le, 16);
+    } else {
+      CtrBlock(k, t, iv, i, text.data() + i * 16, ct.data() + i * 16, n);
+    }
   }
   uint8_t tag[16];
   FinishTag(k, t, iv, Ghash(h, aad, ct, chunk_blocks, log2_threads, c % 2 == 1 ? int(c % 32) : -1), tag);
