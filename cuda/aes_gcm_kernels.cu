@@ -73,7 +73,8 @@ __global__ void GhashTreeKernel(GhashKeyTable gt, ChunkPowers powers, const uint
   __shared__ U128 slots[kThreads];
   const LaneGhashTable g = LoadLaneGhashTable(gt, m64, r32);
   const uint64_t j = blockIdx.x * uint64_t(kThreads) + threadIdx.x;
-  slots[threadIdx.x] = j < chunks ? GhashChunkFromEnd(g, text, len, j, kChunkBlocks) : U128{0, 0};
+  const bool aligned = (reinterpret_cast<uintptr_t>(text) & 15) == 0;
+  slots[threadIdx.x] = j < chunks ? GhashChunkFromEnd(g, text, len, j, kChunkBlocks, aligned) : U128{0, 0};
   __syncthreads();
   for (uint32_t level = 0; level < kLog2Threads; ++level) {
     if (threadIdx.x % (2u << level) == 0) ChunkTreeLevel(slots, threadIdx.x, level, powers);

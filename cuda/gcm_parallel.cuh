@@ -43,13 +43,20 @@ GK_HD void BuildChunkPowers(U128 h, uint32_t k, uint64_t chunks, ChunkPowers* p)
   for (uint32_t l = 1; l < kChunkPowerLevels && (uint64_t(1) << (l - 1)) < chunks; ++l) p->g2[l] = GfMul(p->g2[l - 1], p->g2[l - 1]);
 }
 
-// Horner value of chunk j (j < ChunkCount), from zero.
+// Horner value of chunk j (j < ChunkCount), from zero. With `aligned`
+// (text 16-byte aligned), whole blocks are read as words (one 16-byte load
+// each on the device) and only a partial last block byte by byte.
 template <typename GTable>
-GK_HD U128 GhashChunkFromEnd(const GTable& g, const uint8_t* text, size_t len, uint64_t j, uint32_t k) {
+GK_HD U128 GhashChunkFromEnd(const GTable& g, const uint8_t* text, size_t len, uint64_t j, uint32_t k, bool aligned) {
   const uint64_t end = BlockCount(len) - j * k;
-  const uint64_t begin = end > k ? end - k : 0;
+  uint64_t begin = end > k ? end - k : 0;
   const size_t to = end * 16 < len ? size_t(end * 16) : len;
-  return GhashBytesT(g, U128{0, 0}, text + begin * 16, to - size_t(begin * 16));
+  U128 y{0, 0};
+  if (aligned) {
+    const hd::Words4* words = reinterpret_cast<const hd::Words4*>(text);
+    for (; begin * 16 + 16 <= to; ++begin) y = GhashMulH(g, Xor(y, Load128Words(words[begin])));
+  }
+  return GhashBytesT(g, y, text + begin * 16, to - size_t(begin * 16));
 }
 
 // Tree level `level` of a block: slot tau (a multiple of 2^(level+1))

@@ -105,6 +105,11 @@ GK_HD U128 GhashBytesT(const GTable& g, U128 y, const uint8_t* data, size_t len)
   return y;
 }
 
+// A whole block loaded as little-endian words, in GCM's big-endian order.
+GK_HD U128 Load128Words(const hd::Words4& v) {
+  return U128{(uint64_t(hd::Bswap32(v.x)) << 32) | hd::Bswap32(v.y), (uint64_t(hd::Bswap32(v.z)) << 32) | hd::Bswap32(v.w)};
+}
+
 // GhashStream with the table (header, index and AAD of a control block).
 template <typename GTable>
 struct GhashStreamT {

@@ -13,6 +13,16 @@
 namespace gk {
 namespace hd {
 
+// Sixteen bytes as four little-endian words, 16-byte aligned: the device's
+// uint4 (one 16-byte load or store), and the same layout on the host.
+#if defined(__CUDACC__)
+using Words4 = uint4;
+#else
+struct alignas(16) Words4 {
+  uint32_t x, y, z, w;
+};
+#endif
+
 GK_HD uint32_t LoadBe32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
