@@ -5,16 +5,12 @@
 #include <random>
 
 #include "aes_gcm_kernels.h"
+#include "cuda_ok.h"
 
 namespace gk {
 namespace aes {
 namespace {
 
-bool Ok(cudaError_t err, std::string* error) {
-  if (err == cudaSuccess) return true;
-  *error = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-  return false;
-}
 
 // Device memory holding random bytes, freed on every path.
 class RandomDeviceBytes {
@@ -23,12 +19,12 @@ class RandomDeviceBytes {
     if (ptr_ != nullptr) cudaFree(ptr_);
   }
   bool Alloc(size_t n, bool fill, std::string* error) {
-    if (!Ok(cudaMalloc(&ptr_, n == 0 ? 1 : n), error)) return false;
+    if (!CudaOk(cudaMalloc(&ptr_, n == 0 ? 1 : n), error)) return false;
     if (!fill || n == 0) return true;
     std::vector<uint8_t> host(n);
     std::mt19937_64 rng(n);
     for (size_t i = 0; i < n; ++i) host[i] = uint8_t(rng());
-    return Ok(cudaMemcpy(ptr_, host.data(), n, cudaMemcpyHostToDevice), error);
+    return CudaOk(cudaMemcpy(ptr_, host.data(), n, cudaMemcpyHostToDevice), error);
   }
   uint8_t* get() const { return static_cast<uint8_t*>(ptr_); }
 
@@ -41,10 +37,10 @@ template <typename Fn>
 bool TimeOnDevice(Fn fn, double* ms, std::string* error) {
   cudaEvent_t start = nullptr;
   cudaEvent_t stop = nullptr;
-  bool ok = Ok(cudaEventCreate(&start), error) && Ok(cudaEventCreate(&stop), error) && Ok(cudaEventRecord(start), error) && fn() &&
-            Ok(cudaEventRecord(stop), error) && Ok(cudaEventSynchronize(stop), error);
+  bool ok = CudaOk(cudaEventCreate(&start), error) && CudaOk(cudaEventCreate(&stop), error) && CudaOk(cudaEventRecord(start), error) && fn() &&
+            CudaOk(cudaEventRecord(stop), error) && CudaOk(cudaEventSynchronize(stop), error);
   float elapsed = 0;
-  if (ok) ok = Ok(cudaEventElapsedTime(&elapsed, start, stop), error);
+  if (ok) ok = CudaOk(cudaEventElapsedTime(&elapsed, start, stop), error);
   if (start != nullptr) cudaEventDestroy(start);
   if (stop != nullptr) cudaEventDestroy(stop);
   *ms = elapsed;
@@ -54,7 +50,7 @@ bool TimeOnDevice(Fn fn, double* ms, std::string* error) {
 }  // namespace
 
 bool CudaGcmBench(int key_bytes, size_t len, int reps, GcmBenchRuns* runs, std::string* error) {
-  if (!Ok(cudaSetDevice(0), error)) return false;
+  if (!CudaOk(cudaSetDevice(0), error)) return false;
   RandomDeviceBytes data;
   if (!data.Alloc(len, true, error)) return false;
   uint8_t key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
@@ -74,7 +70,7 @@ bool CudaGcmBench(int key_bytes, size_t len, int reps, GcmBenchRuns* runs, std::
 }
 
 bool CudaSealBlocksBench(size_t block_size, uint32_t count, int reps, BlocksBenchRuns* runs, std::string* error) {
-  if (!Ok(cudaSetDevice(0), error)) return false;
+  if (!CudaOk(cudaSetDevice(0), error)) return false;
   RandomDeviceBytes in;
   RandomDeviceBytes out;
   if (!in.Alloc(block_size * count, true, error) || !out.Alloc((16 + block_size) * count, false, error)) return false;

@@ -13,6 +13,7 @@
 
 #include <vector>
 
+#include "cuda_ok.h"
 #include "gcm_parallel.cuh"
 
 namespace gk {
@@ -125,21 +126,27 @@ struct BlockShared {
   ControlBlockConstants consts;
 };
 
-__device__ void LoadConsts(const ControlBlockConstants& from, ControlBlockConstants* to) {
-  const uint32_t* src = reinterpret_cast<const uint32_t*>(&from);
-  uint32_t* dst = reinterpret_cast<uint32_t*>(to);
+// Fills the block's shared state (constants, both tables; one barrier)
+// and returns the GHASH table's accessor; the AES table's is {te0, lane}.
+__device__ LaneGhashTable LoadBlockShared(const BlockJob& job, BlockShared* sh) {
+  const uint32_t* src = reinterpret_cast<const uint32_t*>(&job.consts);
+  uint32_t* dst = reinterpret_cast<uint32_t*>(&sh->consts);
   for (unsigned i = threadIdx.x; i < sizeof(ControlBlockConstants) / 4; i += blockDim.x) dst[i] = src[i];
+  for (unsigned i = threadIdx.x; i < 256 * 32; i += blockDim.x) sh->te0[i] = c_te0[i / 32];
+  return LoadLaneGhashTable(job.gt, sh->m64, sh->r32);  // its barrier covers the stores above too
 }
+
+// The control block of this thread's warp, and the step to the next one.
+__device__ uint64_t FirstWarpBlock() { return (blockIdx.x * uint64_t(blockDim.x) + threadIdx.x) / 32; }
+__device__ uint64_t WarpStride() { return uint64_t(gridDim.x) * blockDim.x / 32; }
 
 // A warp per control block: out gets tag + ciphertext per block.
 __global__ void SealBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out) {
   __shared__ BlockShared sh;
-  LoadConsts(job.consts, &sh.consts);
-  const LaneGhashTable g = LoadLaneGhashTable(job.gt, sh.m64, sh.r32);
-  const LaneTable t = LoadLaneTable(sh.te0);
+  const LaneGhashTable g = LoadBlockShared(job, &sh);
+  const LaneTable t{sh.te0, threadIdx.x & 31};
   const uint32_t lane = threadIdx.x & 31;
-  const uint64_t warps = uint64_t(gridDim.x) * blockDim.x / 32;
-  for (uint64_t i = (blockIdx.x * uint64_t(blockDim.x) + threadIdx.x) / 32; i < job.count; i += warps) {
+  for (uint64_t i = FirstWarpBlock(); i < job.count; i += WarpStride()) {
     uint8_t iv[12];
     ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
     uint8_t* sealed = out + i * (16 + job.block_size);
@@ -153,12 +160,10 @@ __global__ void SealBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out) 
 // without early exit).
 __global__ void OpenBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out, uint8_t* ok) {
   __shared__ BlockShared sh;
-  LoadConsts(job.consts, &sh.consts);
-  const LaneGhashTable g = LoadLaneGhashTable(job.gt, sh.m64, sh.r32);
-  const LaneTable t = LoadLaneTable(sh.te0);
+  const LaneGhashTable g = LoadBlockShared(job, &sh);
+  const LaneTable t{sh.te0, threadIdx.x & 31};
   const uint32_t lane = threadIdx.x & 31;
-  const uint64_t warps = uint64_t(gridDim.x) * blockDim.x / 32;
-  for (uint64_t i = (blockIdx.x * uint64_t(blockDim.x) + threadIdx.x) / 32; i < job.count; i += warps) {
+  for (uint64_t i = FirstWarpBlock(); i < job.count; i += WarpStride()) {
     uint8_t iv[12];
     ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
     const uint8_t* sealed = in + i * (16 + job.block_size);
@@ -195,11 +200,6 @@ class DeviceBytes {
   bool wipe_ = false;
 };
 
-bool Fail(cudaError_t err, std::string* error) {
-  if (err == cudaSuccess) return true;
-  *error = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-  return false;
-}
 
 unsigned GridFor(uint64_t threads) {
   const uint64_t blocks = (threads + kThreads - 1) / kThreads;
@@ -263,7 +263,7 @@ bool DeviceGhash(const Prepared& p, const uint8_t* aad, size_t aad_len, const ui
     }
     U128 text_part{0, 0};
     if (err == cudaSuccess) err = cudaMemcpy(&text_part, partial + blocks, sizeof(U128), cudaMemcpyDeviceToHost);
-    if (!Fail(err, error)) return false;
+    if (!CudaOk(err, error)) return false;
     acc = Xor(acc, text_part);
   }
   *s = GhashMulH(host_g, Xor(acc, LengthBlock(aad_len, len)));
@@ -278,14 +278,14 @@ bool CudaGcmSealOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12]
   Iv v;
   for (int i = 0; i < 12; ++i) v.bytes[i] = iv[i];
   cudaError_t err = cudaSetDevice(0);
-  if (!Fail(err, error)) return false;
+  if (!CudaOk(err, error)) return false;
   StageEvents events(times != nullptr);
   events.Record(events.start);
   if (len > 0) {
     CtrKernel<<<GridFor(BlockCount(len)), kThreads>>>(p.k, v, d_in, d_out, len);
     err = cudaGetLastError();
   }
-  if (!Fail(err, error)) return false;
+  if (!CudaOk(err, error)) return false;
   events.Record(events.ctr_done);
   U128 s;
   if (!DeviceGhash(p, aad, aad_len, d_out, len, &s, error)) return false;
@@ -297,7 +297,7 @@ bool CudaGcmSealOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12]
     err = cudaEventSynchronize(events.ghash_done);
     if (err == cudaSuccess) err = cudaEventElapsedTime(&ctr, events.start, events.ctr_done);
     if (err == cudaSuccess) err = cudaEventElapsedTime(&ghash, events.ctr_done, events.ghash_done);
-    if (!Fail(err, error)) return false;
+    if (!CudaOk(err, error)) return false;
     times->ctr_ms = ctr;
     times->ghash_ms = ghash;
   }
@@ -308,7 +308,7 @@ bool CudaGcmOpenOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12]
                          size_t len, const uint8_t tag[16], uint8_t* d_out, bool* authentic, std::string* error) {
   const Prepared p = Prepare(key, key_bytes);
   *authentic = false;
-  if (!Fail(cudaSetDevice(0), error)) return false;
+  if (!CudaOk(cudaSetDevice(0), error)) return false;
   U128 s;
   if (!DeviceGhash(p, aad, aad_len, d_in, len, &s, error)) return false;
   uint8_t expected[16];
@@ -320,7 +320,7 @@ bool CudaGcmOpenOnDevice(const uint8_t* key, int key_bytes, const uint8_t iv[12]
   for (int i = 0; i < 12; ++i) v.bytes[i] = iv[i];
   if (len > 0) {
     CtrKernel<<<GridFor(BlockCount(len)), kThreads>>>(p.k, v, d_in, d_out, len);
-    if (!Fail(cudaGetLastError(), error)) return false;
+    if (!CudaOk(cudaGetLastError(), error)) return false;
   }
   *authentic = true;
   return true;
@@ -333,10 +333,10 @@ bool CudaGcmSeal(const uint8_t* key, int key_bytes, const uint8_t iv[12], const 
   cudaError_t err = cudaSetDevice(0);
   if (err == cudaSuccess) err = d.Alloc(len);
   if (err == cudaSuccess && len > 0) err = cudaMemcpy(d.get(), in, len, cudaMemcpyHostToDevice);
-  if (!Fail(err, error)) return false;
+  if (!CudaOk(err, error)) return false;
   // In place on the device copy.
   if (!CudaGcmSealOnDevice(key, key_bytes, iv, aad, aad_len, d.get(), len, d.get(), tag, error)) return false;
-  return len == 0 || Fail(cudaMemcpy(out, d.get(), len, cudaMemcpyDeviceToHost), error);
+  return len == 0 || CudaOk(cudaMemcpy(out, d.get(), len, cudaMemcpyDeviceToHost), error);
 }
 
 bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const uint8_t* aad, size_t aad_len, const uint8_t* in, size_t len,
@@ -346,10 +346,10 @@ bool CudaGcmOpen(const uint8_t* key, int key_bytes, const uint8_t iv[12], const 
   cudaError_t err = cudaSetDevice(0);
   if (err == cudaSuccess) err = d.Alloc(len);
   if (err == cudaSuccess && len > 0) err = cudaMemcpy(d.get(), in, len, cudaMemcpyHostToDevice);
-  if (!Fail(err, error)) return false;
+  if (!CudaOk(err, error)) return false;
   if (!CudaGcmOpenOnDevice(key, key_bytes, iv, aad, aad_len, d.get(), len, tag, d.get(), authentic, error)) return false;
   if (!*authentic) return true;
-  return len == 0 || Fail(cudaMemcpy(out, d.get(), len, cudaMemcpyDeviceToHost), error);
+  return len == 0 || CudaOk(cudaMemcpy(out, d.get(), len, cudaMemcpyDeviceToHost), error);
 }
 
 namespace {
@@ -382,7 +382,7 @@ bool CudaSealBlocksOnDevice(const uint8_t* key, int key_bytes, const uint8_t* he
     SealBlocksKernel<<<GridFor(uint64_t(count) * 32), kThreads>>>(job, d_in, d_out);
     err = cudaGetLastError();
   }
-  return Fail(err, error);
+  return CudaOk(err, error);
 }
 
 bool CudaSealBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
@@ -397,11 +397,11 @@ bool CudaSealBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, si
   if (err == cudaSuccess) err = d_in.Alloc(in_len);
   if (err == cudaSuccess) err = d_out.Alloc(out_len);
   if (err == cudaSuccess && in_len > 0) err = cudaMemcpy(d_in.get(), in, in_len, cudaMemcpyHostToDevice);
-  if (!Fail(err, error)) return false;
+  if (!CudaOk(err, error)) return false;
   if (!CudaSealBlocksOnDevice(key, key_bytes, header, header_len, prefix, first, aad, aad_len, d_in.get(), block_size, count, d_out.get(), error)) {
     return false;
   }
-  return out_len == 0 || Fail(cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost), error);
+  return out_len == 0 || CudaOk(cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost), error);
 }
 
 bool CudaOpenBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, size_t header_len, const uint8_t prefix[4], uint64_t first,
@@ -426,14 +426,14 @@ bool CudaOpenBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, si
   }
   std::vector<uint8_t> ok(count);
   if (err == cudaSuccess && count > 0) err = cudaMemcpy(ok.data(), d_ok.get(), count, cudaMemcpyDeviceToHost);
-  if (!Fail(err, error)) return false;
+  if (!CudaOk(err, error)) return false;
   for (uint32_t i = 0; i < count; ++i) {
     if (ok[i] != 1) {
       *first_bad = i;
       return true;  // the plaintext stays on the device and is wiped with d_out
     }
   }
-  return out_len == 0 || Fail(cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost), error);
+  return out_len == 0 || CudaOk(cudaMemcpy(out, d_out.get(), out_len, cudaMemcpyDeviceToHost), error);
 }
 
 }  // namespace aes

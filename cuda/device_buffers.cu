@@ -2,41 +2,34 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda_ok.h"
+
 namespace gk {
 namespace devmem {
-namespace {
-
-bool Ok(cudaError_t err, std::string* error) {
-  if (err == cudaSuccess) return true;
-  *error = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-  return false;
-}
-
-}  // namespace
 
 bool Alloc(size_t bytes, void** ptr, std::string* error) {
   cudaError_t err = cudaSetDevice(0);
   if (err == cudaSuccess) err = cudaMalloc(ptr, bytes == 0 ? 1 : bytes);
   if (err == cudaSuccess) err = cudaMemset(*ptr, 0, bytes == 0 ? 1 : bytes);
-  return Ok(err, error);
+  return CudaOk(err, error);
 }
 
 bool WipeAndFree(void* ptr, size_t bytes, std::string* error) {
   cudaError_t err = cudaMemset(ptr, 0, bytes == 0 ? 1 : bytes);
   cudaError_t freed = cudaFree(ptr);
-  return Ok(err != cudaSuccess ? err : freed, error);
+  return CudaOk(err != cudaSuccess ? err : freed, error);
 }
 
 bool CopyIn(void* dst, const void* src, size_t bytes, std::string* error) {
-  return bytes == 0 || Ok(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), error);
+  return bytes == 0 || CudaOk(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), error);
 }
 
 bool CopyOut(void* dst, const void* src, size_t bytes, std::string* error) {
-  return bytes == 0 || Ok(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), error);
+  return bytes == 0 || CudaOk(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), error);
 }
 
 bool CopyOnDevice(void* dst, const void* src, size_t bytes, std::string* error) {
-  return bytes == 0 || Ok(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), error);
+  return bytes == 0 || CudaOk(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), error);
 }
 
 }  // namespace devmem
