@@ -4,7 +4,7 @@
 // - CTR: a thread per 16-byte block.
 // - GHASH of one message: a thread per chunk of kChunkBlocks blocks (table
 //   multiplications), a tree per block of threads, one XOR over the blocks.
-// - Control blocks: a warp per block, lanes summed by shuffles.
+// - Control blocks: 1 to 32 lanes per block by its size, summed by shuffles.
 // The key schedule, H, its table and the powers of H are computed on the
 // host (a few microseconds) and passed by value.
 #include "aes_gcm_kernels.h"
@@ -106,15 +106,8 @@ struct BlockJob {
   uint64_t first;
   size_t block_size;
   uint32_t count;
+  uint32_t lanes;  // per control block: LanesPerBlock(block_size)
 };
-
-__device__ U128 WarpXor(U128 v) {
-  for (int offset = 16; offset > 0; offset /= 2) {
-    v.hi ^= __shfl_xor_sync(0xffffffffu, v.hi, offset);
-    v.lo ^= __shfl_xor_sync(0xffffffffu, v.lo, offset);
-  }
-  return v;
-}
 
 // Shared state of the control-block kernels: both tables and the
 // per-launch constants (lanes index them by lane: shared, not the
@@ -136,39 +129,61 @@ __device__ LaneGhashTable LoadBlockShared(const BlockJob& job, BlockShared* sh) 
   return LoadLaneGhashTable(job.gt, sh->m64, sh->r32);  // its barrier covers the stores above too
 }
 
-// The control block of this thread's warp, and the step to the next one.
-__device__ uint64_t FirstWarpBlock() { return (blockIdx.x * uint64_t(blockDim.x) + threadIdx.x) / 32; }
-__device__ uint64_t WarpStride() { return uint64_t(gridDim.x) * blockDim.x / 32; }
+// This thread's warp, and how many warps the grid has.
+__device__ uint64_t WarpIndex() { return (blockIdx.x * uint64_t(blockDim.x) + threadIdx.x) / 32; }
+__device__ uint64_t WarpCount() { return uint64_t(gridDim.x) * blockDim.x / 32; }
 
-// A warp per control block: out gets tag + ciphertext per block.
+// XOR over each aligned group of `lanes` lanes (a power of two): every lane
+// gets its group's sum.
+__device__ U128 GroupXor(U128 v, uint32_t lanes) {
+  for (uint32_t offset = lanes / 2; offset > 0; offset /= 2) {
+    v.hi ^= __shfl_xor_sync(0xffffffffu, v.hi, offset);
+    v.lo ^= __shfl_xor_sync(0xffffffffu, v.lo, offset);
+  }
+  return v;
+}
+
+// Each group of job.lanes lanes seals one control block (cuda/gcm_parallel.cuh);
+// out gets tag + ciphertext per block. The loop is the same for the whole
+// warp (the shuffles need every lane); a group past the end computes nothing.
 __global__ void SealBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out) {
   __shared__ BlockShared sh;
   const LaneGhashTable g = LoadBlockShared(job, &sh);
   const LaneTable t{sh.te0, threadIdx.x & 31};
-  const uint32_t lane = threadIdx.x & 31;
-  for (uint64_t i = FirstWarpBlock(); i < job.count; i += WarpStride()) {
+  const uint32_t sub = (threadIdx.x & 31) % job.lanes;
+  const uint32_t per_warp = 32 / job.lanes;
+  for (uint64_t first = WarpIndex() * per_warp; first < job.count; first += WarpCount() * per_warp) {
+    const uint64_t i = first + (threadIdx.x & 31) / job.lanes;
+    const bool active = i < job.count;
     uint8_t iv[12];
     ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
     uint8_t* sealed = out + i * (16 + job.block_size);
-    const U128 sum = WarpXor(SealControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), in + i * job.block_size, job.block_size, sealed + 16, lane));
-    if (lane == 0) ControlBlockTag(job.k, t, g, sh.consts, iv, sum, sealed);
+    U128 y{0, 0};
+    if (active) y = SealControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), in + i * job.block_size, job.block_size, sealed + 16, sub);
+    const U128 sum = GroupXor(y, job.lanes);
+    if (active && sub == 0) ControlBlockTag(job.k, t, g, sh.consts, iv, sum, sealed);
   }
 }
 
-// A warp per control block: CTR into `out` and the tag recomputed over the
+// The same groups opening: CTR into `out` and the tag recomputed over the
 // given ciphertext; ok[i] is 1 when block i's tag matches (compared
 // without early exit).
 __global__ void OpenBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out, uint8_t* ok) {
   __shared__ BlockShared sh;
   const LaneGhashTable g = LoadBlockShared(job, &sh);
   const LaneTable t{sh.te0, threadIdx.x & 31};
-  const uint32_t lane = threadIdx.x & 31;
-  for (uint64_t i = FirstWarpBlock(); i < job.count; i += WarpStride()) {
+  const uint32_t sub = (threadIdx.x & 31) % job.lanes;
+  const uint32_t per_warp = 32 / job.lanes;
+  for (uint64_t first = WarpIndex() * per_warp; first < job.count; first += WarpCount() * per_warp) {
+    const uint64_t i = first + (threadIdx.x & 31) / job.lanes;
+    const bool active = i < job.count;
     uint8_t iv[12];
     ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
     const uint8_t* sealed = in + i * (16 + job.block_size);
-    const U128 sum = WarpXor(OpenControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), sealed + 16, job.block_size, out + i * job.block_size, lane));
-    if (lane == 0) {
+    U128 y{0, 0};
+    if (active) y = OpenControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), sealed + 16, job.block_size, out + i * job.block_size, sub);
+    const U128 sum = GroupXor(y, job.lanes);
+    if (active && sub == 0) {
       uint8_t tag[16];
       ControlBlockTag(job.k, t, g, sh.consts, iv, sum, tag);
       uint8_t diff = 0;
@@ -368,7 +383,14 @@ BlockJob MakeJob(const uint8_t* key, int key_bytes, const uint8_t* header, size_
   job.first = first;
   job.block_size = block_size;
   job.count = count;
+  job.lanes = LanesPerBlock(block_size);
   return job;
+}
+
+// Warps that cover every control block at once (the grid may have fewer: they loop).
+uint64_t WarpsFor(const BlockJob& job) {
+  const uint32_t per_warp = 32 / job.lanes;
+  return (uint64_t(job.count) + per_warp - 1) / per_warp;
 }
 
 }  // namespace
@@ -379,7 +401,7 @@ bool CudaSealBlocksOnDevice(const uint8_t* key, int key_bytes, const uint8_t* he
   const BlockJob job = MakeJob(key, key_bytes, header, header_len, prefix, first, aad, aad_len, block_size, count);
   cudaError_t err = cudaSetDevice(0);
   if (err == cudaSuccess && count > 0) {
-    SealBlocksKernel<<<GridFor(uint64_t(count) * 32), kThreads>>>(job, d_in, d_out);
+    SealBlocksKernel<<<GridFor(WarpsFor(job) * 32), kThreads>>>(job, d_in, d_out);
     err = cudaGetLastError();
   }
   return CudaOk(err, error);
@@ -421,7 +443,7 @@ bool CudaOpenBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, si
   if (err == cudaSuccess) err = d_ok.Alloc(count);
   if (err == cudaSuccess && in_len > 0) err = cudaMemcpy(d_in.get(), in, in_len, cudaMemcpyHostToDevice);
   if (err == cudaSuccess && count > 0) {
-    OpenBlocksKernel<<<GridFor(uint64_t(count) * 32), kThreads>>>(job, d_in.get(), d_out.get(), d_ok.get());
+    OpenBlocksKernel<<<GridFor(WarpsFor(job) * 32), kThreads>>>(job, d_in.get(), d_out.get(), d_ok.get());
     err = cudaGetLastError();
   }
   std::vector<uint8_t> ok(count);

@@ -12,12 +12,14 @@
 // G^(T·t) more (t: the block's index), a product of the same powers. So the
 // host hands the kernels G^(2^l) for every level, nothing else.
 //
-// One control block (MemoryEncryption.encryptBlocks): a warp per block,
-// lane l takes the q blocks at distances [lq, (l+1)q) from the end, and its
-// value needs H^(lq) more (q = ceil(blocks / 32)). The block's associated
-// data (header || BE32(index) || aad) is the same for every block but for
-// the index, so its GHASH is a constant plus one term per set index bit:
-// lane b adds the term of bit b. A shuffle sums the lanes; lane 0 adds the
+// Control blocks (MemoryEncryption.encryptBlocks): L lanes per block, L the
+// smallest power of two >= its 16-byte blocks, at most 32, so a warp takes
+// 32 / L small blocks at once or one large one. Lane r of a block takes the
+// q blocks at distances [rq, (r+1)q) from the end, and its value needs
+// H^(rq) more (q = ceil(blocks / L)). The block's associated data (header ||
+// BE32(index) || aad) is the same for every block but for the index, so its
+// GHASH is a constant plus one term per set index bit: lane r adds the terms
+// of bits r, r + L, ... Shuffles sum each block's lanes; its lane 0 adds the
 // length block and encrypts J0 for the tag.
 #pragma once
 #include "ghash_table.cuh"
@@ -87,7 +89,18 @@ GK_HD void ControlBlockIv(const uint8_t prefix[4], uint64_t first, uint32_t inde
 
 GK_HD bool IsAligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
-GK_HD uint32_t BlocksPerLane(size_t size) { return uint32_t((BlockCount(size) + kWarpLanes - 1) / kWarpLanes); }
+// L: lanes per control block (a power of two, 1 to 32).
+GK_HD uint32_t LanesPerBlock(size_t size) {
+  const uint64_t nb = BlockCount(size);
+  uint32_t lanes = 1;
+  while (lanes < kWarpLanes && lanes < nb) lanes *= 2;
+  return lanes;
+}
+
+GK_HD uint32_t BlocksPerLane(size_t size) {
+  const uint32_t lanes = LanesPerBlock(size);
+  return uint32_t((BlockCount(size) + lanes - 1) / lanes);
+}
 
 // Lane `lane`'s 16-byte blocks [*begin, *end) of a control block (may be empty).
 GK_HD void LaneBlocks(size_t size, uint32_t lane, uint32_t q, uint64_t* begin, uint64_t* end) {
@@ -99,8 +112,8 @@ GK_HD void LaneBlocks(size_t size, uint32_t lane, uint32_t q, uint64_t* begin, u
 
 // What the host computes once per launch for the control blocks.
 struct ControlBlockConstants {
-  U128 lane_power[kWarpLanes];  // H^(lane·q)
-  U128 index_bit[kWarpLanes];   // GHASH term of index bit b (AD and text lengths fixed)
+  U128 lane_power[kWarpLanes];  // H^(r·q) for lane r of a block (r < L)
+  U128 index_bit[32];           // GHASH term of index bit b (AD and text lengths fixed)
   U128 base;                    // GHASH of the AD with index 0, times H^blocks, plus the length block
 };
 
@@ -132,15 +145,15 @@ GK_HD void BuildControlBlockConstants(const GTable& g, U128 h, const uint8_t* he
   const U128 hq = GfPow(h, q);
   c->lane_power[0] = GfOne();
   for (uint32_t l = 1; l < kWarpLanes; ++l) c->lane_power[l] = GfMul(c->lane_power[l - 1], hq);
-  for (uint32_t b = 0; b < kWarpLanes; ++b) {
+  for (uint32_t b = 0; b < 32; ++b) {
     c->index_bit[b] = GfMul(Xor(AdGhash(g, header, header_len, 1u << b, aad, aad_len), zero_index), shift);
   }
 }
 
-// One lane's part of sealing control block `index`: CTR over its blocks of
-// `in` into `ct`, their GHASH moved to its place, plus the term of index
-// bit `lane`. The lanes' values XOR to the whole GHASH but for the final
-// multiplication by H.
+// Lane `lane` (< LanesPerBlock) of sealing control block `index`: CTR over
+// its blocks of `in` into `ct`, their GHASH moved to its place, plus the
+// terms of its index bits. The lanes' values XOR to the whole GHASH but for
+// the final multiplication by H.
 template <typename Table, typename GTable>
 GK_HD U128 SealControlBlockLane(const Key& k, const Table& t, const GTable& g, const ControlBlockConstants& c, const uint8_t iv[12],
                                 uint32_t index, const uint8_t* in, size_t size, uint8_t* ct, uint32_t lane) {
@@ -167,7 +180,9 @@ GK_HD U128 SealControlBlockLane(const Key& k, const Table& t, const GTable& g, c
     y = GhashMulH(g, Xor(y, Load128(block)));
   }
   if (lane != 0) y = GfMul(y, c.lane_power[lane]);
-  if ((index >> lane) & 1) y = Xor(y, c.index_bit[lane]);
+  for (uint32_t b = lane; b < 32; b += LanesPerBlock(size)) {
+    if ((index >> b) & 1) y = Xor(y, c.index_bit[b]);
+  }
   return y;
 }
 
@@ -198,7 +213,9 @@ GK_HD U128 OpenControlBlockLane(const Key& k, const Table& t, const GTable& g, c
     CtrBlock(k, t, iv, b, ct + b * 16, plain + b * 16, n);
   }
   if (lane != 0) y = GfMul(y, c.lane_power[lane]);
-  if ((index >> lane) & 1) y = Xor(y, c.index_bit[lane]);
+  for (uint32_t b = lane; b < 32; b += LanesPerBlock(size)) {
+    if ((index >> b) & 1) y = Xor(y, c.index_bit[b]);
+  }
   return y;
 }
 

@@ -36,11 +36,11 @@ for (const len of [0, 1, 16, 17, 4096, 70_000, 300_000]) {
   }
 }
 
-// Control blocks: a warp each (lanes with one, several and partial blocks).
+// Control blocks: groups of 1 to 32 lanes each (lanes with one, several and partial blocks).
 const master = crypto.randomBytes(32);
 const gpuEnc = new gk.MemoryEncryption({ key: master, device: DEVICE });
 const cpuEnc = new gk.MemoryEncryption({ key: master, device: 'cpu' });
-for (const [size, count] of [[1, 3], [16, 5], [513, 7], [4096, 10]]) {
+for (const [size, count] of [[1, 3], [16, 5], [40, 9], [513, 7], [4096, 10]]) {
   const data = crypto.randomBytes(size * count);
   const sealed = gpuEnc.encryptBlocks(data, size, Buffer.from('aad'));
   assert.ok(cpuEnc.decryptBlocks(sealed, Buffer.from('aad')).equals(data), `blocks ${count} x ${size}`);

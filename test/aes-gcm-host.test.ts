@@ -78,7 +78,7 @@ test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST
   expect(at).toBe(run.stdout.length);
 });
 
-test.runIf(haveCxx)('a warp per control block (host build, 32 lanes in any order) seals exactly what MemoryEncryption.encryptBlocks seals, and opens it', async () => {
+test.runIf(haveCxx)('control blocks by 1 to 32 lanes each (host build, lanes in any order) seal exactly what MemoryEncryption.encryptBlocks seals, and open it', async () => {
   const { MemoryEncryption } = await import('../lib');
   const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-cb-')), 'control_block_host');
   const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', ...sanitize, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'control_block_host.cc'), '-o', exe], { encoding: 'utf8' });
@@ -93,13 +93,13 @@ test.runIf(haveCxx)('a warp per control block (host build, 32 lanes in any order
   const withLen = (b: Buffer): Buffer => Buffer.concat([u32(b.length), b]);
   const inputs: Buffer[] = [];
   const expected: Buffer[] = [];
-  const CASES = 96;
+  const CASES = 108;
   for (let c = 0; c < CASES; c++) {
     const algorithm = c % 2 === 0 ? 'aes-256-gcm' : 'aes-128-gcm';
     const master = crypto.randomBytes(32);
     const enc = new MemoryEncryption({ key: master, algorithm });
-    // Up to 32 lanes of one 16-byte block each, then several per lane, with a partial last block.
-    const blockSize = [1, 15, 16, 64, 256, 1000, 511, 512, 513, 4096, 8213, 100_000][c % 12];
+    // 1, 2, 4, 8, 16 and 32 lanes of one 16-byte block each, then several per lane; partial last blocks.
+    const blockSize = [1, 15, 16, 17, 32, 40, 64, 100, 255, 256, 257, 1000, 511, 512, 513, 4096, 8213, 100_000][c % 18];
     const count = blockSize > 10_000 ? randomInt(next, 0, 3) : randomInt(next, 0, 40);
     const aad = crypto.randomBytes(c % 3 === 0 ? 0 : randomInt(next, 1, 50));
     for (let skip = randomInt(next, 0, 3); skip > 0; skip--) enc.encryptBlocks(Buffer.alloc(blockSize * 2), blockSize); // the counter moves on

@@ -68,13 +68,14 @@ describe.runIf(onGpu)('CUDA AES-GCM', () => {
     }
   });
 
-  // Lanes with several 16-byte blocks each and a partial last one; and more
-  // blocks than the grid has warps (65,535 × 8), so warps stride.
-  test('encryptBlocks: large blocks, and more blocks than warps in the grid', () => {
+  // Groups of 1 to 32 lanes per block (several blocks per warp below 497
+  // bytes), lanes with several 16-byte blocks each and a partial last one;
+  // and more 512-byte blocks than the grid has warps (65,535 × 8), so warps loop.
+  test('encryptBlocks: small, large and odd block sizes, and more blocks than warps in the grid', () => {
     const master = crypto.randomBytes(32);
     const gpu = new MemoryEncryption({ key: master, device: 'cuda' });
     const cpu = new MemoryEncryption({ key: master, device: 'cpu' });
-    for (const [blockSize, count] of [[513, 300], [8213, 100], [100_000, 9], [16, 600_000]]) {
+    for (const [blockSize, count] of [[17, 1001], [40, 999], [100, 333], [257, 300], [513, 300], [8213, 100], [100_000, 9], [16, 600_000], [512, 530_000]]) {
       const data = crypto.randomBytes(blockSize * count);
       const sealed = gpu.encryptBlocks(data, blockSize);
       expect(cpu.decryptBlocks(sealed).equals(data), `${count} × ${blockSize}`).toBe(true);

@@ -1,7 +1,7 @@
 // Host build of the control-block kernels' work (cuda/gcm_parallel.cuh):
-// for each block of MemoryEncryption.encryptBlocks, 32 "lanes" seal their
-// parts in any order, their values are XORed as the warp's shuffle does,
-// and lane 0 makes the tag. Reads cases on stdin, writes the envelope body
+// for each block of MemoryEncryption.encryptBlocks, its "lanes" (1 to 32,
+// by its size) seal their parts in any order, their values are XORed as the
+// warp's shuffles do, and lane 0 makes the tag. Reads cases on stdin, writes the envelope body
 // (tag + ciphertext per block) for each. It also opens its own output the
 // way the open kernel does and reports on stderr if that fails.
 #include <cstdio>
@@ -24,7 +24,7 @@ bool SealAndOpen(const Key& k, const Table& t, const GTable& g, const ControlBlo
     ControlBlockIv(prefix, first, i, iv);
     uint8_t* sealed = out->data() + size_t(i) * (16 + block_size);
     U128 sum{0, 0};
-    for (uint32_t lane = kWarpLanes; lane-- > 0;) {
+    for (uint32_t lane = LanesPerBlock(block_size); lane-- > 0;) {
       sum = Xor(sum, SealControlBlockLane(k, t, g, consts, iv, i, plain.data() + size_t(i) * block_size, block_size, sealed + 16, lane));
     }
     ControlBlockTag(k, t, g, consts, iv, sum, sealed);
@@ -35,7 +35,7 @@ bool SealAndOpen(const Key& k, const Table& t, const GTable& g, const ControlBlo
     ControlBlockIv(prefix, first, i, iv);
     const uint8_t* sealed = out->data() + size_t(i) * (16 + block_size);
     U128 sum{0, 0};
-    for (uint32_t lane = 0; lane < kWarpLanes; ++lane) {
+    for (uint32_t lane = 0; lane < LanesPerBlock(block_size); ++lane) {
       sum = Xor(sum, OpenControlBlockLane(k, t, g, consts, iv, i, sealed + 16, block_size, back.data() + size_t(i) * block_size, lane));
     }
     uint8_t tag[16];
