@@ -4,10 +4,11 @@
 //
 // AES uses one T-table (Te0; the other three are its byte rotations) and the
 // S-box for the last round; the tables are passed in, so a kernel can hand in
-// a copy in shared memory and the host the constants below. GHASH multiplies
-// in GF(2^128) bit by bit (SP 800-38D algorithm 1). The parallel form splits
-// the ciphertext blocks into chunks: each chunk is hashed from zero and
-// multiplied by the power of H that the blocks after it would have applied.
+// a copy in shared memory and the host the constants below. GfMul multiplies
+// in GF(2^128) bit by bit (SP 800-38D algorithm 1): the kernels use it only
+// for products by varying powers of H, and GhashBytes (built on it) is the
+// tests' reference. Hashing by a fixed H goes through the table of
+// cuda/ghash_table.cuh; cuda/gcm_parallel.cuh splits the work.
 #pragma once
 #include "hd.cuh"
 
@@ -227,36 +228,6 @@ GK_HD U128 GhashBytes(U128 h, U128 y, const uint8_t* data, size_t len) {
   }
   return y;
 }
-
-// GHASH over a byte string given in pieces: the string is padded to 16 bytes
-// only at its end, as GCM pads the AAD and the ciphertext.
-struct GhashStream {
-  U128 h;
-  U128 y;
-  uint8_t buf[16];
-  int n;
-  GK_HD void Init(U128 subkey) {
-    h = subkey;
-    y = U128{0, 0};
-    n = 0;
-  }
-  GK_HD void Add(const uint8_t* p, size_t len) {
-    for (size_t i = 0; i < len; ++i) {
-      buf[n++] = p[i];
-      if (n == 16) {
-        y = GfMul(Xor(y, Load128(buf)), h);
-        n = 0;
-      }
-    }
-  }
-  // Ends one padded string (the AAD, then the ciphertext).
-  GK_HD void Pad() {
-    if (n == 0) return;
-    for (int i = n; i < 16; ++i) buf[i] = 0;
-    y = GfMul(Xor(y, Load128(buf)), h);
-    n = 0;
-  }
-};
 
 // ---- GCM pieces ---------------------------------------------------------------
 

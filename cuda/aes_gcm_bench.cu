@@ -6,31 +6,22 @@
 
 #include "aes_gcm_kernels.h"
 #include "cuda_ok.h"
+#include "device_bytes.h"
 
 namespace gk {
 namespace aes {
 namespace {
 
 
-// Device memory holding random bytes, freed on every path.
-class RandomDeviceBytes {
- public:
-  ~RandomDeviceBytes() {
-    if (ptr_ != nullptr) cudaFree(ptr_);
-  }
-  bool Alloc(size_t n, bool fill, std::string* error) {
-    if (!CudaOk(cudaMalloc(&ptr_, n == 0 ? 1 : n), error)) return false;
-    if (!fill || n == 0) return true;
-    std::vector<uint8_t> host(n);
-    std::mt19937_64 rng(n);
-    for (size_t i = 0; i < n; ++i) host[i] = uint8_t(rng());
-    return CudaOk(cudaMemcpy(ptr_, host.data(), n, cudaMemcpyHostToDevice), error);
-  }
-  uint8_t* get() const { return static_cast<uint8_t*>(ptr_); }
-
- private:
-  void* ptr_ = nullptr;
-};
+// Device memory of n bytes, random when `fill`.
+bool AllocRandom(DeviceBytes* d, size_t n, bool fill, std::string* error) {
+  if (!CudaOk(d->Alloc(n), error)) return false;
+  if (!fill || n == 0) return true;
+  std::vector<uint8_t> host(n);
+  std::mt19937_64 rng(n);
+  for (size_t i = 0; i < n; ++i) host[i] = uint8_t(rng());
+  return CudaOk(cudaMemcpy(d->get(), host.data(), n, cudaMemcpyHostToDevice), error);
+}
 
 // Times fn() between two events on the default stream.
 template <typename Fn>
@@ -51,8 +42,8 @@ bool TimeOnDevice(Fn fn, double* ms, std::string* error) {
 
 bool CudaGcmBench(int key_bytes, size_t len, int reps, GcmBenchRuns* runs, std::string* error) {
   if (!CudaOk(cudaSetDevice(0), error)) return false;
-  RandomDeviceBytes data;
-  if (!data.Alloc(len, true, error)) return false;
+  DeviceBytes data;
+  if (!AllocRandom(&data, len, true, error)) return false;
   uint8_t key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
   uint8_t iv[12] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
   uint8_t tag[16];
@@ -71,9 +62,9 @@ bool CudaGcmBench(int key_bytes, size_t len, int reps, GcmBenchRuns* runs, std::
 
 bool CudaSealBlocksBench(size_t block_size, uint32_t count, int reps, BlocksBenchRuns* runs, std::string* error) {
   if (!CudaOk(cudaSetDevice(0), error)) return false;
-  RandomDeviceBytes in;
-  RandomDeviceBytes out;
-  if (!in.Alloc(block_size * count, true, error) || !out.Alloc((16 + block_size) * count, false, error)) return false;
+  DeviceBytes in;
+  DeviceBytes out;
+  if (!AllocRandom(&in, block_size * count, true, error) || !AllocRandom(&out, (16 + block_size) * count, false, error)) return false;
   uint8_t key[32] = {32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
   // An envelope header's shape (29 bytes) and a 4-byte nonce prefix.
   uint8_t header[29] = {0x47, 0x4b, 0x42, 0x31, 1};

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cuda_ok.h"
+#include "device_bytes.h"
 #include "gcm_parallel.cuh"
 
 namespace gk {
@@ -143,78 +144,44 @@ __device__ U128 GroupXor(U128 v, uint32_t lanes) {
   return v;
 }
 
-// Each group of job.lanes lanes seals one control block (cuda/gcm_parallel.cuh);
-// out gets tag + ciphertext per block. The loop is the same for the whole
-// warp (the shuffles need every lane); a group past the end computes nothing.
-__global__ void SealBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out) {
+// Each group of job.lanes lanes seals or opens one control block
+// (cuda/gcm_parallel.cuh). Sealing, `out` gets tag + ciphertext per block;
+// opening, `in` holds those, `out` gets the plaintext and ok[i] is 1 when
+// block i's tag matches (compared without early exit). The loop is the
+// same for the whole warp (the shuffles need every lane); a group past the
+// end computes nothing.
+template <Direction kDir>
+__global__ void BlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out, uint8_t* ok) {
   __shared__ BlockShared sh;
   const LaneGhashTable g = LoadBlockShared(job, &sh);
   const LaneTable t{sh.te0, threadIdx.x & 31};
   const uint32_t sub = (threadIdx.x & 31) % job.lanes;
   const uint32_t per_warp = 32 / job.lanes;
+  const size_t sealed_size = 16 + job.block_size;
   for (uint64_t first = WarpIndex() * per_warp; first < job.count; first += WarpCount() * per_warp) {
     const uint64_t i = first + (threadIdx.x & 31) / job.lanes;
     const bool active = i < job.count;
     uint8_t iv[12];
     ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
-    uint8_t* sealed = out + i * (16 + job.block_size);
+    const bool seal = kDir == Direction::kSeal;
+    const uint8_t* from = seal ? in + i * job.block_size : in + i * sealed_size + 16;
+    uint8_t* to = seal ? out + i * sealed_size + 16 : out + i * job.block_size;
     U128 y{0, 0};
-    if (active) y = SealControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), in + i * job.block_size, job.block_size, sealed + 16, sub);
+    if (active) y = ControlBlockLane<kDir>(job.k, t, g, sh.consts, iv, uint32_t(i), from, job.block_size, to, sub);
     const U128 sum = GroupXor(y, job.lanes);
-    if (active && sub == 0) ControlBlockTag(job.k, t, g, sh.consts, iv, sum, sealed);
-  }
-}
-
-// The same groups opening: CTR into `out` and the tag recomputed over the
-// given ciphertext; ok[i] is 1 when block i's tag matches (compared
-// without early exit).
-__global__ void OpenBlocksKernel(BlockJob job, const uint8_t* in, uint8_t* out, uint8_t* ok) {
-  __shared__ BlockShared sh;
-  const LaneGhashTable g = LoadBlockShared(job, &sh);
-  const LaneTable t{sh.te0, threadIdx.x & 31};
-  const uint32_t sub = (threadIdx.x & 31) % job.lanes;
-  const uint32_t per_warp = 32 / job.lanes;
-  for (uint64_t first = WarpIndex() * per_warp; first < job.count; first += WarpCount() * per_warp) {
-    const uint64_t i = first + (threadIdx.x & 31) / job.lanes;
-    const bool active = i < job.count;
-    uint8_t iv[12];
-    ControlBlockIv(job.prefix, job.first, uint32_t(i), iv);
-    const uint8_t* sealed = in + i * (16 + job.block_size);
-    U128 y{0, 0};
-    if (active) y = OpenControlBlockLane(job.k, t, g, sh.consts, iv, uint32_t(i), sealed + 16, job.block_size, out + i * job.block_size, sub);
-    const U128 sum = GroupXor(y, job.lanes);
-    if (active && sub == 0) {
+    if (!active || sub != 0) continue;
+    // The tag sits in the 16 bytes before the block's ciphertext.
+    if (seal) {
+      ControlBlockTag(job.k, t, g, sh.consts, iv, sum, to - 16);
+    } else {
       uint8_t tag[16];
       ControlBlockTag(job.k, t, g, sh.consts, iv, sum, tag);
       uint8_t diff = 0;
-      for (int b = 0; b < 16; ++b) diff |= uint8_t(tag[b] ^ sealed[b]);
+      for (int b = 0; b < 16; ++b) diff |= uint8_t(tag[b] ^ from[b - 16]);
       ok[i] = diff == 0 ? 1 : 0;
     }
   }
 }
-
-// Device memory freed on every path; Wipe() zeroes it first where it held
-// plaintext or GHASH partial sums (which depend on H).
-class DeviceBytes {
- public:
-  ~DeviceBytes() {
-    if (ptr_ == nullptr) return;
-    if (wipe_) cudaMemset(ptr_, 0, size_);
-    cudaFree(ptr_);
-  }
-  cudaError_t Alloc(size_t n) {
-    size_ = n == 0 ? 1 : n;
-    return cudaMalloc(&ptr_, size_);
-  }
-  void WipeOnFree() { wipe_ = true; }
-  uint8_t* get() const { return static_cast<uint8_t*>(ptr_); }
-
- private:
-  void* ptr_ = nullptr;
-  size_t size_ = 0;
-  bool wipe_ = false;
-};
-
 
 unsigned GridFor(uint64_t threads) {
   const uint64_t blocks = (threads + kThreads - 1) / kThreads;
@@ -401,7 +368,7 @@ bool CudaSealBlocksOnDevice(const uint8_t* key, int key_bytes, const uint8_t* he
   const BlockJob job = MakeJob(key, key_bytes, header, header_len, prefix, first, aad, aad_len, block_size, count);
   cudaError_t err = cudaSetDevice(0);
   if (err == cudaSuccess && count > 0) {
-    SealBlocksKernel<<<GridFor(WarpsFor(job) * 32), kThreads>>>(job, d_in, d_out);
+    BlocksKernel<Direction::kSeal><<<GridFor(WarpsFor(job) * 32), kThreads>>>(job, d_in, d_out, nullptr);
     err = cudaGetLastError();
   }
   return CudaOk(err, error);
@@ -443,7 +410,7 @@ bool CudaOpenBlocks(const uint8_t* key, int key_bytes, const uint8_t* header, si
   if (err == cudaSuccess) err = d_ok.Alloc(count);
   if (err == cudaSuccess && in_len > 0) err = cudaMemcpy(d_in.get(), in, in_len, cudaMemcpyHostToDevice);
   if (err == cudaSuccess && count > 0) {
-    OpenBlocksKernel<<<GridFor(WarpsFor(job) * 32), kThreads>>>(job, d_in.get(), d_out.get(), d_ok.get());
+    BlocksKernel<Direction::kOpen><<<GridFor(WarpsFor(job) * 32), kThreads>>>(job, d_in.get(), d_out.get(), d_ok.get());
     err = cudaGetLastError();
   }
   std::vector<uint8_t> ok(count);

@@ -150,71 +150,51 @@ GK_HD void BuildControlBlockConstants(const GTable& g, U128 h, const uint8_t* he
   }
 }
 
-// Lane `lane` (< LanesPerBlock) of sealing control block `index`: CTR over
-// its blocks of `in` into `ct`, their GHASH moved to its place, plus the
-// terms of its index bits. The lanes' values XOR to the whole GHASH but for
-// the final multiplication by H.
-template <typename Table, typename GTable>
-GK_HD U128 SealControlBlockLane(const Key& k, const Table& t, const GTable& g, const ControlBlockConstants& c, const uint8_t iv[12],
-                                uint32_t index, const uint8_t* in, size_t size, uint8_t* ct, uint32_t lane) {
-  uint64_t begin = 0;
-  uint64_t end = 0;
-  LaneBlocks(size, lane, BlocksPerLane(size), &begin, &end);
-  const bool aligned = IsAligned16(in) && IsAligned16(ct);
-  U128 y{0, 0};
-  for (uint64_t b = begin; b < end; ++b) {
-    const size_t n = size - b * 16 < 16 ? size_t(size - b * 16) : 16;
-    if (aligned && n == 16) {
-      const hd::Words4 p = reinterpret_cast<const hd::Words4*>(in)[b];
-      const uint32_t in_le[4] = {p.x, p.y, p.z, p.w};
-      uint32_t out_le[4];
-      CtrWordsLe(k, t, iv, b, in_le, out_le);
-      const hd::Words4 c{out_le[0], out_le[1], out_le[2], out_le[3]};
-      reinterpret_cast<hd::Words4*>(ct)[b] = c;
-      y = GhashMulH(g, Xor(y, Load128Words(c)));
-      continue;
-    }
-    CtrBlock(k, t, iv, b, in + b * 16, ct + b * 16, n);
-    uint8_t block[16] = {0};
-    for (size_t i = 0; i < n; ++i) block[i] = ct[b * 16 + i];
-    y = GhashMulH(g, Xor(y, Load128(block)));
-  }
-  if (lane != 0) y = GfMul(y, c.lane_power[lane]);
-  for (uint32_t b = lane; b < 32; b += LanesPerBlock(size)) {
-    if ((index >> b) & 1) y = Xor(y, c.index_bit[b]);
-  }
-  return y;
-}
+enum class Direction { kSeal, kOpen };
 
-// The same for opening: GHASH over the lane's ciphertext blocks, and CTR
-// into `plain` (which the caller releases only when the tag matches).
-template <typename Table, typename GTable>
-GK_HD U128 OpenControlBlockLane(const Key& k, const Table& t, const GTable& g, const ControlBlockConstants& c, const uint8_t iv[12],
-                                uint32_t index, const uint8_t* ct, size_t size, uint8_t* plain, uint32_t lane) {
+// Lane `lane` (< LanesPerBlock) of control block `index`: CTR over its
+// blocks from `from` into `to` (plaintext to ciphertext when sealing, back
+// when opening; when opening the caller releases `to` only if the tag
+// matches), the GHASH of their ciphertext moved to its place, plus the
+// terms of its index bits. The lanes' values XOR to the whole GHASH but for
+// the final multiplication by H. `from` and `to` may be the same memory.
+template <Direction kDir, typename Table, typename GTable>
+GK_HD U128 ControlBlockLane(const Key& k, const Table& t, const GTable& g, const ControlBlockConstants& c, const uint8_t iv[12],
+                            uint32_t index, const uint8_t* from, size_t size, uint8_t* to, uint32_t lane) {
   uint64_t begin = 0;
   uint64_t end = 0;
   LaneBlocks(size, lane, BlocksPerLane(size), &begin, &end);
-  const bool aligned = IsAligned16(ct) && IsAligned16(plain);
+  const bool aligned = IsAligned16(from) && IsAligned16(to);
   U128 y{0, 0};
   for (uint64_t b = begin; b < end; ++b) {
     const size_t n = size - b * 16 < 16 ? size_t(size - b * 16) : 16;
+    // The ciphertext block is hashed before CTR when opening (so `to` may be
+    // `from`), after it when sealing: word by word for whole aligned blocks,
+    // else byte by byte, zero-padded.
     if (aligned && n == 16) {
-      const hd::Words4 c = reinterpret_cast<const hd::Words4*>(ct)[b];
-      y = GhashMulH(g, Xor(y, Load128Words(c)));
-      const uint32_t in_le[4] = {c.x, c.y, c.z, c.w};
+      const hd::Words4 src = reinterpret_cast<const hd::Words4*>(from)[b];
+      if (kDir == Direction::kOpen) y = GhashMulH(g, Xor(y, Load128Words(src)));
+      const uint32_t in_le[4] = {src.x, src.y, src.z, src.w};
       uint32_t out_le[4];
       CtrWordsLe(k, t, iv, b, in_le, out_le);
-      reinterpret_cast<hd::Words4*>(plain)[b] = hd::Words4{out_le[0], out_le[1], out_le[2], out_le[3]};
+      const hd::Words4 dst{out_le[0], out_le[1], out_le[2], out_le[3]};
+      reinterpret_cast<hd::Words4*>(to)[b] = dst;
+      if (kDir == Direction::kSeal) y = GhashMulH(g, Xor(y, Load128Words(dst)));
       continue;
     }
+    const uint8_t* ct = kDir == Direction::kSeal ? to : from;
+    if (kDir == Direction::kSeal) CtrBlock(k, t, iv, b, from + b * 16, to + b * 16, n);
     uint8_t block[16] = {0};
     for (size_t i = 0; i < n; ++i) block[i] = ct[b * 16 + i];
     y = GhashMulH(g, Xor(y, Load128(block)));
-    CtrBlock(k, t, iv, b, ct + b * 16, plain + b * 16, n);
+    if (kDir == Direction::kOpen) CtrBlock(k, t, iv, b, from + b * 16, to + b * 16, n);
   }
   if (lane != 0) y = GfMul(y, c.lane_power[lane]);
-  for (uint32_t b = lane; b < 32; b += LanesPerBlock(size)) {
-    if ((index >> b) & 1) y = Xor(y, c.index_bit[b]);
+  // (lanes is found here, not before the loop: holding it through the loop
+  // cost the open kernel 8 registers on sm_90.)
+  const uint32_t lanes = LanesPerBlock(size);
+  for (uint32_t bit = lane; bit < 32; bit += lanes) {
+    if ((index >> bit) & 1) y = Xor(y, c.index_bit[bit]);
   }
   return y;
 }

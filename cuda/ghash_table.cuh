@@ -110,7 +110,8 @@ GK_HD U128 Load128Words(const hd::Words4& v) {
   return U128{(uint64_t(hd::Bswap32(v.x)) << 32) | hd::Bswap32(v.y), (uint64_t(hd::Bswap32(v.z)) << 32) | hd::Bswap32(v.w)};
 }
 
-// GhashStream with the table (header, index and AAD of a control block).
+// GHASH over a byte string given in pieces (a control block's header, index
+// and AAD), padded to 16 bytes only at its end, as GCM pads the AAD.
 template <typename GTable>
 struct GhashStreamT {
   U128 y;
@@ -129,6 +130,7 @@ struct GhashStreamT {
       }
     }
   }
+  // Ends the string.
   GK_HD void Pad(const GTable& g) {
     if (n == 0) return;
     for (int i = n; i < 16; ++i) buf[i] = 0;

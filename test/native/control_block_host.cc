@@ -25,7 +25,7 @@ bool SealAndOpen(const Key& k, const Table& t, const GTable& g, const ControlBlo
     uint8_t* sealed = out->data() + size_t(i) * (16 + block_size);
     U128 sum{0, 0};
     for (uint32_t lane = LanesPerBlock(block_size); lane-- > 0;) {
-      sum = Xor(sum, SealControlBlockLane(k, t, g, consts, iv, i, plain.data() + size_t(i) * block_size, block_size, sealed + 16, lane));
+      sum = Xor(sum, ControlBlockLane<Direction::kSeal>(k, t, g, consts, iv, i, plain.data() + size_t(i) * block_size, block_size, sealed + 16, lane));
     }
     ControlBlockTag(k, t, g, consts, iv, sum, sealed);
   }
@@ -36,7 +36,7 @@ bool SealAndOpen(const Key& k, const Table& t, const GTable& g, const ControlBlo
     const uint8_t* sealed = out->data() + size_t(i) * (16 + block_size);
     U128 sum{0, 0};
     for (uint32_t lane = 0; lane < LanesPerBlock(block_size); ++lane) {
-      sum = Xor(sum, OpenControlBlockLane(k, t, g, consts, iv, i, sealed + 16, block_size, back.data() + size_t(i) * block_size, lane));
+      sum = Xor(sum, ControlBlockLane<Direction::kOpen>(k, t, g, consts, iv, i, sealed + 16, block_size, back.data() + size_t(i) * block_size, lane));
     }
     uint8_t tag[16];
     ControlBlockTag(k, t, g, consts, iv, sum, tag);
