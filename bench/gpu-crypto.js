@@ -75,6 +75,18 @@ function crossover(points) {
   return from;
 }
 
+// A sweep point: the GPU's time for a call doing `perCall` operations, with
+// the CPU's beside it.
+function sweepRow(group, name, cpuMs, gpuMs, perCall = 1, cpuName = "the CPU's") {
+  const ns = (gpuMs * 1e6) / perCall;
+  return { group, name, baseline: false, meanNs: ns, p50Ns: ns, p99Ns: ns, opsPerSec: perCall / (gpuMs / 1e3), samples: 1, cpuMs, gpuMs, note: `GPU ${(gpuMs / cpuMs).toFixed(2)}× ${cpuName} time` };
+}
+
+// The row that states where the GPU started winning (no timings of its own).
+function crossoverRow(group, name, fields, note) {
+  return { group, name, baseline: false, meanNs: 0, p50Ns: 0, p99Ns: 0, opsPerSec: 0, samples: 1, ...fields, note };
+}
+
 /** @param {typeof import('../lib/index')} gk */
 function thresholdRows(gk, budgetMs = 150) {
   const rows = [];
@@ -89,7 +101,7 @@ function thresholdRows(gk, budgetMs = 150) {
   }
   const group = "device 'auto' sweep (host bytes, transfers included)";
   for (const p of seal) {
-    rows.push({ group, name: `aead.seal AES-256-GCM ${p.size} B: GPU time / CPU time`, baseline: false, meanNs: p.gpuMs * 1e6, p50Ns: p.gpuMs * 1e6, p99Ns: p.gpuMs * 1e6, opsPerSec: 1e3 / p.gpuMs, samples: 1, cpuMs: p.cpuMs, gpuMs: p.gpuMs, note: `GPU ${(p.gpuMs / p.cpuMs).toFixed(2)}× the CPU's time` });
+    rows.push(sweepRow(group, `aead.seal AES-256-GCM ${p.size} B: GPU time / CPU time`, p.cpuMs, p.gpuMs));
   }
   const master = crypto.randomBytes(32);
   const cpu = new gk.MemoryEncryption({ key: master, device: 'cpu' });
@@ -102,26 +114,20 @@ function thresholdRows(gk, budgetMs = 150) {
       const cpuMs = timeCalls(() => cpu.encryptBlocks(data, blockSize), budgetMs);
       const gpuMs = timeCalls(() => gpu.encryptBlocks(data, blockSize), budgetMs);
       points.push({ size: count, cpuMs, gpuMs });
-      rows.push({ group, name: `encryptBlocks ${count} × ${blockSize} B: GPU time / CPU time`, baseline: false, meanNs: gpuMs * 1e6, p50Ns: gpuMs * 1e6, p99Ns: gpuMs * 1e6, opsPerSec: 1e3 / gpuMs, samples: 1, cpuMs, gpuMs, note: `GPU ${(gpuMs / cpuMs).toFixed(2)}× the CPU's time` });
+      rows.push(sweepRow(group, `encryptBlocks ${count} × ${blockSize} B: GPU time / CPU time`, cpuMs, gpuMs));
     }
     blockSweeps[blockSize] = crossover(points);
   }
   const bytesFrom = crossover(seal);
-  rows.push({
-    group,
-    name: 'measured crossovers',
-    baseline: false,
-    meanNs: 0,
-    p50Ns: 0,
-    p99Ns: 0,
-    opsPerSec: 0,
-    samples: 1,
-    sealBytesFrom: bytesFrom,
-    blocksFrom256: blockSweeps[256],
-    blocksFrom4096: blockSweeps[4096],
-    note: `GPU faster from: aead.seal ${bytesFrom ?? 'never (in the sweep)'} B; encryptBlocks ${blockSweeps[256] ?? 'never'} × 256 B, ${blockSweeps[4096] ?? 'never'} × 4 KiB (set AUTO_GPU_MIN_BYTES / AUTO_GPU_MIN_BLOCKS from these)`,
-  });
+  rows.push(
+    crossoverRow(
+      group,
+      'measured crossovers',
+      { sealBytesFrom: bytesFrom, blocksFrom256: blockSweeps[256], blocksFrom4096: blockSweeps[4096] },
+      `GPU faster from: aead.seal ${bytesFrom ?? 'never (in the sweep)'} B; encryptBlocks ${blockSweeps[256] ?? 'never'} × 256 B, ${blockSweeps[4096] ?? 'never'} × 4 KiB (set AUTO_GPU_MIN_BYTES / AUTO_GPU_MIN_BLOCKS from these)`,
+    ),
+  );
   return rows;
 }
 
-module.exports = { deviceRows, thresholdRows, timeCalls, crossover };
+module.exports = { deviceRows, thresholdRows, timeCalls, crossover, sweepRow, crossoverRow };

@@ -4,7 +4,7 @@
 // KernelSandbox's backend 'auto' should start using the GPU (CUDA_MIN_BATCH).
 'use strict';
 const { makeSandbox, makeTraffic } = require('./sandbox-traffic');
-const { timeCalls, crossover } = require('./gpu-crypto');
+const { timeCalls, crossover, sweepRow, crossoverRow } = require('./gpu-crypto');
 
 /**
  * @param {typeof import('../lib/index')} gk
@@ -23,10 +23,10 @@ function sandboxThresholdRows(gk, budgetMs = 150, backends = { cpu: 'native', gp
     const cpuMs = timeCalls(() => cpuBox.checkMessages(batch, now++, { backend: backends.cpu, out }), budgetMs);
     const gpuMs = timeCalls(() => gpuBox.checkMessages(batch, now++, { backend: backends.gpu, out }), budgetMs);
     points.push({ size: n, cpuMs, gpuMs });
-    rows.push({ group, name: `${n} messages: GPU time / CPU time`, baseline: false, meanNs: (gpuMs * 1e6) / n, p50Ns: (gpuMs * 1e6) / n, p99Ns: (gpuMs * 1e6) / n, opsPerSec: n / (gpuMs / 1e3), samples: 1, cpuMs, gpuMs, note: `GPU ${(gpuMs / cpuMs).toFixed(2)}× the native checker's time` });
+    rows.push(sweepRow(group, `${n} messages: GPU time / CPU time`, cpuMs, gpuMs, n, "the native checker's"));
   }
   const from = crossover(points);
-  rows.push({ group, name: 'measured crossover', baseline: false, meanNs: 0, p50Ns: 0, p99Ns: 0, opsPerSec: 0, samples: 1, batchFrom: from, note: `GPU faster from ${from ?? 'never (in the sweep)'} messages (set CUDA_MIN_BATCH from this)` });
+  rows.push(crossoverRow(group, 'measured crossover', { batchFrom: from }, `GPU faster from ${from ?? 'never (in the sweep)'} messages (set CUDA_MIN_BATCH from this)`));
   return rows;
 }
 
