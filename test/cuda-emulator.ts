@@ -21,7 +21,8 @@ const nodeInclude = [process.env.npm_config_nodedir, '/usr', path.dirname(path.d
   .filter((d): d is string => typeof d === 'string' && d.length > 0)
   .map((d) => path.join(d, 'include', 'node'))
   .find((d) => fs.existsSync(path.join(d, 'node_api.h')));
-const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']
+/** The CUDA toolkit's include directory holding Thrust (also used by test/sandbox-parallel.test.ts). */
+export const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']
   .filter((d): d is string => typeof d === 'string' && d.length > 0)
   .map((d) => path.join(d, 'include'))
   .find((d) => fs.existsSync(path.join(d, 'cccl', 'thrust')) || fs.existsSync(path.join(d, 'thrust')));
@@ -197,7 +198,7 @@ export async function buildEmulatorSelfCheck(): Promise<string> {
   fs.writeFileSync(source, `#line 1 "${original}"\n` + rewriteLaunches(fs.readFileSync(original, 'utf8')));
   const exe = path.join(work, 'emu_selfcheck');
   const unit: Unit = { source: 'test/native/cuda_emu/emu_selfcheck.cc' };
-  const r = await run([...flags(unit).filter((f) => f !== '-fPIC'), source, path.join(emuDir, 'emu_runtime.cc'), '-o', exe]);
+  const r = await run([...flags(unit), source, path.join(emuDir, 'emu_runtime.cc'), '-o', exe]);
   if (r.status !== 0) throw new Error(`CUDA emulator self-check build failed:\n${r.output}`);
   return exe;
 }

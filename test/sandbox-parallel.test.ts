@@ -11,14 +11,11 @@ import { expect, test } from 'vitest';
 import { checkMessagesJs } from '../lib/sandbox/check-js';
 import { KF_IN_FLIGHT, KF_MEMORY_USED, SandboxState } from '../lib/sandbox/state';
 import { VERDICT_COUNT } from '../lib/sandbox/verdicts';
+import { cudaInclude } from './cuda-emulator';
 import { randomInt, repoRoot, rng } from './helpers';
 import { type Batch, buildPolicy, randomBatch, randomLimits, randomName, randomPolicy } from './sandbox-model';
 
 const cxx = process.env.CXX || 'g++';
-const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']
-  .filter((d): d is string => typeof d === 'string' && d.length > 0)
-  .map((d) => path.join(d, 'include'))
-  .find((d) => fs.existsSync(path.join(d, 'cccl', 'thrust')) || fs.existsSync(path.join(d, 'thrust')));
 const haveToolchain = spawnSync(cxx, ['--version']).status === 0 && cudaInclude !== undefined;
 
 interface Case {

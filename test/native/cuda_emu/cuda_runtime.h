@@ -36,7 +36,6 @@ struct dim3 {
   unsigned x = 1, y = 1, z = 1;
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
-using uint3 = dim3;
 
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
@@ -57,7 +56,6 @@ enum cudaError_t {
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidResourceHandle = 400,
 };
-using cudaError = cudaError_t;
 
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,

@@ -70,6 +70,12 @@ void Report(const std::string& line) {
   }
 }
 
+// Whether [p, p + n) lies inside one live allocation.
+bool OnDevice(const void* p, size_t n) {
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  return Holding(p, n) != allocations.end();
+}
+
 bool HoldsCanary(const uint8_t* p, size_t n) {
   const char* hex = std::getenv("GK_EMU_CANARY");
   if (hex == nullptr) return false;
@@ -219,11 +225,7 @@ void RunBlock(unsigned block, const std::function<void()>& body) {
 
 }  // namespace
 
-bool IsDevicePointer(const void* p) {
-  if (p == nullptr) return true;
-  std::lock_guard<std::mutex> lock(memory_mutex);
-  return Holding(p, 0) != allocations.end();
-}
+bool IsDevicePointer(const void* p) { return p == nullptr || OnDevice(p, 0); }
 
 void SetLaunchError(cudaError_t err, const char* why) {
   std::fprintf(stderr, "cuda emulator: launch refused: %s\n", why);
@@ -371,16 +373,9 @@ cudaError_t cudaFree(void* ptr) {
   return cudaSuccess;
 }
 
-namespace {
-bool OnDevice(const void* p, size_t n) {
-  std::lock_guard<std::mutex> lock(gk_emu::memory_mutex);
-  return gk_emu::Holding(p, n) != gk_emu::allocations.end();
-}
-}  // namespace
-
 cudaError_t cudaMemset(void* ptr, int value, size_t count) {
   if (count == 0) return cudaSuccess;
-  if (!OnDevice(ptr, count)) return cudaErrorInvalidValue;
+  if (!gk_emu::OnDevice(ptr, count)) return cudaErrorInvalidValue;
   std::memset(ptr, value, count);
   return cudaSuccess;
 }
@@ -390,7 +385,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind 
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost) return cudaErrorInvalidValue;  // unused by the addon
-  if (OnDevice(dst, count) != dst_device || OnDevice(src, count) != src_device) return cudaErrorInvalidValue;
+  if (gk_emu::OnDevice(dst, count) != dst_device || gk_emu::OnDevice(src, count) != src_device) return cudaErrorInvalidValue;
   std::memmove(dst, src, count);
   return cudaSuccess;
 }
