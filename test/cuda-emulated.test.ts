@@ -16,7 +16,7 @@ import path from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import { DeviceBuffer, MemoryEncryption, aead, backends } from '../lib/index';
 import { gpuBackend } from '../lib/native';
-import { buildEmulatorSelfCheck, emulatorMissing } from './cuda-emulator';
+import { buildEmulatorSelfCheck, emulatorMissing, pruneEmulatorCache } from './cuda-emulator';
 import { cudaCryptoSuite } from './gpu/crypto-suite';
 import { cudaSandboxSuite } from './gpu/sandbox-suite';
 
@@ -38,6 +38,27 @@ test.runIf(!emulated)(`no CUDA emulator here (${emulatorMissing}): its tests are
   expect(emulatorMissing).not.toBeNull();
 });
 
+test('the emulator cache drops builds unused for a week, and keeps the rest and the one in use', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-emu-cache-'));
+  const day = 24 * 3600 * 1000;
+  const now = Date.now();
+  const make = (name: string, ageDays: number): string => {
+    const dir = path.join(root, name);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'guardkernel_cuda.node'), 'x');
+    const at = new Date(now - ageDays * day);
+    fs.utimesSync(dir, at, at);
+    return dir;
+  };
+  make('stale', 8);
+  make('recent', 6);
+  const inUse = make('in-use', 30);
+  pruneEmulatorCache(root, inUse, now);
+  expect(fs.readdirSync(root).sort()).toEqual(['in-use', 'recent']);
+  pruneEmulatorCache(path.join(root, 'missing'), inUse, now); // no cache yet: nothing to do
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 describe.runIf(emulated)('the CUDA emulator', () => {
   test('is the GPU backend in this file, and its self-test kernel matches the host math', () => {
     const gpu = backends().gpu;
@@ -49,7 +70,7 @@ describe.runIf(emulated)('the CUDA emulator', () => {
     expect(new Set(out).size).toBe(1000);
   });
 
-  test('computes barriers and shuffles as a GPU does, and refuses what a GPU refuses', async () => {
+  test('computes barriers and shuffles as a GPU does, gives each block noise for shared memory, and refuses what a GPU refuses', async () => {
     const exe = await buildEmulatorSelfCheck();
     const ok = spawnSync(exe, ['ok'], { encoding: 'utf8' });
     expect(ok.stdout).toBe('wrong 0\n');
@@ -70,6 +91,11 @@ describe.runIf(emulated)('the CUDA emulator', () => {
       'free cudaSuccess',
       'double-free cudaErrorInvalidDevicePointer',
     ]);
+    // Shared memory a kernel reads before writing holds fresh noise in every
+    // block, not zeros or what the previous block (or launch) left there.
+    const stale = spawnSync(exe, ['stale-shared'], { encoding: 'utf8' });
+    expect(stale.status).toBe(0);
+    expect(stale.stdout).toBe('zeros 0 stale 0 repeated 0\n');
     const barrier = spawnSync(exe, ['divergent-barrier'], { encoding: 'utf8' });
     expect(barrier.status).not.toBe(0);
     expect(barrier.stdout).not.toContain('returned');

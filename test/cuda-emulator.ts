@@ -68,10 +68,16 @@ const UNITS: Unit[] = [
   { source: 'test/native/cuda_emu/emu_runtime.cc' },
 ];
 
-/** The sanitizers join in under `npm run test:asan`, whose preloaded runtime the .node needs. */
+/**
+ * The sanitizers join in under `npm run test:asan`, whose preloaded runtime
+ * the .node needs. GCC gives globals in a named section no redzones unless
+ * the section is listed, and the emulator puts `__shared__` variables in one.
+ */
 function sanitizerFlags(): string[] {
   const preloaded = (process.env.LD_PRELOAD ?? '').includes('libasan');
-  return process.env.GUARDKERNEL_HOST_SANITIZE === '1' && preloaded ? ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer'] : [];
+  return process.env.GUARDKERNEL_HOST_SANITIZE === '1' && preloaded
+    ? ['-fsanitize=address,undefined', '-fsanitize-sections=gk_emu_shared', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer']
+    : [];
 }
 
 function flags(unit: Unit): string[] {
@@ -155,24 +161,65 @@ async function compileAll(work: string): Promise<string[]> {
   return objects;
 }
 
+const cacheRoot = path.join(os.tmpdir(), 'guardkernel-cuda-emu');
+const CACHE_UNUSED_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Removes cached builds under `root`, other than `keep`, that no run has
+ * used for CACHE_UNUSED_MS (a use touches its directory): a few MB each,
+ * one per source hash and sanitizer setting.
+ */
+export function pruneEmulatorCache(root: string, keep: string, now = Date.now()): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = path.join(root, name);
+    if (dir === keep) continue;
+    try {
+      if (fs.statSync(dir).mtimeMs < now - CACHE_UNUSED_MS) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // gone already (a concurrent run pruned it)
+    }
+  }
+}
+
+/**
+ * `name` in this input hash's cache directory, built by `build` into a
+ * scratch directory (removed after) when missing; returns its path.
+ */
+async function cached(name: string, build: (work: string) => Promise<string>): Promise<string> {
+  const dir = path.join(cacheRoot, inputsHash());
+  const file = path.join(dir, name);
+  if (!fs.existsSync(file)) {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-cuda-emu-'));
+    try {
+      const built = await build(work);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.renameSync(built, file); // atomic: a concurrent build of the same inputs writes the same bytes
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }
+  const now = new Date();
+  fs.utimesSync(dir, now, now);
+  pruneEmulatorCache(cacheRoot, dir);
+  return file;
+}
+
 /** Builds (or reuses) the emulated addon and returns its path; throws with the compiler's output when a file does not compile. */
 export async function buildEmulatedAddon(): Promise<string> {
   if (emulatorMissing !== null) throw new Error(`emulated CUDA addon: ${emulatorMissing}`);
-  const dir = path.join(os.tmpdir(), 'guardkernel-cuda-emu', inputsHash());
-  const file = path.join(dir, 'guardkernel_cuda.node');
-  if (fs.existsSync(file)) return file;
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-cuda-emu-'));
-  try {
+  return cached('guardkernel_cuda.node', async (work) => {
     const objects = await compileAll(work);
     const linked = path.join(work, 'guardkernel_cuda.node');
     const r = await run(['-shared', '-pthread', ...sanitizerFlags(), '-o', linked, ...objects]);
     if (r.status !== 0) throw new Error(`emulated CUDA build: link failed:\n${r.output}`);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.renameSync(linked, file); // atomic: a concurrent build of the same inputs writes the same bytes
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-  return file;
+    return linked;
+  });
 }
 
 /** What lib/native's gpuBackend() returns, with the emulated addon as the CUDA backend. */
@@ -189,16 +236,17 @@ export async function emulatedGpu(): Promise<EmulatedGpu> {
   return { kind: 'cuda', addon, devices: addon.devices(), path: file };
 }
 
-/** test/native/cuda_emu/emu_selfcheck.cc with the emulator, built like the addon's .cu files; returns the executable. */
+/** test/native/cuda_emu/emu_selfcheck.cc with the emulator, built like the addon's .cu files (and cached with it); returns the executable. */
 export async function buildEmulatorSelfCheck(): Promise<string> {
   if (emulatorMissing !== null) throw new Error(`CUDA emulator: ${emulatorMissing}`);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-cuda-emu-check-'));
-  const original = path.join(emuDir, 'emu_selfcheck.cc');
-  const source = path.join(work, 'emu_selfcheck.cc');
-  fs.writeFileSync(source, `#line 1 "${original}"\n` + rewriteLaunches(fs.readFileSync(original, 'utf8')));
-  const exe = path.join(work, 'emu_selfcheck');
-  const unit: Unit = { source: 'test/native/cuda_emu/emu_selfcheck.cc' };
-  const r = await run([...flags(unit), source, path.join(emuDir, 'emu_runtime.cc'), '-o', exe]);
-  if (r.status !== 0) throw new Error(`CUDA emulator self-check build failed:\n${r.output}`);
-  return exe;
+  return cached('emu_selfcheck', async (work) => {
+    const original = path.join(emuDir, 'emu_selfcheck.cc');
+    const source = path.join(work, 'emu_selfcheck.cc');
+    fs.writeFileSync(source, `#line 1 "${original}"\n` + rewriteLaunches(fs.readFileSync(original, 'utf8')));
+    const exe = path.join(work, 'emu_selfcheck');
+    const unit: Unit = { source: 'test/native/cuda_emu/emu_selfcheck.cc' };
+    const r = await run([...flags(unit), source, path.join(emuDir, 'emu_runtime.cc'), '-o', exe]);
+    if (r.status !== 0) throw new Error(`CUDA emulator self-check build failed:\n${r.output}`);
+    return exe;
+  });
 }

@@ -6,7 +6,8 @@
 // - every thread of a block is a fiber; __syncthreads() waits for all of
 //   them and __shfl_xor_sync() for the whole warp; a thread that exits while
 //   others wait at either is reported, as is a barrier no one can pass;
-// - blocks run one after another, their threads in a shuffled order;
+// - blocks run one after another, their threads in a shuffled order, each
+//   on shared memory filled with garbage;
 // - device memory is separate allocations: a kernel pointer argument or a
 //   cudaMemcpy/cudaMemset range outside them is an error, not a quiet copy;
 // - launch configurations are checked as the driver checks them.
@@ -29,8 +30,11 @@
 #define __forceinline__ inline
 #define __constant__
 // One block runs at a time (launches hold a lock), so a function's static
-// is that block's shared memory.
-#define __shared__ static
+// is that block's shared memory. All of them share one section, which the
+// scheduler fills with fresh garbage before each block: a kernel that reads
+// shared memory before writing it gets noise, as on a GPU, not the values
+// the previous block left (nor zeros in the first).
+#define __shared__ static __attribute__((section("gk_emu_shared")))
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;

@@ -190,6 +190,39 @@ __attribute__((noinline)) void StartFiber(Fiber* f, unsigned tid, void* stack) {
   makecontext(&f->context, FiberMain, 0);
 }
 
+// ---- shared memory -------------------------------------------------------
+
+}  // namespace
+}  // namespace gk_emu
+
+// The linker's bounds of the section that holds every __shared__ variable
+// (weak: a program without any still links).
+extern "C" char __start_gk_emu_shared[] __attribute__((weak));
+extern "C" char __stop_gk_emu_shared[] __attribute__((weak));
+
+namespace gk_emu {
+namespace {
+
+// Fills every block's shared memory with fresh noise. Not instrumented:
+// under ASan the section also holds the redzones between the variables,
+// which must stay poisoned for the kernels but may be written from here.
+__attribute__((no_sanitize("address"))) void ScrambleShared(uint64_t seed) {
+  char* const begin = __start_gk_emu_shared;
+  char* const end = __stop_gk_emu_shared;
+  if (begin == nullptr || end <= begin) return;
+  // Plain stores, never memcpy/memset: ASan's interceptors would check them.
+  auto next = [&seed] {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return seed;
+  };
+  char* p = begin;
+  for (; p < end && reinterpret_cast<uintptr_t>(p) % 8 != 0; ++p) *p = char(next());
+  for (; end - p >= 8; p += 8) *reinterpret_cast<uint64_t*>(p) = next();
+  for (; p < end; ++p) *p = char(next());
+}
+
 // Runs one block: every thread to completion, round robin between sync points.
 void RunBlock(unsigned block, const std::function<void()>& body) {
   BlockRun r;
@@ -208,6 +241,7 @@ void RunBlock(unsigned block, const std::function<void()>& body) {
     seed = seed * 6364136223846793005ull + 1442695040888963407ull;
     std::swap(order[t - 1], order[(seed >> 33) % t]);
   }
+  ScrambleShared(seed | 1);
   for (unsigned t = 0; t < n; ++t) StartFiber(&r.fibers[t], order[t], Stack(t));
   for (;;) {
     r.progress = false;

@@ -1,7 +1,8 @@
 // Holds the CPU emulator itself to account (test/cuda-emulated.test.ts): its
 // barriers and shuffles compute what a GPU computes, and it refuses what a
 // GPU refuses. Written as CUDA (launches rewritten like the addon's).
-// Usage: emu_selfcheck ok | refusals | divergent-barrier | half-warp-shuffle
+// Usage: emu_selfcheck ok | refusals | stale-shared | divergent-barrier |
+//   half-warp-shuffle
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -29,6 +30,14 @@ __global__ void WarpSumKernel(const unsigned* in, unsigned long long* out) {
 }
 
 __global__ void TouchKernel(unsigned* out) { out[threadIdx.x] = threadIdx.x + 1; }
+
+// Reads its shared slice before writing it (a bug on a GPU), then marks it
+// with its block's number: what a block reads must be noise.
+__global__ void StaleSharedKernel(unsigned* seen) {
+  __shared__ unsigned slice[256];
+  seen[blockIdx.x * blockDim.x + threadIdx.x] = slice[threadIdx.x];
+  slice[threadIdx.x] = 0xb10c0000u + blockIdx.x;
+}
 
 __global__ void DivergentBarrierKernel(unsigned* out) {
   if (threadIdx.x % 2 == 1) return;
@@ -98,6 +107,31 @@ int Refusals() {
   return 0;
 }
 
+// Counts reads of unwritten shared memory that were zero, the previous
+// block's marker, or the same as the previous block's read.
+int StaleShared() {
+  const unsigned blocks = 8;
+  const unsigned threads = 256;
+  unsigned* d = nullptr;
+  if (cudaMalloc(&d, blocks * threads * 4) != cudaSuccess) return 2;
+  StaleSharedKernel<<<blocks, threads>>>(d);
+  StaleSharedKernel<<<blocks, threads>>>(d);  // a second launch reads noise too
+  std::vector<unsigned> seen(blocks * threads);
+  if (cudaMemcpy(seen.data(), d, seen.size() * 4, cudaMemcpyDeviceToHost) != cudaSuccess) return 3;
+  cudaFree(d);
+  int zeros = 0, stale = 0, repeated = 0;
+  for (unsigned b = 0; b < blocks; ++b) {
+    for (unsigned t = 0; t < threads; ++t) {
+      const unsigned v = seen[b * threads + t];
+      zeros += v == 0;
+      stale += v == 0xb10c0000u + (b == 0 ? blocks - 1 : b - 1);
+      repeated += b > 0 && v == seen[(b - 1) * threads + t];
+    }
+  }
+  std::printf("zeros %d stale %d repeated %d\n", zeros, stale, repeated);
+  return 0;
+}
+
 int Aborting(bool barrier) {
   unsigned* d = nullptr;
   cudaMalloc(&d, 64 * 4);
@@ -116,8 +150,9 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "ok") return Ok();
   if (mode == "refusals") return Refusals();
+  if (mode == "stale-shared") return StaleShared();
   if (mode == "divergent-barrier") return Aborting(true);
   if (mode == "half-warp-shuffle") return Aborting(false);
-  std::fprintf(stderr, "usage: emu_selfcheck ok | refusals | divergent-barrier | half-warp-shuffle\n");
+  std::fprintf(stderr, "usage: emu_selfcheck ok | refusals | stale-shared | divergent-barrier | half-warp-shuffle\n");
   return 2;
 }
