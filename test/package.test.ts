@@ -29,6 +29,17 @@ describe('package entry points', () => {
     expect(r.stdout.trim()).toBe('true');
   });
 
+  // The constructor's blocking Argon2id runs CommonJS on a worker thread,
+  // which must not inherit --input-type=module from an ESM parent.
+  test('a MemoryEncryption from a password, built in an ES module evaluated from the command line', () => {
+    const r = run([
+      '--input-type=module',
+      '-e',
+      "import { MemoryEncryption } from 'guardkernel'; const m = new MemoryEncryption({ password: 'pw', kdf: { name: 'argon2id', memoryCost: 1024, timeCost: 1, parallelism: 1 } }); console.log(m.settings().kdf.name, m.decrypt(m.encrypt(Buffer.from('ok'))).toString())",
+    ]);
+    expect(r.stdout.trim(), r.stderr).toBe('argon2id ok');
+  });
+
   test('type declarations are emitted', () => {
     const fs = require('node:fs') as typeof import('node:fs');
     const dts = fs.readFileSync(path.join(repoRoot, 'dist', 'index.d.ts'), 'utf8');

@@ -30,7 +30,7 @@ import { ErrorCodes, GuardError, describe } from '../errors';
 import { open as aeadOpen, seal as aeadSeal, asBuffer, cudaAddon, onDevice } from './aead';
 import { gpuBackend } from '../native';
 import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
-import { DeviceBuffer, type DeviceKind } from './device-buffer';
+import { DeviceBuffer } from './device-buffer';
 import {
   BLOCKS_MAGIC,
   COUNTER_BYTES,
@@ -46,54 +46,11 @@ import { openBlocksOnCpu, sealBlocksOnCpu } from './blocks';
 import { openOnDevice, sealOnDevice } from './device-envelope';
 import { randomInto } from './random-pool';
 import { hkdf } from './kdf';
-import { type PasswordOptions, type ResolvedPasswordKdf, derivePasswordKey } from './password';
+import { type DerivedPasswordKey, type PasswordOptions, type ResolvedPasswordKdf, derivePasswordKey, derivePasswordKeySync } from './password';
+import type { MemoryEncryptionOptions, MemoryEncryptionSettings, MemoryEncryptionStats } from './memory-encryption-options';
 
 export type { PasswordKdf, PasswordOptions, ResolvedPasswordKdf } from './password';
-
-export interface MemoryEncryptionOptions {
-  /** Default 'aes-256-gcm'. */
-  algorithm?: AeadAlgorithm;
-  /** The master key: 32 bytes or more of secret. */
-  key: Uint8Array;
-  /** Rotate once the current version is this old (ms). Default: never by time. */
-  rotateEveryMs?: number;
-  /** Rotate after this many seals under one version. Default 2^28. */
-  maxInvocationsPerKey?: number;
-  /**
-   * Where sealing runs: 'cpu', 'cuda' (AES-GCM only; ERR_GPU_UNAVAILABLE
-   * without a GPU) or 'auto' (default: CUDA for AES-GCM when a GPU is present
-   * and the work is at least AUTO_GPU_MIN_BYTES / AUTO_GPU_MIN_BLOCKS, else the CPU).
-   */
-  device?: DeviceKind;
-  /** CPU implementation: 'native' (node:crypto, default) or 'js' (@noble/ciphers). */
-  backend?: 'native' | 'js';
-  /** First key version (default 1); pass a persisted `keyVersion` after a restart. */
-  startVersion?: number;
-  /** Milliseconds; default Date.now. */
-  clock?: () => number;
-}
-
-export interface MemoryEncryptionStats {
-  algorithm: AeadAlgorithm;
-  keyVersion: number;
-  /** Seals under the current version. */
-  invocations: number;
-  rotations: number;
-  device: 'cpu' | 'cuda';
-}
-
-/** What a MemoryEncryption was configured with (no key material). */
-export interface MemoryEncryptionSettings {
-  algorithm: AeadAlgorithm;
-  /** Automatic rotation by age, ms; Infinity: never by time. */
-  rotateEveryMs: number;
-  maxInvocationsPerKey: number;
-  device: 'cpu' | 'cuda';
-  backend: 'native' | 'js';
-  /** The password KDF, or null when the master key was given directly. */
-  kdf: Readonly<ResolvedPasswordKdf> | null;
-  closed: boolean;
-}
+export type { MemoryEncryptionOptions, MemoryEncryptionSettings, MemoryEncryptionStats } from './memory-encryption-options';
 
 export const DEFAULT_MAX_INVOCATIONS = 2 ** 28;
 /**
@@ -152,16 +109,15 @@ export class MemoryEncryption {
 
   constructor(options: MemoryEncryptionOptions, kdfSalt?: Buffer, kdf?: ResolvedPasswordKdf) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected MemoryEncryption options but received ${describe(options)}`);
-    if ((options as { password?: unknown }).password !== undefined) {
-      throw new TypeError('A password needs a KDF, which is asynchronous: use `await MemoryEncryption.fromPassword(password, options)`');
-    }
+    const withPassword = options.password !== undefined;
+    if (withPassword && options.key !== undefined) throw new TypeError('Expected a key or a password, not both');
+    if (!withPassword && (options.kdf !== undefined || options.salt !== undefined)) throw new TypeError('kdf and salt go with a password, not a key');
     const info = algorithmInfo(options.algorithm ?? 'aes-256-gcm');
     if (info === undefined) throw new TypeError(`Expected one of ${AEAD_ALGORITHMS.join(', ')} for algorithm but received ${describe(options.algorithm)}`);
-    if (!(options.key instanceof Uint8Array) || options.key.length < MIN_MASTER_BYTES) {
-      throw new RangeError(`Expected a key of at least ${MIN_MASTER_BYTES} bytes but received ${describe(options.key)}`);
+    if (!withPassword && (!(options.key instanceof Uint8Array) || options.key.length < MIN_MASTER_BYTES)) {
+      throw new RangeError(`Expected a key of at least ${MIN_MASTER_BYTES} bytes (or a password) but received ${describe(options.key)}`);
     }
     this.#info = info;
-    this.#master = secretCopy(options.key);
     this.#rotateEveryMs = options.rotateEveryMs === undefined ? Infinity : positiveInteger(options.rotateEveryMs, 'rotateEveryMs', 2 ** 52);
     this.#maxInvocations = options.maxInvocationsPerKey === undefined ? DEFAULT_MAX_INVOCATIONS : positiveInteger(options.maxInvocationsPerKey, 'maxInvocationsPerKey', MAX_INVOCATIONS);
     const backend = options.backend ?? 'native';
@@ -181,6 +137,18 @@ export class MemoryEncryption {
     this.#version = options.startVersion === undefined ? 1 : positiveInteger(options.startVersion, 'startVersion', MAX_VERSION);
     this.#versionSince = this.#clock();
     this.#blockPrefix = crypto.randomBytes(info.nonceBytes - COUNTER_BYTES);
+    // Last, so bad options fail before a slow KDF runs.
+    let derived: DerivedPasswordKey | undefined;
+    if (withPassword) {
+      derived = derivePasswordKeySync(options.password as string | Uint8Array, options);
+      kdfSalt = derived.salt;
+      kdf = derived.kdf;
+    }
+    try {
+      this.#master = secretCopy(derived?.master ?? (options.key as Uint8Array));
+    } finally {
+      derived?.master.fill(0);
+    }
     if (kdfSalt !== undefined) this.kdfSalt = kdfSalt;
     this.#kdf = kdf === undefined ? null : Object.freeze({ ...kdf });
   }

@@ -1,0 +1,118 @@
+/**
+ * Argon2id for a caller that cannot await: the MemoryEncryption constructor
+ * given a password. The `argon2` package only has an asynchronous API, so the
+ * hash runs on a short-lived worker thread while this thread sleeps on an
+ * Atomics word, blocking as crypto.pbkdf2Sync does. The password goes in and
+ * the key comes out through a SharedArrayBuffer, zeroed before returning, so
+ * neither is copied into a message the garbage collector may keep around.
+ */
+import { Worker } from 'node:worker_threads';
+
+/** Validated Argon2id settings (see kdf.ts argon2Settings). */
+export interface BlockingArgon2Settings {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+  length: number;
+}
+
+// Shared layout: [0] state (0 starting, 3 started, 1 done, 2 failed),
+// [1] bytes written, then the password, then room for the key or an error
+// message.
+const STARTING = 0;
+const STARTED = 3;
+const DONE = 1;
+const FAILED = 2;
+const STATE = 0;
+const WRITTEN = 1;
+const HEADER_BYTES = 8;
+const MESSAGE_BYTES = 1024;
+
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { shared, argon2Path, passwordBytes, salt, settings } = workerData;
+const words = new Int32Array(shared, 0, 2);
+const bytes = new Uint8Array(shared);
+const out = ${HEADER_BYTES} + passwordBytes;
+Atomics.store(words, ${STATE}, ${STARTED});
+Atomics.notify(words, ${STATE});
+function finish(state, payload) {
+  const n = Math.min(payload.length, bytes.length - out);
+  bytes.set(payload.subarray(0, n), out);
+  words[${WRITTEN}] = n;
+  Atomics.store(words, ${STATE}, state);
+  Atomics.notify(words, ${STATE});
+}
+function failed(e) {
+  finish(${FAILED}, Buffer.from(String((e && e.message) || e)));
+}
+try {
+  const argon2 = require(argon2Path);
+  const password = Buffer.from(bytes.subarray(${HEADER_BYTES}, out));
+  argon2
+    .hash(password, {
+      type: argon2.argon2id, version: 0x13, raw: true, salt: Buffer.from(salt),
+      memoryCost: settings.memoryCost, timeCost: settings.timeCost,
+      parallelism: settings.parallelism, hashLength: settings.length,
+    })
+    .then((key) => { password.fill(0); finish(${DONE}, key); key.fill(0); }, (e) => { password.fill(0); failed(e); });
+} catch (e) {
+  failed(e);
+}
+`;
+
+/** How long a worker may take to start running its code (tens of ms is usual). */
+const START_LIMIT_MS = 30_000;
+
+/**
+ * How long to wait for the hash before giving up on the worker: a minute,
+ * plus 50 µs per KiB and pass (about fifty times what the reference code
+ * needs), so only a worker that died without reporting is given up on.
+ */
+export function blockingArgon2LimitMs(settings: BlockingArgon2Settings): number {
+  return 60_000 + Math.ceil(settings.memoryCost * settings.timeCost * 0.05);
+}
+
+/** For tests: another module in place of `argon2`, another time limit. */
+export interface BlockingArgon2Internals {
+  argon2Path?: string;
+  limitMs?: number;
+}
+
+/** RFC 9106 Argon2id (0x13), raw output, computed synchronously. Inputs must be validated already. */
+export function argon2idBlocking(password: Uint8Array, salt: Uint8Array, settings: BlockingArgon2Settings, internals: BlockingArgon2Internals = {}): Buffer {
+  const limitMs = internals.limitMs ?? blockingArgon2LimitMs(settings);
+  const shared = new SharedArrayBuffer(HEADER_BYTES + password.length + Math.max(settings.length, MESSAGE_BYTES));
+  const words = new Int32Array(shared, 0, 2);
+  const bytes = new Uint8Array(shared);
+  bytes.set(password, HEADER_BYTES);
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    // Not the parent's flags: --input-type=module would make this CommonJS
+    // source an ES module, which dies on its first require().
+    execArgv: [],
+    workerData: { shared, argon2Path: internals.argon2Path ?? require.resolve('argon2'), passwordBytes: password.length, salt: Uint8Array.from(salt), settings: { ...settings } },
+    stdout: true,
+    stderr: true,
+  });
+  worker.unref();
+  try {
+    if (Atomics.wait(words, STATE, STARTING, Math.min(START_LIMIT_MS, limitMs)) === 'timed-out') {
+      throw new Error('Argon2id did not finish: its worker thread never started');
+    }
+    const waited = Atomics.wait(words, STATE, STARTED, limitMs);
+    const state = Atomics.load(words, STATE);
+    const out = bytes.subarray(HEADER_BYTES + password.length, HEADER_BYTES + password.length + words[WRITTEN]);
+    if (state === DONE) {
+      if (out.length !== settings.length) throw new Error(`Argon2id returned ${out.length} bytes, expected ${settings.length}`);
+      const key = Buffer.allocUnsafeSlow(out.length);
+      key.set(out);
+      return key;
+    }
+    if (state === FAILED) throw new Error(`Argon2id failed: ${Buffer.from(out).toString('utf8')}`);
+    throw new Error(`Argon2id did not finish within ${limitMs} ms (the worker ${waited === 'timed-out' ? 'never reported' : 'reported nothing'})`);
+  } finally {
+    bytes.fill(0);
+    void worker.terminate();
+  }
+}
