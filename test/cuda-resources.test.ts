@@ -21,7 +21,7 @@ const missing = nvccVersion.status === 0 ? null : `no ${nvcc}`;
 const THREADS: Record<string, number> = { CtrKernel: 256, GhashTreeKernel: 256, BlocksKernel: 256, XorReduceKernel: 1024 };
 const OUR_SOURCES = ['cuda/aes_gcm_kernels.cu', 'cuda/device_query.cu'];
 
-export interface KernelResources {
+interface KernelResources {
   name: string;
   arch: string;
   registers: number;
@@ -32,7 +32,7 @@ export interface KernelResources {
 }
 
 /** Parses `ptxas -v` output: one record per kernel entry. */
-export function parsePtxasReport(text: string): KernelResources[] {
+function parsePtxasReport(text: string): KernelResources[] {
   const out: KernelResources[] = [];
   let current: KernelResources | undefined;
   for (const line of text.split('\n')) {
@@ -87,7 +87,7 @@ function ptxasReport(source: string, arch: string): string {
 const HOPPER = { registers: 65536, registerUnitPerWarp: 256, sharedBytes: 228 * 1024, reservedSharedPerBlock: 1024, threads: 2048, blocks: 32 };
 
 /** Blocks of `threads` an SM holds as limited by registers, and by everything else. */
-export function hopperBlocksPerSm(k: Pick<KernelResources, 'registers' | 'sharedBytes'>, threads: number): { byRegisters: number; byOthers: number } {
+function hopperBlocksPerSm(k: Pick<KernelResources, 'registers' | 'sharedBytes'>, threads: number): { byRegisters: number; byOthers: number } {
   const warps = Math.ceil(threads / 32);
   const perWarp = Math.ceil((k.registers * 32) / HOPPER.registerUnitPerWarp) * HOPPER.registerUnitPerWarp;
   const byRegisters = Math.floor(HOPPER.registers / (perWarp * warps));
