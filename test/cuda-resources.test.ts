@@ -14,7 +14,10 @@ import { describe, expect, test } from 'vitest';
 import { repoRoot } from './helpers';
 
 const nvcc = process.env.GUARDKERNEL_NVCC || 'nvcc';
-const nvccVersion = spawnSync(nvcc, ['--version'], { encoding: 'utf8' });
+// Under `npm run test:asan` the sanitizer runtime is preloaded into every
+// child; nvcc's own binaries crash with it.
+const { LD_PRELOAD: _preload, ...nvccEnv } = process.env;
+const nvccVersion = spawnSync(nvcc, ['--version'], { encoding: 'utf8', env: nvccEnv });
 const missing = nvccVersion.status === 0 ? null : `no ${nvcc}`;
 
 /** The kernels' launch size (cuda/aes_gcm_kernels.cu kThreads; XorReduceKernel uses 1,024). */
@@ -75,7 +78,7 @@ function ptxasReport(source: string, arch: string): string {
   const cache = path.join(os.tmpdir(), 'guardkernel-ptxas', `${h.digest('hex').slice(0, 16)}.txt`);
   if (fs.existsSync(cache)) return fs.readFileSync(cache, 'utf8');
   const object = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-ptxas-')), 'k.o');
-  const r = spawnSync(nvcc, [...flags, '-c', path.join(repoRoot, source), '-o', object], { encoding: 'utf8' });
+  const r = spawnSync(nvcc, [...flags, '-c', path.join(repoRoot, source), '-o', object], { encoding: 'utf8', env: nvccEnv });
   fs.rmSync(path.dirname(object), { recursive: true, force: true });
   if (r.status !== 0) throw new Error(`${nvcc} ${source} for sm_${arch} failed:\n${r.stderr}`);
   fs.mkdirSync(path.dirname(cache), { recursive: true });
