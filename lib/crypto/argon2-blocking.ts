@@ -16,11 +16,17 @@ export interface BlockingArgon2Settings {
   length: number;
 }
 
-// Shared layout: [0] state (0 starting, 3 started, 1 done, 2 failed),
-// [1] bytes written, then the password, then room for the key or an error
-// message.
+// Shared layout: [0] state, [1] bytes written, then the password, then room
+// for the key or an error message. The state moves STARTING -> STARTED ->
+// WRITING -> DONE or FAILED, each step a compare-and-swap, so a caller that
+// gives up (-> ABANDONED) and a worker that finishes late cannot both win.
+// The caller also terminates the worker, which nearly always stops it
+// first; the swap covers the moments before the termination lands, so a
+// late key is never written where nobody wipes it.
 const STARTING = 0;
 const STARTED = 3;
+const WRITING = 4;
+const ABANDONED = 5;
 const DONE = 1;
 const FAILED = 2;
 const STATE = 0;
@@ -34,9 +40,10 @@ const { shared, argon2Path, passwordBytes, salt, settings } = workerData;
 const words = new Int32Array(shared, 0, 2);
 const bytes = new Uint8Array(shared);
 const out = ${HEADER_BYTES} + passwordBytes;
-Atomics.store(words, ${STATE}, ${STARTED});
+const started = Atomics.compareExchange(words, ${STATE}, ${STARTING}, ${STARTED}) === ${STARTING};
 Atomics.notify(words, ${STATE});
 function finish(state, payload) {
+  if (Atomics.compareExchange(words, ${STATE}, ${STARTED}, ${WRITING}) !== ${STARTED}) return;
   const n = Math.min(payload.length, bytes.length - out);
   bytes.set(payload.subarray(0, n), out);
   words[${WRITTEN}] = n;
@@ -47,6 +54,7 @@ function failed(e) {
   finish(${FAILED}, Buffer.from(String((e && e.message) || e)));
 }
 try {
+  if (!started) throw new Error('abandoned');
   const argon2 = require(argon2Path);
   const password = Buffer.from(bytes.subarray(${HEADER_BYTES}, out));
   argon2
@@ -73,10 +81,11 @@ export function blockingArgon2LimitMs(settings: BlockingArgon2Settings): number 
   return 60_000 + Math.ceil(settings.memoryCost * settings.timeCost * 0.05);
 }
 
-/** For tests: another module in place of `argon2`, another time limit. */
+/** For tests: another module in place of `argon2`, another time limit, a look at the shared memory. */
 export interface BlockingArgon2Internals {
   argon2Path?: string;
   limitMs?: number;
+  shared?: (memory: SharedArrayBuffer) => void;
 }
 
 /** RFC 9106 Argon2id (0x13), raw output, computed synchronously. Inputs must be validated already. */
@@ -86,6 +95,7 @@ export function argon2idBlocking(password: Uint8Array, salt: Uint8Array, setting
   const words = new Int32Array(shared, 0, 2);
   const bytes = new Uint8Array(shared);
   bytes.set(password, HEADER_BYTES);
+  internals.shared?.(shared);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     // Not the parent's flags: --input-type=module would make this CommonJS
@@ -97,10 +107,16 @@ export function argon2idBlocking(password: Uint8Array, salt: Uint8Array, setting
   });
   worker.unref();
   try {
-    if (Atomics.wait(words, STATE, STARTING, Math.min(START_LIMIT_MS, limitMs)) === 'timed-out') {
+    Atomics.wait(words, STATE, STARTING, START_LIMIT_MS);
+    if (Atomics.compareExchange(words, STATE, STARTING, ABANDONED) === STARTING) {
       throw new Error('Argon2id did not finish: its worker thread never started');
     }
-    const waited = Atomics.wait(words, STATE, STARTED, limitMs);
+    Atomics.wait(words, STATE, STARTED, limitMs);
+    if (Atomics.compareExchange(words, STATE, STARTED, ABANDONED) === STARTED) {
+      throw new Error(`Argon2id did not finish within ${limitMs} ms`);
+    }
+    // The worker has claimed the result: it is being written or is there.
+    Atomics.wait(words, STATE, WRITING, limitMs);
     const state = Atomics.load(words, STATE);
     const out = bytes.subarray(HEADER_BYTES + password.length, HEADER_BYTES + password.length + words[WRITTEN]);
     if (state === DONE) {
@@ -110,9 +126,11 @@ export function argon2idBlocking(password: Uint8Array, salt: Uint8Array, setting
       return key;
     }
     if (state === FAILED) throw new Error(`Argon2id failed: ${Buffer.from(out).toString('utf8')}`);
-    throw new Error(`Argon2id did not finish within ${limitMs} ms (the worker ${waited === 'timed-out' ? 'never reported' : 'reported nothing'})`);
+    throw new Error('Argon2id did not finish: its worker stopped while writing the result');
   } finally {
-    bytes.fill(0);
+    // The data, not the state word: it stays DONE, FAILED or ABANDONED, so
+    // a worker that is late (even to start) can claim nothing now.
+    bytes.fill(0, HEADER_BYTES);
     void worker.terminate();
   }
 }
