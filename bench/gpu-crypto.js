@@ -31,7 +31,7 @@ function row(group, name, msRuns, bytes, extra = {}) {
   };
 }
 
-/** @param {import('../lib/addon-types').CudaAddon} addon */
+/** @param {import('../lib/native/addon-types').CudaAddon} addon */
 function deviceRows(addon, reps = 20) {
   const rows = [];
   const MiB64 = 64 << 20;

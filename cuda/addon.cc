@@ -13,7 +13,7 @@
 
 namespace {
 
-// Must match CUDA_ABI_VERSION in lib/addon-types.ts.
+// Must match CUDA_ABI_VERSION in lib/native/addon-types.ts.
 constexpr uint32_t kAbiVersion = 5;
 // Words the self-test kernel writes: several blocks, with a partial last one.
 constexpr size_t kSelfTestWords = 1000;

@@ -3,7 +3,7 @@
 // the same source with THRUST_DEVICE_SYSTEM=CPP so the CPU tests can hold it
 // to the sequential checker (test/sandbox-parallel.test.ts).
 //
-// The sequential semantics (lib/sandbox/check-js.ts) are order dependent per
+// The sequential semantics (lib/k2k/check-js.ts) are order dependent per
 // source. Each order-dependent rule becomes sorts and segmented scans:
 //   1. stateless rules           one thread per message
 //   2. connection limit          sort new (src, dst) pairs, keep each pair's

@@ -1,14 +1,14 @@
 // K2K sandbox rules shared by the C++ loop (native/sandbox_check.cc), the
 // CUDA kernels (cuda/sandbox_kernels.cu) and the host build of the parallel
-// algorithm that the CPU tests run. lib/sandbox/check-js.ts documents the
-// semantics; lib/sandbox/state.ts documents the state layout.
+// algorithm that the CPU tests run. lib/k2k/check-js.ts documents the
+// semantics; lib/k2k/state.ts documents the state layout.
 #pragma once
 #include "hd.cuh"
 
 namespace gk {
 namespace sandbox {
 
-// Verdict codes: lib/sandbox/verdicts.ts holds the same numbers.
+// Verdict codes: lib/k2k/verdicts.ts holds the same numbers.
 enum Verdict : uint8_t {
   kAllow = 0,
   kUnauthorizedK2k = 1,
@@ -39,7 +39,7 @@ struct Params {
   bool read_only;
 };
 
-// Views of the state arrays (lib/sandbox/state.ts), lengths already checked.
+// Views of the state arrays (lib/k2k/state.ts), lengths already checked.
 struct StateView {
   Params params;
   double* kernel_f64;   // kF64Fields * capacity

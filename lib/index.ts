@@ -3,8 +3,8 @@
  * Public API; see README.md for the guide and `backends()` for what is active.
  */
 export { GuardError, ErrorCodes, type ErrorCode } from './errors';
-export { backends, type Backends, type CoreBackend, type GpuBackend } from './native';
-export { sha256, sha256Hex, hmacSha256, hmacSha256Hex, HmacKey, DIGEST_BYTES, type BinaryLike } from './hash';
+export { backends, type Backends, type CoreBackend, type GpuBackend } from './native/loader';
+export { sha256, sha256Hex, hmacSha256, hmacSha256Hex, HmacKey, DIGEST_BYTES, type BinaryLike } from './crypto/hash';
 export {
   canonicalize,
   canonicalizeJson,
@@ -14,11 +14,11 @@ export {
   DEFAULT_MAX_DEPTH,
   type Car,
   type CanonicalizeOptions,
-} from './car';
-export { gpuDevices, gpuSelfTest, type GpuDevice } from './gpu';
+} from './canonical/car';
+export { gpuDevices, gpuSelfTest, type GpuDevice } from './native/gpu';
 export { VERSION } from './version';
-export { ReplayDetector, DEFAULT_REPLAY_CAPACITY, MAX_NONCE_LENGTH, type ReplayStatus, type ReplayStats, type ReplayDetectorOptions } from './replay';
-export { DecisionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL_MS, type CacheEntry, type CachePutValue, type CacheStats, type CachedDecisionKind, type DecisionCacheOptions } from './cache';
+export { ReplayDetector, DEFAULT_REPLAY_CAPACITY, MAX_NONCE_LENGTH, type ReplayStatus, type ReplayStats, type ReplayDetectorOptions } from './permits/replay';
+export { DecisionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL_MS, type CacheEntry, type CachePutValue, type CacheStats, type CachedDecisionKind, type DecisionCacheOptions } from './gate/cache';
 export {
   Keyring,
   MIN_SECRET_BYTES,
@@ -32,10 +32,10 @@ export {
   type PermitUse,
   type PermitVerification,
   type ReplayStore,
-} from './permit';
-export { VelocityGuard, DEFAULT_MAX_BUCKETS, type VelocityGuardOptions, type VelocityVerdict, type VelocityScope, type VelocityStats } from './velocity';
-export { AuditLog, SECURITY_EVENT_TYPES, GENESIS_MAC, type AuditLogOptions, type AuditRecord, type AuditVerification, type SecurityEventType, type Severity } from './audit';
-export { compileGlob, type CompiledGlob } from './glob';
+} from './permits/keyring';
+export { VelocityGuard, DEFAULT_MAX_BUCKETS, type VelocityGuardOptions, type VelocityVerdict, type VelocityScope, type VelocityStats } from './gate/velocity';
+export { AuditLog, SECURITY_EVENT_TYPES, GENESIS_MAC, type AuditLogOptions, type AuditRecord, type AuditVerification, type SecurityEventType, type Severity } from './audit/log';
+export { compileGlob, type CompiledGlob } from './policy/glob';
 export {
   Quarantine,
   ISOLATION_SCOPES,
@@ -46,10 +46,10 @@ export {
   type QuarantineAnalysis,
   type QuarantineOptions,
   type QuarantineTrace,
-} from './quarantine';
+} from './gate/quarantine';
 export { PolicyEngine, type PolicyDecision, type PolicyEngineOptions, type PolicyInput, type Mode, type OnViolation } from './policy/engine';
 export { FleetStore, type FleetStoreStatus, type OnStoreError, type RedisStoreSpec, type StoreOption } from './fleet/store';
-export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateSource } from './gate';
+export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateSource } from './gate/gate';
 export { GuardServer, type GuardServerOptions } from './ipc/server';
 export { GuardClient, RpcCallError, type GuardClientOptions } from './ipc/client';
 export { SERVICE_METHODS, type ServiceContext } from './ipc/methods';
@@ -70,7 +70,7 @@ export {
   type SandboxVerdictName,
   type SandboxViolation,
   type ViolationSummary,
-} from './sandbox';
+} from './k2k';
 export {
   MemoryEncryption,
   DeviceBuffer,
@@ -80,7 +80,7 @@ export {
   type PasswordOptions,
   type DeviceKind,
   aead, kdf, AEAD_ALGORITHMS, type AeadAlgorithm, type AeadBackend, type AeadOptions, type Sealed, type Argon2idOptions, type HkdfHash } from './crypto';
-export { type VelocityLimits } from './velocity';
+export { type VelocityLimits } from './gate/velocity';
 export { type MemoryEncryptionSettings, type ResolvedPasswordKdf } from './crypto';
 export {
   ComplianceReporter,

@@ -11,7 +11,7 @@
 
 namespace {
 
-// Bumped whenever the JS-visible surface changes; lib/native.ts refuses a
+// Bumped whenever the JS-visible surface changes; lib/native/loader.ts refuses a
 // stale build with a different number instead of calling into it blindly.
 constexpr uint32_t kAbiVersion = 12;
 

@@ -1,5 +1,5 @@
 // The K2K sandbox's message checker for the CPU: one pass in index order,
-// the same rules and state as lib/sandbox/check-js.ts.
+// the same rules and state as lib/k2k/check-js.ts.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -27,7 +27,7 @@ unxz_to .device-kit/built.tar.xz | tar -xf -
 {
   echo "kit built from commit $(cat .device-kit/commit); node $(node -v)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
-  node dist/cli.js doctor 2>&1
+  node dist/cli/main.js doctor 2>&1
 } > "$out/machine.txt"
 cat "$out/machine.txt"
 

@@ -1,5 +1,5 @@
 // The gate's decision records are written by a fixed-shape writer
-// (lib/audit-record.ts) instead of the generic canonical walk. It must produce
+// (lib/audit/record.ts) instead of the generic canonical walk. It must produce
 // the very bytes `append` produces for the same fields, or leave the record to
 // the generic path (which then names what JSON cannot carry).
 import crypto from 'node:crypto';
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { AuditLog, GuardError, canonicalizeJson } from '../lib/index';
-import type { DecisionRecordFields } from '../lib/audit-record';
+import type { DecisionRecordFields } from '../lib/audit/record';
 import { randomInt, rng } from './helpers';
 
 const KEY = crypto.randomBytes(32);

@@ -1,5 +1,5 @@
 // AuditLog seals records from canonical bytes written into a scratch buffer
-// (lib/canonical-bytes.ts) and keeps sealed lines as bytes; the signed head
+// (lib/canonical/bytes.ts) and keeps sealed lines as bytes; the signed head
 // checkpoint is refreshed at most every checkpointEveryMs by background
 // writes. These tests hold the byte path to the verifier (which recomputes
 // every MAC through the string serializer) and pin the checkpoint rules.

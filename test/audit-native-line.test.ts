@@ -4,8 +4,8 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { canonicalizeJson } from '../lib/index';
-import { coreAddon } from '../lib/native';
-import type { NativeHmacKey } from '../lib/addon-types';
+import { coreAddon } from '../lib/native/loader';
+import type { NativeHmacKey } from '../lib/native/addon-types';
 import { randomInt, rng } from './helpers';
 
 const core = coreAddon();

@@ -232,7 +232,7 @@ describe('AuditLog rejects bad input', () => {
 });
 
 describe('guardkernel audit verify', () => {
-  const cli = path.join(repoRoot, 'dist', 'cli.js');
+  const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
   test('exit 0 for an intact log, 1 for a tampered one, 2 for bad usage', () => {
     const file = writeLog(5);

@@ -1,4 +1,4 @@
-// Shapes seen often get a compiled writer (lib/canonical-layouts.ts). These
+// Shapes seen often get a compiled writer (lib/canonical/layouts.ts). These
 // tests repeat every shape past the compile threshold and hold the compiled
 // writer to the string serializer, check that values are read as the loop
 // reads them, that a flood of new shapes cannot force a flood of compiles,
@@ -8,8 +8,8 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { canonicalize, carHash } from '../lib/index';
-import { carHashes } from '../lib/car';
-import { layoutStats } from '../lib/canonical-layouts';
+import { carHashes } from '../lib/canonical/car';
+import { layoutStats } from '../lib/canonical/layouts';
 import { randomInt, rng } from './helpers';
 
 const viaString = (car: unknown): string =>
@@ -109,8 +109,8 @@ describe('compiled layout writers', () => {
     const script = `
       // car.js alone: the policy engine's schema validator (ajv) compiles
       // code at load, so the package entry does not load in such a runtime.
-      const g = require('./dist/car.js');
-      const { layoutStats } = require('./dist/canonical-layouts.js');
+      const g = require('./dist/canonical/car.js');
+      const { layoutStats } = require('./dist/canonical/layouts.js');
       const out = [];
       for (let i = 0; i < 20; i++) out.push(g.carHash({ action_type: 'a', agent_id: 'b', resource: '/r/' + i, args: { n: i, s: 'x"y' } }));
       console.log(JSON.stringify({ out, stats: layoutStats() }));`;

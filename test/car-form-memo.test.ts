@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { canonicalize, carHash } from '../lib/index';
-import { carHashes } from '../lib/car';
+import { carHashes } from '../lib/canonical/car';
 import { core, randomInt, rng } from './helpers';
 
 const reference = (car: Record<string, unknown>): string => 'sha256:' + crypto.createHash('sha256').update(canonicalize(car), 'utf8').digest('hex');

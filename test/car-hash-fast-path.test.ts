@@ -1,5 +1,5 @@
 // carHash writes canonical bytes straight into a scratch buffer
-// (lib/canonical-bytes.ts) and falls back to the string serializer for
+// (lib/canonical/bytes.ts) and falls back to the string serializer for
 // anything unusual. These tests hold the two paths to the same answers: the
 // same hash for every value one accepts, the same error for every value one
 // refuses, on random and on hostile inputs.

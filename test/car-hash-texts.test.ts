@@ -1,9 +1,9 @@
-// Recent CAR hash strings found again by raw digest (lib/car-hash-texts.ts):
+// Recent CAR hash strings found again by raw digest (lib/crypto/hash-texts.ts):
 // a digest must only ever get its own text back, whatever shares its slot.
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { carHashes } from '../lib/car';
-import { CAR_HASH_TEXT_BYTES, carHashText, carHashTextCount } from '../lib/car-hash-texts';
+import { carHashes } from '../lib/canonical/car';
+import { CAR_HASH_TEXT_BYTES, carHashText, carHashTextCount } from '../lib/crypto/hash-texts';
 import { randomInt, rng } from './helpers';
 
 /** One digest's words and a text buffer holding `text` for it. */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { backends } from '../lib';
-import type { CudaAddon } from '../lib/addon-types';
+import type { CudaAddon } from '../lib/native/addon-types';
 import { repoRoot } from './helpers';
 
 const file = path.join(repoRoot, 'build-cuda', 'Release', 'guardkernel_cuda.node');

@@ -15,13 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import { DeviceBuffer, MemoryEncryption, aead, backends } from '../lib/index';
-import { gpuBackend } from '../lib/native';
+import { gpuBackend } from '../lib/native/loader';
 import { buildEmulatorSelfCheck, emulatorMissing, pruneEmulatorCache } from './cuda-emulator';
 import { cudaCryptoSuite } from './gpu/crypto-suite';
 import { cudaSandboxSuite } from './gpu/sandbox-suite';
 
-vi.mock('../lib/native', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../lib/native')>();
+vi.mock('../lib/native/loader', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../lib/native/loader')>();
   const emulator = await import('./cuda-emulator');
   if (emulator.emulatorMissing !== null) return real;
   const gpu = await emulator.emulatedGpu();

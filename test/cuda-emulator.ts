@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { CudaAddon, GpuDevice } from '../lib/addon-types';
+import type { CudaAddon, GpuDevice } from '../lib/native/addon-types';
 
 // Not from ./helpers: that imports lib/native, which the emulated test mocks
 // with this module (the mock would wait on itself).

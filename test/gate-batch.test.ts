@@ -4,7 +4,7 @@
 // scratch buffer the hashes are written into.
 import { describe, expect, test } from 'vitest';
 import { DecisionCache, Gate, GuardError, carHash } from '../lib/index';
-import { carHashes } from '../lib/car';
+import { carHashes } from '../lib/canonical/car';
 import { core, fakeClock, randomInt, rng } from './helpers';
 
 const policy = {

@@ -6,7 +6,7 @@
 import { expect, test, vi } from 'vitest';
 // vi.mock below is hoisted above these imports, so the package sees the fake GPU.
 import { CUDA_MIN_BATCH, ErrorCodes, GuardError, KernelSandbox, MemoryEncryption, SandboxPolicy, aead } from '../lib';
-import { coreAddon } from '../lib/native';
+import { coreAddon } from '../lib/native/loader';
 
 const { calls, failing } = vi.hoisted(() => ({
   calls: { sandbox: 0, gcm: 0 },
@@ -15,8 +15,8 @@ const { calls, failing } = vi.hoisted(() => ({
   },
 }));
 
-vi.mock('../lib/native', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../lib/native')>();
+vi.mock('../lib/native/loader', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../lib/native/loader')>();
   const addon = {
     sandboxCheck: () => {
       calls.sandbox++;

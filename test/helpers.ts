@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { coreAddon } from '../lib/native';
+import { coreAddon } from '../lib/native/loader';
 
 export const repoRoot = path.resolve(__dirname, '..');
 /** The core addon when this run uses it (null in the GUARDKERNEL_NATIVE=0 pass). */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GuardClient } from '../lib/index';
 import { repoRoot } from './helpers';
 
-const cli = path.join(repoRoot, 'dist', 'cli.js');
+const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 const linux = process.platform === 'linux';
 let child: ReturnType<typeof spawn>;
 let socketPath: string;

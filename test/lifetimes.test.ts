@@ -13,7 +13,7 @@ describe('lifetimes', () => {
     const code = `
       const g = require(${JSON.stringify(dist)});
       const crypto = require('node:crypto');
-      const { coreAddon } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'native.js'))});
+      const { coreAddon } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'native', 'loader.js'))});
       const live = new g.HmacKey('live-key');
       const settle = async () => { for (let i = 0; i < 5; i++) { global.gc(); await new Promise((r) => setImmediate(r)); } };
       (async () => {

@@ -1,12 +1,12 @@
-// lib/native.ts: candidates in order, kill switches, fallbacks that never throw.
+// lib/native/loader.ts: candidates in order, kill switches, fallbacks that never throw.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { backends, gpuDevices, gpuSelfTest, GuardError, sha256Hex } from '../lib/index';
-import { CORE_ABI_VERSION } from '../lib/addon-types';
-import { loadCore, loadGpu } from '../lib/native';
+import { CORE_ABI_VERSION } from '../lib/native/addon-types';
+import { loadCore, loadGpu } from '../lib/native/loader';
 import { repoRoot } from './helpers';
 
 function tempRoot(): string {

@@ -49,7 +49,7 @@ describe('package entry points', () => {
 });
 
 describe('guardkernel bin', () => {
-  const cli = path.join(repoRoot, 'dist', 'cli.js');
+  const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
   test('doctor prints the backends, reasons and devices', () => {
     const r = run([cli, 'doctor']);

@@ -3,7 +3,7 @@
  * message at a time) from the documented rules, and a generator of random
  * scenarios. The differential tests hold every backend to this model.
  */
-import { KernelSandbox, ResourceLimits, SandboxPolicy, VERDICT_NAMES } from '../lib/sandbox';
+import { KernelSandbox, ResourceLimits, SandboxPolicy, VERDICT_NAMES } from '../lib/k2k';
 import { randomInt } from './helpers';
 
 export interface PolicySpec {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { ErrorCodes, KernelSandbox, SandboxPolicy, backends } from '../lib';
-import { SandboxState } from '../lib/sandbox/state';
+import { SandboxState } from '../lib/k2k/state';
 import { core, repoRoot } from './helpers';
 
 function fresh(connections = 4): { s: SandboxState; args: () => unknown[] } {

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { AuditLog, ErrorCodes, GuardError, KernelSandbox, ResourceLimits, SandboxPolicy, SandboxVerdict, VERDICT_NAMES, backends } from '../lib';
-import { LIMIT_MAXIMA, NATIVE_MIN_BATCH, compileNamePattern } from '../lib/sandbox';
-import type { ResourceLimitsInit } from '../lib/sandbox';
+import { LIMIT_MAXIMA, NATIVE_MIN_BATCH, compileNamePattern } from '../lib/k2k';
+import type { ResourceLimitsInit } from '../lib/k2k';
 import { core } from './helpers';
 
 const BACKENDS = core !== null ? (['js', 'native'] as const) : (['js'] as const);

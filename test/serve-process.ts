@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from './helpers';
 
-export const cli = path.join(repoRoot, 'dist', 'cli.js');
+export const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
 export function startServe(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [cli, 'serve', ...args], { env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -9,7 +9,7 @@
 'use strict';
 const gk = require('../../dist/index.js');
 const { runCases } = require('../harness');
-const { gpuBackend } = require('../../dist/native.js');
+const { gpuBackend } = require('../../dist/native/loader.js');
 const { KERNELS, TOPICS, kernelName, topicName, makePolicy, makeSandbox, makeTraffic } = require('../sandbox-traffic');
 const { deviceRows, thresholdRows } = require('../gpu-crypto');
 const { sandboxThresholdRows } = require('../gpu-sandbox');
@@ -32,7 +32,7 @@ let now = 1;
 
 // Device work alone: the addon's own timings over a few whole calls.
 function deviceOnlyRow() {
-  const { SandboxState } = require('../../dist/sandbox/state.js');
+  const { SandboxState } = require('../../dist/k2k/state.js');
   const s = new SandboxState(1e9, 2 ** 52, KERNELS, false);
   const policy = makePolicy(gk);
   for (let k = 0; k < KERNELS; k++) s.addKernel(policy.allowsK2kTo(kernelName(k)));

@@ -103,7 +103,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-bench-server-'));
   const gkSocket = path.join(dir, 'core.sock');
   const echoSocket = path.join(dir, 'echo.sock');
-  const gk = await startProcess([path.join(__dirname, '..', '..', 'dist', 'cli.js'), 'serve', '--state-dir', dir], 'guardkernel: policy');
+  const gk = await startProcess([path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js'), 'serve', '--state-dir', dir], 'guardkernel: policy');
   const echo = await startProcess([path.join(__dirname, '..', 'echo-server.js'), echoSocket], 'ready');
   const rows = [];
   try {

@@ -18,17 +18,17 @@
  * (seq and prev) in a new file.
  */
 import fs from 'node:fs';
-import { expiredRotations } from './audit-retention';
-import { EVENT_TYPE, SEVERITIES, type Severity } from './audit-events';
-import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyFile, verifyFiles } from './audit-verify';
-import { type DecisionRecordFields, decisionRecordScratch, writeDecisionRecord } from './audit-record';
-import { canonicalScratch, writePrefixedCanonicalJson } from './canonical-bytes';
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, canonicalizeJson } from './car';
-import { ErrorCodes, GuardError, describe } from './errors';
-import { HmacKey } from './hash';
+import { expiredRotations } from './retention';
+import { EVENT_TYPE, SEVERITIES, type Severity } from './events';
+import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyFile, verifyFiles } from './verify';
+import { type DecisionRecordFields, decisionRecordScratch, writeDecisionRecord } from './record';
+import { canonicalScratch, writePrefixedCanonicalJson } from '../canonical/bytes';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, canonicalizeJson } from '../canonical/car';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { HmacKey } from '../crypto/hash';
 
-export { GENESIS_MAC, type AuditVerification } from './audit-verify';
-export { SECURITY_EVENT_TYPES, type SecurityEventType, type Severity } from './audit-events';
+export { GENESIS_MAC, type AuditVerification } from './verify';
+export { SECURITY_EVENT_TYPES, type SecurityEventType, type Severity } from './events';
 
 const MAC_FIELD = Buffer.from(',"mac":"', 'latin1');
 const HEX_MAC = /^[0-9a-f]{64}$/;
@@ -241,7 +241,7 @@ export class AuditLog {
    * @internal The gate's record of a decision: exactly the record
    * `append(type, severity, fields)` writes, built without the generic walk:
    * by the addon in one call (native/audit_line.cc), else by
-   * lib/audit-record.ts. `type` and `severity` come from the gate's own
+   * lib/audit/record.ts. `type` and `severity` come from the gate's own
    * tables; only the generic path checks them again. The clock is read once,
    * whichever path writes the record.
    */

@@ -7,12 +7,12 @@
  * fixed, so its JCS form is constant byte runs, known in advance, between
  * its values. This writes exactly the bytes `canonicalizeJson` produces for
  * the same record (the tests hold the two to byte equality), or gives up
- * (-1) on anything unusual so the generic path in lib/audit.ts decides.
+ * (-1) on anything unusual so the generic path in lib/audit/log.ts decides.
  */
-import { CanonicalWriter } from './canonical-writer';
-import { DEFAULT_MAX_BYTES } from './car';
+import { CanonicalWriter } from '../canonical/writer';
+import { DEFAULT_MAX_BYTES } from '../canonical/car';
 
-/** The fields the gate records for a decision that has a CAR hash (lib/gate-pipeline.ts). */
+/** The fields the gate records for a decision that has a CAR hash (lib/gate/pipeline.ts). */
 export interface DecisionRecordFields {
   decision: string;
   source: string;

@@ -1,12 +1,12 @@
 /**
  * The audit log's record format and its verification: how a record's MAC and
  * the head checkpoint's signature are computed, and the walk that checks a
- * file against them. Shared by the writer (lib/audit.ts) and the verifier.
+ * file against them. Shared by the writer (lib/audit/log.ts) and the verifier.
  */
 import fs from 'node:fs';
-import { canonicalizeJson } from './car';
-import { describe } from './errors';
-import { HmacKey } from './hash';
+import { canonicalizeJson } from '../canonical/car';
+import { describe } from '../errors';
+import { HmacKey } from '../crypto/hash';
 
 /** `prev` of the first record of a new chain. */
 export const GENESIS_MAC = '0'.repeat(64);

@@ -14,9 +14,9 @@
  * them to byte equality on random values.
  */
 
-import { ABORT, CanonicalWriter, FULL } from './canonical-writer';
+import { ABORT, CanonicalWriter, FULL } from './writer';
 
-export { sortKeys } from './canonical-layouts';
+export { sortKeys } from './layouts';
 
 const GIVE_UP = -1;
 /** `appendCanonicalCar`'s answer when the buffer must be emptied first. */

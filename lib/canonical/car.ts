@@ -6,9 +6,9 @@
  * that would let two different requests share a hash, is rejected with
  * `GuardError` `ERR_CAR_INVALID` naming the offending path.
  */
-import { ErrorCodes, GuardError, describe } from './errors';
-import { SCRATCH_FULL, appendCanonicalCar, canonicalScratch, sortKeys, writeCanonicalCar } from './canonical-bytes';
-import { carHashOfBytes, carHashesOfBytes, prefixedSha256OfText } from './hash';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { SCRATCH_FULL, appendCanonicalCar, canonicalScratch, sortKeys, writeCanonicalCar } from './bytes';
+import { carHashOfBytes, carHashesOfBytes, prefixedSha256OfText } from '../crypto/hash';
 
 /** Limits applied while canonicalizing. */
 export interface CanonicalizeOptions {

@@ -1,5 +1,5 @@
 /**
- * Key layouts for the canonical writer (lib/canonical-writer.ts).
+ * Key layouts for the canonical writer (lib/canonical/writer.ts).
  *
  * Objects in requests come in a few shapes (the same keys in the same
  * order), so each shape's sorted key order and encoded `{"key":` / `,"key":`
@@ -21,7 +21,7 @@
  * (`--disallow-code-generation-from-strings`, some sandboxes), the prepared
  * loop is used.
  */
-import type { CanonicalWriter } from './canonical-writer';
+import type { CanonicalWriter } from './writer';
 
 /** A compiled writer: `o` has exactly the layout's keys, in its order. */
 export type LayoutWriter = (w: CanonicalWriter, o: Record<string, unknown>, depth: number) => void;

@@ -1,12 +1,12 @@
 /**
  * CanonicalWriter: writes the RFC 8785 (JCS) form of a JSON value as UTF-8
  * into a growable scratch buffer, giving up (throwing ABORT) on anything the
- * string serializer in car.ts must judge. lib/canonical-bytes.ts drives it
- * for CAR hashes; lib/audit-record.ts for the audit log's decision records.
+ * string serializer in car.ts must judge. lib/canonical/bytes.ts drives it
+ * for CAR hashes; lib/audit/record.ts for the audit log's decision records.
  */
-import { hasCarFields, keyLayout, sortKeys } from './canonical-layouts';
+import { hasCarFields, keyLayout, sortKeys } from './layouts';
 
-/** Thrown inside the walk; caught once at the top (lib/canonical-bytes.ts). */
+/** Thrown inside the walk; caught once at the top (lib/canonical/bytes.ts). */
 export const ABORT = Symbol('abort');
 /** The scratch buffer is full: hash what it holds, then start it again. */
 export const FULL = Symbol('full');
@@ -37,7 +37,7 @@ NOT_PLAIN[0x5c] = 1;
 /**
  * Writes JCS bytes into a growable scratch buffer. The CAR hash uses one per
  * module instance (so one per worker thread); the audit log's decision
- * records use their own (lib/audit-record.ts).
+ * records use their own (lib/audit/record.ts).
  */
 export class CanonicalWriter {
   buf: Buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);

@@ -1,6 +1,6 @@
 /** `guardkernel doctor`: what runs, why, and what the GPU side found. */
-import { backends, cudaCandidates } from './native';
-import { VERSION } from './version';
+import { backends, cudaCandidates } from '../native/loader';
+import { VERSION } from '../version';
 
 export function doctorReport(): string {
   const b = backends();

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /** The `guardkernel` command. */
 import fs from 'node:fs';
-import { AuditLog } from './audit';
-import { reportCommand } from './compliance/cli';
+import { AuditLog } from '../audit/log';
+import { reportCommand } from './report';
 import { doctorReport } from './doctor';
-import { fleetDoctor, formatFleetDoctor } from './fleet/doctor';
-import { flagValue } from './cli-args';
+import { fleetDoctor, formatFleetDoctor } from '../fleet/doctor';
+import { flagValue } from './args';
 import { SERVE_USAGE, parseServeArgs, startServe } from './serve';
-import { backends } from './native';
-import { VERSION } from './version';
+import { backends } from '../native/loader';
+import { VERSION } from '../version';
 
 const USAGE = `Usage: guardkernel <command> [options]
 

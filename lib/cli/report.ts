@@ -4,13 +4,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { flagValue } from '../cli-args';
+import { flagValue } from './args';
 import { GuardClient } from '../ipc/client';
-import { defaultStateDir } from '../serve';
-import { loadComplianceConfig } from './config';
-import { exportReport, renderReport, validateReport } from './export';
-import { ComplianceReporter } from './reporter';
-import { EXPORT_FORMATS, STANDARD_IDS, type ComplianceReport, type ExportFormat } from './types';
+import { defaultStateDir } from './serve';
+import { loadComplianceConfig } from '../compliance/config';
+import { exportReport, renderReport, validateReport } from '../compliance/export';
+import { ComplianceReporter } from '../compliance/reporter';
+import { EXPORT_FORMATS, STANDARD_IDS, type ComplianceReport, type ExportFormat } from '../compliance/types';
 
 export const REPORT_USAGE = `Usage: guardkernel report --standard STANDARD [options]
 

@@ -7,13 +7,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuditLog } from './audit';
-import { flagValue } from './cli-args';
-import type { ComplianceContext } from './compliance/types';
-import { Gate } from './gate';
-import { GuardServer } from './ipc/server';
-import { Keyring } from './permit';
-import { PolicyEngine } from './policy/engine';
+import { AuditLog } from '../audit/log';
+import { flagValue } from './args';
+import type { ComplianceContext } from '../compliance/types';
+import { Gate } from '../gate/gate';
+import { GuardServer } from '../ipc/server';
+import { Keyring } from '../permits/keyring';
+import { PolicyEngine } from '../policy/engine';
 
 export const SERVE_USAGE = `Usage: guardkernel serve [options]
 
@@ -193,7 +193,7 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const auditKeyFile = path.join(stateDir, 'audit.key');
   const auditKey = secretFile(auditKeyFile).secret;
   const auditPath = path.resolve(args.audit ?? path.join(stateDir, 'audit.log'));
-  const policyPath = args.policy ? path.resolve(args.policy) : path.join(__dirname, '..', 'examples', 'policy.yaml');
+  const policyPath = args.policy ? path.resolve(args.policy) : path.join(__dirname, '..', '..', 'examples', 'policy.yaml');
   let authToken: Buffer | undefined;
   if (args.authTokenFile) {
     authToken = Buffer.from(fs.readFileSync(args.authTokenFile, 'utf8').trim(), 'utf8');

@@ -3,7 +3,7 @@
  * verifying now, and a retention period long enough for the standard.
  */
 import fs from 'node:fs';
-import { AuditLog } from '../audit';
+import { AuditLog } from '../audit/log';
 import { compliant, nonCompliant } from './check-helpers';
 import { STANDARDS } from './standards';
 import type { CheckDefinition, ComplianceContext, StandardId } from './types';

@@ -5,8 +5,8 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { canonicalizeJson } from '../car';
-import { sha256Hex } from '../hash';
+import { canonicalizeJson } from '../canonical/car';
+import { sha256Hex } from '../crypto/hash';
 import { finiteOrNull } from './check-helpers';
 import type { ComplianceContext } from './types';
 

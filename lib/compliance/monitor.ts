@@ -10,7 +10,7 @@
  * otherwise kept in `lastError`).
  */
 import { EventEmitter } from 'node:events';
-import type { AuditLog } from '../audit';
+import type { AuditLog } from '../audit/log';
 import { describe } from '../errors';
 import type { ComplianceReporter } from './reporter';
 import type { ComplianceReport, ComplianceStatus } from './types';

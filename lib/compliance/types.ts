@@ -2,10 +2,10 @@
  * The compliance reporter's types: what a check is given (the context: the
  * live objects of a guardkernel setup), what it answers, and the report.
  */
-import type { AuditLog } from '../audit';
+import type { AuditLog } from '../audit/log';
 import type { MemoryEncryption } from '../crypto/memory-encryption';
-import type { Gate } from '../gate';
-import type { KernelSandbox } from '../sandbox/sandbox';
+import type { Gate } from '../gate/gate';
+import type { KernelSandbox } from '../k2k/sandbox';
 
 /** The built-in standards. */
 export const STANDARD_IDS = ['soc2', 'gdpr', 'hipaa', 'pci-dss', 'iso27001', 'fedramp', 'nist-csf'] as const;

@@ -13,8 +13,8 @@
 import crypto from 'node:crypto';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
-import { gpuBackend } from '../native';
-import type { CudaAddon } from '../addon-types';
+import { gpuBackend } from '../native/loader';
+import type { CudaAddon } from '../native/addon-types';
 import { hchacha20 } from './hchacha20';
 
 export type AeadBackend = 'cuda' | 'native' | 'js';

@@ -8,7 +8,7 @@
  * this one byte for byte.
  */
 import { ErrorCodes, GuardError } from '../errors';
-import { coreAddon } from '../native';
+import { coreAddon } from '../native/loader';
 import { open as aeadOpen, seal as aeadSeal } from './aead';
 import type { AlgorithmInfo } from './algorithms';
 import { COUNTER_BYTES, TAG_BYTES } from './envelope';

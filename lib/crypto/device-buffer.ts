@@ -10,9 +10,9 @@
  * that is never freed is zeroed and released by a finalizer when it is
  * garbage collected.
  */
-import type { DeviceHandle } from '../addon-types';
+import type { DeviceHandle } from '../native/addon-types';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { gpuBackend } from '../native';
+import { gpuBackend } from '../native/loader';
 import { cudaAddon, onDevice } from './aead';
 
 export type DeviceKind = 'auto' | 'cuda' | 'cpu';

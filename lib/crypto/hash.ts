@@ -8,13 +8,13 @@
  * Strings are hashed as UTF-8; strings with lone surrogates are refused.
  */
 import crypto from 'node:crypto';
-import { binaryForNative, checkBinary, checkBytes, checkOut, type BinaryLike } from './bytes';
-import { ErrorCodes, GuardError, describe } from './errors';
-import { CAR_HASH_TEXT_BYTES, carHashText } from './car-hash-texts';
-import { coreAddon } from './native';
-import type { NativeHmacKey } from './addon-types';
+import { binaryForNative, checkBinary, checkBytes, checkOut, type BinaryLike } from '../native/bytes';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { CAR_HASH_TEXT_BYTES, carHashText } from './hash-texts';
+import { coreAddon } from '../native/loader';
+import type { NativeHmacKey } from '../native/addon-types';
 
-export type { BinaryLike } from './bytes';
+export type { BinaryLike } from '../native/bytes';
 
 /** Length of a SHA-256 digest and of an HMAC-SHA256 tag, in bytes. */
 export const DIGEST_BYTES = 32;

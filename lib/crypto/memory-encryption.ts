@@ -28,7 +28,7 @@
 import crypto from 'node:crypto';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { open as aeadOpen, seal as aeadSeal, asBuffer, cudaAddon, onDevice } from './aead';
-import { gpuBackend } from '../native';
+import { gpuBackend } from '../native/loader';
 import { type AeadAlgorithm, AEAD_ALGORITHMS, type AlgorithmInfo, algorithmInfo } from './algorithms';
 import { DeviceBuffer } from './device-buffer';
 import {

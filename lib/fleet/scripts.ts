@@ -3,7 +3,7 @@
  * server, so N processes see the same sequence of state as one process would.
  *
  * Redis runs Lua 5.1, whose numbers are doubles like JavaScript's: the token
- * bucket arithmetic below is the same IEEE arithmetic as lib/velocity.ts, so
+ * bucket arithmetic below is the same IEEE arithmetic as lib/gate/velocity.ts, so
  * the two give identical answers for the same clock (a differential test
  * holds them to that). Every product stays below 2^53 because VelocityGuard
  * refuses limits where `capacity * windowMs` could exceed it.

@@ -4,7 +4,7 @@
  * makes one round trip and a batch of checks one pipeline.
  */
 
-/** A token bucket the script refills and charges (numbers as in lib/velocity.ts). */
+/** A token bucket the script refills and charges (numbers as in lib/gate/velocity.ts). */
 export interface BucketPart {
   key: string;
   /** Milli-tokens per window. */

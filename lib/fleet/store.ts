@@ -16,9 +16,9 @@
 import { EventEmitter } from 'node:events';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import type { AuditLog } from '../audit';
+import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { sha256Hex } from '../hash';
+import { sha256Hex } from '../crypto/hash';
 import { GATE_STEPS_LUA, POLICY_PUBLISH_LUA, QUARANTINE_SET_LUA } from './scripts';
 
 /** Where a component keeps its shared state. */

@@ -19,11 +19,11 @@
  * Only policy decisions belong here: quarantine, velocity and replay checks
  * run before the cache, so a cached allow never bypasses them.
  */
-import { isCarHash } from './car';
-import { ErrorCodes, GuardError, describe } from './errors';
-import { coreAddon } from './native';
-import type { CoreAddon, NativeHandle } from './addon-types';
-import { JsSharedRegistry, MAX_CAPACITY, clockOption, integerOption, optionsObject, storeName } from './store-common';
+import { isCarHash } from '../canonical/car';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { coreAddon } from '../native/loader';
+import type { CoreAddon, NativeHandle } from '../native/addon-types';
+import { JsSharedRegistry, MAX_CAPACITY, clockOption, integerOption, optionsObject, storeName } from '../native/store-common';
 
 export type CachedDecisionKind = 'allow' | 'deny' | 'pending';
 

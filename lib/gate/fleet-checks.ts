@@ -10,11 +10,11 @@
  * everything else is decided by GATE_STEPS_LUA on the server, each step
  * atomic and the steps in request order.
  */
-import type { Keyring, PermitClaims, PermitVerification } from '../permit';
-import type { ReplayDetector } from '../replay';
-import type { VelocityGuard } from '../velocity';
-import { STEPS_PER_CALL, decodeSteps, encodeSteps, type StepInput, type StepResult } from './step';
-import type { FleetStore } from './store';
+import type { Keyring, PermitClaims, PermitVerification } from '../permits/keyring';
+import type { ReplayDetector } from '../permits/replay';
+import type { VelocityGuard } from './velocity';
+import { STEPS_PER_CALL, decodeSteps, encodeSteps, type StepInput, type StepResult } from '../fleet/step';
+import type { FleetStore } from '../fleet/store';
 
 /** What the checks decided: a deny, a valid permit (allow), or pass (go on to cache and policy). */
 export type ChecksOutcome =

@@ -15,21 +15,21 @@
  * trip per check, one pipeline per batch); the sync `check` throws
  * ERR_STORE_ASYNC rather than decide from this process's state alone.
  */
-import type { AuditLog } from './audit';
-import type { Car } from './car';
+import type { AuditLog } from '../audit/log';
+import type { Car } from '../canonical/car';
 import { DecisionCache } from './cache';
-import { ErrorCodes, GuardError, describe } from './errors';
-import { FleetGateChecks } from './fleet/gate-checks';
-import { FleetPolicySync } from './fleet/policy-sync';
-import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from './fleet/store';
-import { GatePipeline, type GateDecision, type GateRequest } from './gate-pipeline';
-import type { Keyring } from './permit';
-import { PolicyEngine, type PolicyInput } from './policy/engine';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { FleetGateChecks } from './fleet-checks';
+import { FleetPolicySync } from './policy-sync';
+import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from '../fleet/store';
+import { GatePipeline, type GateDecision, type GateRequest } from './pipeline';
+import type { Keyring } from '../permits/keyring';
+import { PolicyEngine, type PolicyInput } from '../policy/engine';
 import { Quarantine } from './quarantine';
-import { ReplayDetector } from './replay';
+import { ReplayDetector } from '../permits/replay';
 import { VelocityGuard, type VelocityGuardOptions } from './velocity';
 
-export type { GateDecision, GateRequest, GateSource } from './gate-pipeline';
+export type { GateDecision, GateRequest, GateSource } from './pipeline';
 
 export interface GateOptions {
   /** A policy document, its YAML/JSON text, or a PolicyEngine. */

@@ -1,24 +1,24 @@
 /**
- * The gate's decision pipeline, stage by stage (lib/gate.ts wires the parts
+ * The gate's decision pipeline, stage by stage (lib/gate/gate.ts wires the parts
  * and is the public face). In the contract's order:
  *   validate + canonicalize + hash -> quarantine -> velocity -> request nonce
  *   (replay) -> permit (if present) -> cache -> policy -> audit -> cache put.
  * The in-process path runs every stage synchronously; the fleet path runs
  * quarantine and permit signatures locally, velocity/nonce/permit id in one
- * Redis step per request (lib/fleet/gate-checks.ts), then the rest in order.
+ * Redis step per request (lib/gate/fleet-checks.ts), then the rest in order.
  */
-import type { AuditLog, Severity } from './audit';
+import type { AuditLog, Severity } from '../audit/log';
 import type { DecisionCache } from './cache';
-import { carHash, carHashes, type Car } from './car';
-import { ErrorCodes, GuardError, describe } from './errors';
-import { PASS, type ChecksOutcome, type FleetGateChecks, type PreparedChecks } from './fleet/gate-checks';
-import type { FleetPolicySync } from './fleet/policy-sync';
-import type { StepResult } from './fleet/step';
-import type { FleetStore, OnStoreError } from './fleet/store';
-import type { Keyring } from './permit';
-import type { PolicyEngine } from './policy/engine';
+import { carHash, carHashes, type Car } from '../canonical/car';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { PASS, type ChecksOutcome, type FleetGateChecks, type PreparedChecks } from './fleet-checks';
+import type { FleetPolicySync } from './policy-sync';
+import type { StepResult } from '../fleet/step';
+import type { FleetStore, OnStoreError } from '../fleet/store';
+import type { Keyring } from '../permits/keyring';
+import type { PolicyEngine } from '../policy/engine';
 import type { Quarantine } from './quarantine';
-import type { ReplayDetector } from './replay';
+import type { ReplayDetector } from '../permits/replay';
 import type { VelocityGuard } from './velocity';
 
 export type GateSource = 'validation' | 'quarantine' | 'velocity' | 'replay' | 'permit' | 'cache' | 'policy' | 'error';

@@ -13,10 +13,10 @@
  * Cache invalidations (`cache_invalidate`) are events too: each process drops
  * the entry (or everything) from its own cache.
  */
-import type { AuditLog } from '../audit';
-import type { DecisionCache } from '../cache';
+import type { AuditLog } from '../audit/log';
+import type { DecisionCache } from './cache';
 import type { PolicyEngine } from '../policy/engine';
-import type { FleetEvent, FleetStore } from './store';
+import type { FleetEvent, FleetStore } from '../fleet/store';
 
 export class FleetPolicySync {
   readonly #hash: string;

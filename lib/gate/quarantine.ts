@@ -8,11 +8,11 @@
  * (`quarantine_changed`). With `forensic: 'full'` the agent's recent gate
  * decisions are kept as traces (bounded); `'metadata'` keeps counts only.
  */
-import type { AuditLog } from './audit';
-import { describe } from './errors';
-import { FleetQuarantine } from './fleet/quarantine';
-import { resolveStore, type FleetStore, type StoreOption } from './fleet/store';
-import { compileGlob, type CompiledGlob } from './glob';
+import type { AuditLog } from '../audit/log';
+import { describe } from '../errors';
+import { FleetQuarantine } from '../fleet/quarantine';
+import { resolveStore, type FleetStore, type StoreOption } from '../fleet/store';
+import { compileGlob, type CompiledGlob } from '../policy/glob';
 
 export type QuarantineStatus = 'active' | 'analyzing' | 'terminated' | 'recovered';
 export type IsolationScope = 'full' | 'network' | 'filesystem' | string[];

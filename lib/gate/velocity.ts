@@ -16,11 +16,11 @@
  * Plain TypeScript: a Map lookup costs less than one N-API crossing, so a
  * native version would be slower through the whole gate.
  */
-import { ErrorCodes, GuardError, describe } from './errors';
-import { decodeSteps, encodeSteps, type StepResult } from './fleet/step';
-import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from './fleet/store';
-import { FleetVelocity } from './fleet/velocity';
-import { clockOption, optionsObject } from './store-common';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { decodeSteps, encodeSteps, type StepResult } from '../fleet/step';
+import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from '../fleet/store';
+import { FleetVelocity } from '../fleet/velocity';
+import { clockOption, optionsObject } from '../native/store-common';
 
 export interface VelocityGuardOptions {
   /** Requests per window for each agent; omit for no per-agent limit. */

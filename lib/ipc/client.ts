@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { GuardError, describe } from '../errors';
-import type { GateDecision } from '../gate';
+import type { GateDecision } from '../gate/gate';
 import { LineReader } from './line-reader';
 import type { RpcError } from './jsonrpc';
 

@@ -3,19 +3,19 @@
  *
  * Why: `gate_check` answers one decision per request, and JSON.stringify of
  * the reply cost about as much as the gate's own cache hit. A decision has
- * a fixed shape (lib/gate-pipeline.ts builds every one with the same keys in
+ * a fixed shape (lib/gate/pipeline.ts builds every one with the same keys in
  * the same order), so its text is constant pieces around its values. The
  * result is exactly `JSON.stringify(decision)` (the tests hold the two to
  * byte equality); anything off the shape takes JSON.stringify itself.
  */
-import type { GateDecision } from '../gate-pipeline';
+import type { GateDecision } from '../gate/pipeline';
 
 // Characters JSON.stringify escapes: '"', '\\', controls, and surrogates (lone ones become \uXXXX).
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const KEYS = ['decision', 'source', 'reason', 'car_hash', 'policy_version', 'trust_score', 'confidence'];
 
 const quote = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"');
-// Decisions and sources come from small fixed sets (lib/gate-pipeline.ts):
+// Decisions and sources come from small fixed sets (lib/gate/pipeline.ts):
 // their JSON is known, and a Map lookup of a constant string is cheaper than the escape scan.
 const KNOWN = new Map(['allow', 'deny', 'pending', 'validation', 'quarantine', 'velocity', 'replay', 'permit', 'cache', 'policy', 'error'].map((s) => [s, JSON.stringify(s)]));
 const quoteKnown = (s: string): string => KNOWN.get(s) ?? quote(s);

@@ -7,11 +7,11 @@
  * line `read` returns null and the JSON-RPC dispatcher answers it. Without
  * the addon there is no fast path (`create` returns null).
  */
-import type { Car } from '../car';
-import { CAR_HASH_TEXT_BYTES, carHashText } from '../car-hash-texts';
-import { DIGEST_BYTES } from '../hash';
-import { coreAddon } from '../native';
-import type { CoreAddon } from '../addon-types';
+import type { Car } from '../canonical/car';
+import { CAR_HASH_TEXT_BYTES, carHashText } from '../crypto/hash-texts';
+import { DIGEST_BYTES } from '../crypto/hash';
+import { coreAddon } from '../native/loader';
+import type { CoreAddon } from '../native/addon-types';
 
 /** What the fast path takes from a line. */
 export interface GateLine {

@@ -3,13 +3,13 @@
  * Params are snake_case by name; each method declares them, so a missing or
  * ill-typed field is -32602 naming it.
  */
-import { AuditLog } from '../audit';
-import { carHash, isCarHash } from '../car';
+import { AuditLog } from '../audit/log';
+import { carHash, isCarHash } from '../canonical/car';
 import { ComplianceReporter } from '../compliance/reporter';
 import type { ComplianceContext } from '../compliance/types';
 import { ErrorCodes, GuardError } from '../errors';
-import type { Gate } from '../gate';
-import { backends } from '../native';
+import type { Gate } from '../gate/gate';
+import { backends } from '../native/loader';
 import { VERSION } from '../version';
 import type { MethodSpec } from './jsonrpc';
 import { RawJson, RpcErrors, RpcFault } from './jsonrpc';

@@ -13,9 +13,9 @@
  * batches of at least CUDA_MIN_BATCH when a GPU is present, else native for
  * batches of at least NATIVE_MIN_BATCH when the addon loaded, else js). All give the same verdicts and the same state.
  */
-import type { AuditLog } from '../audit';
+import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { coreAddon, gpuBackend } from '../native';
+import { coreAddon, gpuBackend } from '../native/loader';
 import { MAX_BATCH, type SandboxBackend, backendOption, checkName, columns } from './args';
 import { type MessageColumns, checkMessagesJs } from './check-js';
 import { ResourceLimits, type ResourceLimitsInit } from './limits';

@@ -81,7 +81,7 @@ export interface CoreAddon {
   cacheEpochBuffer(handle: NativeHandle): ArrayBuffer | undefined;
   cacheAddNearHits(handle: NativeHandle, hits: number): void;
 
-  /** K2K sandbox: checks a batch against the state arrays of lib/sandbox/state.ts, in place. */
+  /** K2K sandbox: checks a batch against the state arrays of lib/k2k/state.ts, in place. */
   sandboxCheck(
     params: Float64Array,
     kernelF64: Float64Array,

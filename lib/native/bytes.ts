@@ -1,6 +1,6 @@
 /** Input checks shared by every function that takes bytes. */
 import { isSharedArrayBuffer } from 'node:util/types';
-import { describe } from './errors';
+import { describe } from '../errors';
 
 /** Bytes or text; text is hashed as its UTF-8 encoding. */
 export type BinaryLike = string | Uint8Array;

@@ -1,7 +1,7 @@
 /** GPU discovery: the devices the CUDA backend can use (empty on the CPU backend). */
 import type { GpuDevice } from './addon-types';
-import { ErrorCodes, GuardError } from './errors';
-import { gpuBackend } from './native';
+import { ErrorCodes, GuardError } from '../errors';
+import { gpuBackend } from './loader';
 
 export type { GpuDevice } from './addon-types';
 

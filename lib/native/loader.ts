@@ -52,7 +52,7 @@ export interface GpuLoad extends GpuBackend {
   addon: CudaAddon | null;
 }
 
-const packageRoot = path.resolve(__dirname, '..');
+const packageRoot = path.resolve(__dirname, '..', '..');
 
 function message(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);

@@ -1,5 +1,5 @@
 /** Pieces shared by the native-backed stores (decision cache, replay detector). */
-import { describe } from './errors';
+import { describe } from '../errors';
 
 /** Returns `value` if it is an integer in [min, max], else throws RangeError naming `name`. */
 export function integerOption(value: unknown, name: string, min: number, max: number): number {

@@ -10,9 +10,9 @@
  * so it cannot burn a real permit's nonce.
  */
 import crypto from 'node:crypto';
-import { carHash as computeCarHash, isCarHash, type Car } from './car';
-import { describe } from './errors';
-import { HmacKey } from './hash';
+import { carHash as computeCarHash, isCarHash, type Car } from '../canonical/car';
+import { describe } from '../errors';
+import { HmacKey } from '../crypto/hash';
 import { ReplayDetector } from './replay';
 
 export type PermitUse = 'once' | 'multi';

@@ -14,12 +14,12 @@
  * of the process), nonces kept as 128-bit keyed digests, one mutex. Fallback:
  * the same ring in TypeScript, per thread.
  */
-import { ErrorCodes, GuardError, describe } from './errors';
-import { coreAddon } from './native';
-import type { CoreAddon, NativeHandle } from './addon-types';
-import { FleetReplay } from './fleet/replay';
-import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from './fleet/store';
-import { JsSharedRegistry, MAX_CAPACITY, clockOption, integerOption, optionsObject, storeName } from './store-common';
+import { ErrorCodes, GuardError, describe } from '../errors';
+import { coreAddon } from '../native/loader';
+import type { CoreAddon, NativeHandle } from '../native/addon-types';
+import { FleetReplay } from '../fleet/replay';
+import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from '../fleet/store';
+import { JsSharedRegistry, MAX_CAPACITY, clockOption, integerOption, optionsObject, storeName } from '../native/store-common';
 
 export type ReplayStatus = 'fresh' | 'replay' | 'saturated';
 

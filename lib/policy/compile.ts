@@ -3,8 +3,8 @@
  * patterns split into exact-match sets and wildcard lists, constraint paths
  * split into segments. Evaluation then does no parsing.
  */
-import { compileGlob, type CompiledGlob } from '../glob';
-import { canonicalizeJson } from '../car';
+import { compileGlob, type CompiledGlob } from './glob';
+import { canonicalizeJson } from '../canonical/car';
 
 export type Mode = 'enforce' | 'audit' | 'permissive';
 export type OnViolation = 'block' | 'quarantine' | 'warn' | 'allow';

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import YAML from 'yaml';
-import type { AuditLog } from '../audit';
+import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { CompileError, compilePolicy, type CompiledPolicy, type Mode, type OnViolation } from './compile';
 import { schemaError } from './schema';

@@ -8,7 +8,7 @@
  * Everything else is literal: `.` is a dot, not "any character". Matching is
  * on the whole string, case-sensitive, with no normalization.
  */
-import { describe } from './errors';
+import { describe } from '../errors';
 
 export interface CompiledGlob {
   readonly source: string;

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { DeviceBuffer, ErrorCodes, GuardError, MemoryEncryption, aead } from '../../lib/index';
-import { gpuBackend } from '../../lib/native';
+import { gpuBackend } from '../../lib/native/loader';
 import { randomInt, rng } from '../helpers';
 
 export interface CryptoSizes {
