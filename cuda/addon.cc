@@ -8,7 +8,7 @@
 #include "binding_args.h"
 #include "device_buffer_binding.h"
 #include "device_query.h"
-#include "sandbox_args.h"
+#include "k2k/sandbox_args.h"
 #include "sandbox_kernels.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// K2K sandbox rules shared by the C++ loop (native/sandbox_check.cc), the
+// K2K sandbox rules shared by the C++ loop (native/k2k/sandbox_check.cc), the
 // CUDA kernels (cuda/sandbox_kernels.cu) and the host build of the parallel
 // algorithm that the CPU tests run. lib/k2k/check-js.ts documents the
 // semantics; lib/k2k/state.ts documents the state layout.

@@ -1,13 +1,13 @@
 // Entry point of the core addon (guardkernel.node).
 #include <napi.h>
 
-#include "aead_blocks.h"
-#include "decision_cache_binding.h"
-#include "digest_functions.h"
-#include "gate_line_binding.h"
-#include "hmac_key.h"
-#include "replay_binding.h"
-#include "sandbox_binding.h"
+#include "aead/aead_blocks.h"
+#include "stores/decision_cache_binding.h"
+#include "hash/digest_functions.h"
+#include "ipc/gate_line_binding.h"
+#include "hash/hmac_key.h"
+#include "stores/replay_binding.h"
+#include "k2k/sandbox_binding.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 #include "args.h"
 
-#include "utf8_encode.h"
+#include "jcs/utf8_encode.h"
 
 #include <cmath>
 #include <string>

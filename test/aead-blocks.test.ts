@@ -1,5 +1,5 @@
 // Block envelope bodies on the CPU: the core addon's one-call loop
-// (native/aead_blocks.cc, OpenSSL's EVP AEADs) against the per-block loop
+// (native/aead/aead_blocks.cc, OpenSSL's EVP AEADs) against the per-block loop
 // over aead.seal/open on both other backends, and its own argument checks.
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';

@@ -1,4 +1,4 @@
-// The addon's one-call decision line (native/audit_line.cc), checked against a
+// The addon's one-call decision line (native/audit/audit_line.cc), checked against a
 // line built independently here: canonicalizeJson for the record and
 // node:crypto for the MAC. Also every way the call gives up or refuses.
 import crypto from 'node:crypto';

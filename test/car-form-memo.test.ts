@@ -1,5 +1,5 @@
 // The addon remembers the SHA-256 of recent canonical CAR forms by content
-// (native/form_memo.h). A remembered digest may only ever answer for exactly
+// (native/hash/form_memo.h). A remembered digest may only ever answer for exactly
 // the same bytes: forms that differ in one byte, in length, or that share a
 // placement must each get their own hash.
 import crypto from 'node:crypto';

@@ -58,8 +58,8 @@ const UNITS: Unit[] = [
   { source: 'cuda/aes_gcm_binding.cc' },
   { source: 'cuda/device_buffer_binding.cc' },
   { source: 'native/args.cc' },
-  { source: 'native/utf8_encode.cc' },
-  { source: 'native/sandbox_args.cc' },
+  { source: 'native/jcs/utf8_encode.cc' },
+  { source: 'native/k2k/sandbox_args.cc' },
   { source: 'cuda/device_query.cu' },
   { source: 'cuda/aes_gcm_kernels.cu' },
   { source: 'cuda/aes_gcm_bench.cu' },
@@ -119,9 +119,12 @@ function inputsHash(): string {
   h.update(spawnSync(cxx, ['--version'], { encoding: 'utf8' }).stdout);
   h.update(JSON.stringify(UNITS.map(flags)));
   for (const dir of ['cuda', 'native', 'test/native/cuda_emu']) {
-    for (const name of fs.readdirSync(path.join(repoRoot, dir)).sort()) {
+    const names = (fs.readdirSync(path.join(repoRoot, dir), { recursive: true }) as string[]).sort();
+    for (const name of names) {
+      const file = path.join(repoRoot, dir, name);
+      if (!fs.statSync(file).isFile()) continue;
       h.update(name);
-      h.update(fs.readFileSync(path.join(repoRoot, dir, name)));
+      h.update(fs.readFileSync(file));
     }
   }
   h.update(rewriteLaunches.toString());

@@ -1,4 +1,4 @@
-// The server's native gate_check line reader (native/gate_line.h) against
+// The server's native gate_check line reader (native/ipc/gate_line.h) against
 // the general path it stands in for: JSON.parse, then carHash of params.car.
 // Whatever it takes must hash, slice and echo exactly as the general path
 // would; everything it cannot answer exactly must be left to that path.

@@ -59,7 +59,7 @@ describe('differential vs node:crypto', () => {
 
   test.runIf(core !== null)('the raw addon encodes strings exactly like Buffer.from(s, "utf8"), lone surrogates as U+FFFD', () => {
     // The public API refuses lone surrogates; the addon's own UTF-8 encoder
-    // (native/utf8_encode.cc) must still match Node's for direct callers.
+    // (native/jcs/utf8_encode.cc) must still match Node's for direct callers.
     const next = rng(31);
     const units = [0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xffff, 0x22, 0x00];
     for (let i = 0; i < 3000; i++) {

@@ -22,7 +22,7 @@ const jcs = (await import('canonicalize')).default;
 const theirs = 'sha256:' + crypto.createHash('sha256').update(jcs(car)).digest('hex');
 if (gk.carHash(car) !== theirs) throw new Error('carHash disagrees with canonicalize + createHash');
 
-// Distinct CARs, far more than the addon remembers digests of (native/form_memo.h):
+// Distinct CARs, far more than the addon remembers digests of (native/hash/form_memo.h):
 // every hash is computed. carHash(car) above repeats one CAR, as a gate mostly sees.
 const distinct = Array.from({ length: 8192 }, (_, i) => ({ ...car, args: { ...car.args, offset: i } }));
 let next = 0;

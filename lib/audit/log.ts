@@ -240,7 +240,7 @@ export class AuditLog {
   /**
    * @internal The gate's record of a decision: exactly the record
    * `append(type, severity, fields)` writes, built without the generic walk:
-   * by the addon in one call (native/audit_line.cc), else by
+   * by the addon in one call (native/audit/audit_line.cc), else by
    * lib/audit/record.ts. `type` and `severity` come from the gate's own
    * tables; only the generic path checks them again. The clock is read once,
    * whichever path writes the record.
@@ -286,7 +286,7 @@ export class AuditLog {
 
   /**
    * A decision record written, sealed and framed by the addon in one call
-   * (native/audit_line.cc): its seq, or -1 when the TypeScript paths must
+   * (native/audit/audit_line.cc): its seq, or -1 when the TypeScript paths must
    * write it (no addon, or a value they must judge).
    */
   #sealNative(type: string, severity: Severity, f: DecisionRecordFields, ts: number): number {

@@ -1,6 +1,6 @@
 /**
  * The server's fast path for plain `gate_check` lines: the addon reads the
- * request line straight to its CAR hash (native/gate_line.h), so the
+ * request line straight to its CAR hash (native/ipc/gate_line.h), so the
  * commonest request needs no JSON.parse and no JS canonical writer. Only
  * lines it can answer exactly as the general path would are taken (no other
  * params, no duplicate keys, plain ids and numbers, ...); for every other

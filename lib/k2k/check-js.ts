@@ -1,6 +1,6 @@
 /**
  * The TypeScript message checker: one pass in index order over a columnar
- * batch, updating SandboxState in place. native/sandbox_check.cc is the same
+ * batch, updating SandboxState in place. native/k2k/sandbox_check.cc is the same
  * loop in C++ and the CUDA kernels compute the same answers in parallel; the
  * differential tests hold all three to this one.
  *

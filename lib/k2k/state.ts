@@ -2,7 +2,7 @@
  * The sandbox's mutable state, in typed arrays that every backend (the
  * TypeScript loop, the C++ loop, the CUDA kernels) reads and updates in
  * place, so state carries over between batches whichever backend ran them.
- * The layout is part of the native surface (see native/sandbox_check.cc).
+ * The layout is part of the native surface (see native/k2k/sandbox_check.cc).
  *
  *   params      Float64Array(PARAM_COUNT): see the P_* indices
  *   kernelF64   Float64Array(KF_FIELDS * capacity): field f of kernel k at f * capacity + k

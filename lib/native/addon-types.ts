@@ -9,7 +9,7 @@ export interface NativeHmacKey {
   signInto(data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   verify(data: string | Uint8Array, mac: Uint8Array): boolean;
   destroy(): void;
-  /** The audit log's decision line, written and sealed (native/audit_line.h): its length, -1 not sealed, -2 out too small. */
+  /** The audit log's decision line, written and sealed (native/audit/audit_line.h): its length, -1 not sealed, -2 out too small. */
   sealDecisionLine(
     prev: Uint8Array, out: Uint8Array, outOffset: number, seq: number, ts: number, type: string, severity: string,
     decision: string, source: string, reason: string, carHash: string, policyVersion: number, agentId: string, actionType: string, sessionId: string | undefined,
@@ -28,16 +28,16 @@ export interface CoreAddon {
   carHashOfBytes(bytes: Uint8Array, length: number): string;
   /** CAR hashes of forms written back to back (form k spans [ends[k-1] or 0, ends[k])) as 71-byte texts at out[71k..]. */
   carHashesInto(bytes: Uint8Array, ends: Uint32Array, count: number, out: Uint8Array, digests: Uint8Array): void;
-  /** [hits, misses] of this thread's memo of CAR form digests (native/form_memo.h), for tests. */
+  /** [hits, misses] of this thread's memo of CAR form digests (native/hash/form_memo.h), for tests. */
   carFormMemoStats(): [number, number];
   /**
-   * The IPC server's gate_check fast path (native/gate_line.h): true when `line` is a plain
+   * The IPC server's gate_check fast path (native/ipc/gate_line.h): true when `line` is a plain
    * gate_check request it takes; then fields = [idStart, idEnd, agentStart, agentEnd,
    * actionStart, actionEnd] (UTF-16 offsets into line) and out = the CAR hash's raw digest
    * (bytes 0-31) and "sha256:<hex>" text (bytes 32-102). False: the general path answers.
    */
   parseGateLine(line: string, fields: Int32Array, out: Uint8Array): boolean;
-  /** [hits, misses] of this thread's memo of gate_check params texts (native/gate_line.h), for tests. */
+  /** [hits, misses] of this thread's memo of gate_check params texts (native/ipc/gate_line.h), for tests. */
   gateLineMemoStats(): [number, number];
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /**

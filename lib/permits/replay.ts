@@ -56,7 +56,7 @@ export const MAX_NONCE_LENGTH = 1024;
 
 const STATUSES: readonly ReplayStatus[] = ['fresh', 'replay', 'saturated'];
 
-/** The TypeScript ring: same semantics as native/replay_store.cc. */
+/** The TypeScript ring: same semantics as native/stores/replay_store.cc. */
 class JsReplayRing {
   private readonly keys: (string | undefined)[];
   private readonly expiries: Float64Array;

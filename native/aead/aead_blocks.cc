@@ -1,4 +1,4 @@
-#include "aead_blocks.h"
+#include "aead/aead_blocks.h"
 
 #include <openssl/evp.h>
 

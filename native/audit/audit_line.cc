@@ -1,4 +1,4 @@
-#include "audit_line.h"
+#include "audit/audit_line.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "args.h"
 #include "hex.h"
-#include "jcs_string.h"
+#include "jcs/jcs_string.h"
 
 namespace gk {
 namespace {

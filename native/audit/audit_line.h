@@ -10,7 +10,7 @@
 #pragma once
 #include <napi.h>
 
-#include "hmac_sha256.h"
+#include "hash/hmac_sha256.h"
 
 namespace gk {
 

@@ -1,12 +1,12 @@
-#include "digest_functions.h"
+#include "hash/digest_functions.h"
 
 #include <cstring>
 
 #include "args.h"
-#include "form_memo.h"
+#include "hash/form_memo.h"
 #include "hex.h"
-#include "hmac_sha256.h"
-#include "sha256.h"
+#include "hash/hmac_sha256.h"
+#include "hash/sha256.h"
 
 namespace gk {
 namespace {

@@ -1,10 +1,10 @@
-#include "form_memo.h"
+#include "hash/form_memo.h"
 
 #include <cstring>
 
-#include "seeded_hash.h"
-#include "sha256.h"
-#include "two_way_memo.h"
+#include "hash/seeded_hash.h"
+#include "hash/sha256.h"
+#include "hash/two_way_memo.h"
 
 namespace gk {
 namespace {

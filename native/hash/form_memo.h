@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "sha256.h"
+#include "hash/sha256.h"
 
 namespace gk {
 

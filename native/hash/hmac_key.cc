@@ -1,7 +1,7 @@
-#include "hmac_key.h"
+#include "hash/hmac_key.h"
 
 #include "args.h"
-#include "audit_line.h"
+#include "audit/audit_line.h"
 #include "hex.h"
 
 namespace gk {

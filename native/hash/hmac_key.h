@@ -6,7 +6,7 @@
 #include <atomic>
 #include <memory>
 
-#include "hmac_sha256.h"
+#include "hash/hmac_sha256.h"
 
 namespace gk {
 
@@ -25,7 +25,7 @@ class HmacKeyObject : public Napi::ObjectWrap<HmacKeyObject> {
   Napi::Value SignInto(const Napi::CallbackInfo& info);
   Napi::Value Verify(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
-  // The audit log's decision records (native/audit_line.h).
+  // The audit log's decision records (native/audit/audit_line.h).
   Napi::Value SealDecisionLine(const Napi::CallbackInfo& info);
 
   std::unique_ptr<HmacSha256> hmac_;

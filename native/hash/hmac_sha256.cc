@@ -1,4 +1,4 @@
-#include "hmac_sha256.h"
+#include "hash/hmac_sha256.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "seeded_hash.h"
+#include "hash/seeded_hash.h"
 
 #include <random>
 

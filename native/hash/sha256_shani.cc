@@ -1,7 +1,7 @@
 // SHA-256 block compression with the x86 SHA extensions (SHA-NI). Built with a
 // per-function target attribute so the rest of the addon stays baseline x86-64;
 // it only runs after CPUID says the instructions exist.
-#include "sha256.h"
+#include "hash/sha256.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER))
 #define GK_HAVE_SHANI_BUILD 1

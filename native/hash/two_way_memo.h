@@ -1,5 +1,5 @@
-// The shape both content memos share (native/form_memo.cc, the params memo in
-// native/gate_line.cc): a per-thread table of sets of two slots, the way to
+// The shape both content memos share (native/hash/form_memo.cc, the params memo in
+// native/ipc/gate_line.cc): a per-thread table of sets of two slots, the way to
 // replace next in each set, and hit/miss counts for the tests. What a slot
 // holds and how its key is compared is each memo's own.
 #pragma once

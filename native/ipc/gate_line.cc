@@ -1,14 +1,14 @@
-#include "gate_line.h"
+#include "ipc/gate_line.h"
 
 #include <cstring>
 #include <vector>
 
 #include "byte_sink.h"
-#include "form_memo.h"
-#include "jcs_reader.h"
-#include "seeded_hash.h"
-#include "sha256.h"
-#include "two_way_memo.h"
+#include "hash/form_memo.h"
+#include "jcs/jcs_reader.h"
+#include "hash/seeded_hash.h"
+#include "hash/sha256.h"
+#include "hash/two_way_memo.h"
 
 namespace gk {
 namespace {

@@ -1,13 +1,13 @@
-// The addon's face of the gate_check line reader (native/gate_line.h).
-#include "gate_line_binding.h"
+// The addon's face of the gate_check line reader (native/ipc/gate_line.h).
+#include "ipc/gate_line_binding.h"
 
 #include <cstring>
 #include <vector>
 
 #include "args.h"
-#include "gate_line.h"
+#include "ipc/gate_line.h"
 #include "hex.h"
-#include "sha256.h"
+#include "hash/sha256.h"
 
 namespace gk {
 namespace {

@@ -1,6 +1,6 @@
 // Reads JSON text (UTF-16 units, as a JS string holds it) straight to its
 // RFC 8785 canonical bytes, for the subset the server's gate_check fast path
-// takes (native/gate_line.h says which); false for anything else, which the
+// takes (native/ipc/gate_line.h says which); false for anything else, which the
 // general path (JSON.parse, then the TypeScript canonical writer) answers.
 // It also notes where a CAR's action_type and agent_id values lie. Used
 // only by gate_line.cc; a header so that its small methods inline.
@@ -15,7 +15,7 @@
 #endif
 
 #include "byte_sink.h"
-#include "jcs_string.h"
+#include "jcs/jcs_string.h"
 
 namespace gk {
 namespace jcs_reader {

@@ -1,4 +1,4 @@
-#include "utf8_encode.h"
+#include "jcs/utf8_encode.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "sandbox_args.h"
+#include "k2k/sandbox_args.h"
 
 #include <cmath>
 

@@ -1,9 +1,9 @@
-// sandboxCheck: the sequential checker (native/sandbox_check.cc) behind the
-// shared argument checks of native/sandbox_args.cc.
-#include "sandbox_binding.h"
+// sandboxCheck: the sequential checker (native/k2k/sandbox_check.cc) behind the
+// shared argument checks of native/k2k/sandbox_args.cc.
+#include "k2k/sandbox_binding.h"
 
-#include "sandbox_args.h"
-#include "sandbox_check.h"
+#include "k2k/sandbox_args.h"
+#include "k2k/sandbox_check.h"
 
 namespace gk {
 namespace {

@@ -1,4 +1,4 @@
-#include "sandbox_check.h"
+#include "k2k/sandbox_check.h"
 
 namespace gk {
 namespace sandbox {

@@ -1,6 +1,6 @@
-#include "decision_cache.h"
+#include "stores/decision_cache.h"
 
-#include "seeded_hash.h"
+#include "hash/seeded_hash.h"
 
 namespace gk {
 

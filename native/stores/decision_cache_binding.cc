@@ -7,14 +7,14 @@
 //   cacheStats(handle, out: bytes of Float64Array(6)) ; cacheClose(handle)
 // Results go into caller-provided memory: building a JS object per hit would
 // cost more than the lookup.
-#include "decision_cache_binding.h"
+#include "stores/decision_cache_binding.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "args.h"
-#include "decision_cache.h"
-#include "store_handle.h"
+#include "stores/decision_cache.h"
+#include "stores/store_handle.h"
 
 namespace gk {
 namespace {

@@ -3,14 +3,14 @@
 //   replayCheck(handle, nonce, expiresAtMs, nowMs) -> 0 fresh | 1 replay | 2 saturated
 //   replayContains(handle, nonce, nowMs) -> boolean (read-only)
 //   replayStats(handle, out: Float64Array(5)) ; replayClose(handle)
-#include "replay_binding.h"
+#include "stores/replay_binding.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "args.h"
-#include "replay_store.h"
-#include "store_handle.h"
+#include "stores/replay_store.h"
+#include "stores/store_handle.h"
 
 namespace gk {
 namespace {

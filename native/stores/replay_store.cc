@@ -1,9 +1,9 @@
-#include "replay_store.h"
+#include "stores/replay_store.h"
 
 #include <cstring>
 #include <random>
 
-#include "sha256.h"
+#include "hash/sha256.h"
 
 namespace gk {
 namespace {

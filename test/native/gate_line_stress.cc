@@ -1,10 +1,10 @@
 // Random mutations of gate_check request lines through ParseGateLine
-// (native/gate_line.h), built with ASan and UBSan by
+// (native/ipc/gate_line.h), built with ASan and UBSan by
 // test/gate-line-stress.test.ts: any read past a line or other undefined
 // behaviour aborts. It also checks the offsets it reports lie inside the
 // line. (The answers themselves are held to the general path's by
 // test/gate-line.test.ts.) Prints "<iterations> <taken>".
-#include "gate_line.h"
+#include "ipc/gate_line.h"
 #include <cstdio>
 #include <cstdlib>
 #include <random>
