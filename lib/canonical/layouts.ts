@@ -21,10 +21,22 @@
  * (`--disallow-code-generation-from-strings`, some sandboxes), the prepared
  * loop is used.
  */
-import type { CanonicalWriter } from './writer';
+/**
+ * What compiled code calls on the writer it is handed (CanonicalWriter in
+ * writer.ts has these members); named here so this file need not import the
+ * writer that imports it.
+ */
+export interface LayoutTarget {
+  buf: Uint8Array;
+  pos: number;
+  reserve(n: number): void;
+  byte(b: number): void;
+  string(s: string): void;
+  value(v: unknown, depth: number): void;
+}
 
 /** A compiled writer: `o` has exactly the layout's keys, in its order. */
-export type LayoutWriter = (w: CanonicalWriter, o: Record<string, unknown>, depth: number) => void;
+export type LayoutWriter = (w: LayoutTarget, o: Record<string, unknown>, depth: number) => void;
 
 export interface KeyLayout {
   keys: string[];

@@ -12,8 +12,16 @@
 import { EventEmitter } from 'node:events';
 import type { AuditLog } from '../audit/log';
 import { describe } from '../errors';
-import type { ComplianceReporter } from './reporter';
-import type { ComplianceReport, ComplianceStatus } from './types';
+import type { ComplianceContext, ComplianceReport, ComplianceStatus } from './types';
+
+/**
+ * What the monitor reads: ComplianceReporter (reporter.ts, which creates
+ * monitors) is one; named here so the two files do not import each other.
+ */
+export interface ReportSource {
+  readonly context: ComplianceContext;
+  generate(standard: string): ComplianceReport;
+}
 
 export interface MonitorOptions {
   /** How often to re-run, in ms (at least 10). */
@@ -36,13 +44,13 @@ export interface ComplianceChange {
 export class ComplianceMonitor extends EventEmitter {
   readonly standard: string;
   readonly intervalMs: number;
-  readonly #reporter: ComplianceReporter;
+  readonly #reporter: ReportSource;
   readonly #audit: AuditLog | undefined;
   #timer: NodeJS.Timeout | null;
   #last: ComplianceReport;
   #lastError: Error | null = null;
 
-  constructor(reporter: ComplianceReporter, standard: string, options: MonitorOptions) {
+  constructor(reporter: ReportSource, standard: string, options: MonitorOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected monitor options { intervalMs } but received ${describe(options)}`);
     const { intervalMs, audit } = options;

@@ -4,7 +4,16 @@
  */
 import type { AeadAlgorithm } from './algorithms';
 import type { DeviceKind } from './device-buffer';
-import type { PasswordKdf, ResolvedPasswordKdf } from './password';
+
+/** A password KDF by name, with any parameters to change from the defaults (password.ts). */
+export type PasswordKdf =
+  | { name: 'argon2id'; memoryCost?: number; timeCost?: number; parallelism?: number }
+  | { name: 'pbkdf2-sha256'; iterations?: number };
+
+/** The KDF a master key was stretched with, every parameter filled in. */
+export type ResolvedPasswordKdf =
+  | { name: 'argon2id'; memoryCost: number; timeCost: number; parallelism: number; saltBytes: number }
+  | { name: 'pbkdf2-sha256'; iterations: number; saltBytes: number };
 
 export interface MemoryEncryptionOptions {
   /** Default 'aes-256-gcm'. */

@@ -11,11 +11,9 @@ import { describe } from '../errors';
 import { argon2idBlocking } from './argon2-blocking';
 import { argon2id, pbkdf2Sha256 } from './kdf';
 import { argon2Inputs, pbkdf2Inputs } from './kdf-params';
-import type { MemoryEncryptionOptions } from './memory-encryption-options';
+import type { MemoryEncryptionOptions, PasswordKdf, ResolvedPasswordKdf } from './memory-encryption-options';
 
-export type PasswordKdf =
-  | { name: 'argon2id'; memoryCost?: number; timeCost?: number; parallelism?: number }
-  | { name: 'pbkdf2-sha256'; iterations?: number };
+export type { PasswordKdf, ResolvedPasswordKdf } from './memory-encryption-options';
 
 /** Options of `fromPassword`: the constructor's, less the key and the password. */
 export type PasswordOptions = Omit<MemoryEncryptionOptions, 'key' | 'password'>;
@@ -24,11 +22,6 @@ export type PasswordOptions = Omit<MemoryEncryptionOptions, 'key' | 'password'>;
 export const DEFAULT_ARGON2 = Object.freeze({ memoryCost: 65536, timeCost: 3, parallelism: 4 });
 /** PBKDF2-HMAC-SHA256 default: OWASP's 2023 figure. */
 export const DEFAULT_PBKDF2_ITERATIONS = 600_000;
-
-/** The KDF a master key was stretched with, every parameter filled in. */
-export type ResolvedPasswordKdf =
-  | { name: 'argon2id'; memoryCost: number; timeCost: number; parallelism: number; saltBytes: number }
-  | { name: 'pbkdf2-sha256'; iterations: number; saltBytes: number };
 
 interface PasswordPlan {
   password: string | Uint8Array;
