@@ -1,6 +1,6 @@
 // AuditLog: chain + MACs + head checkpoint; every tampering named; torn
 // writes from a killed writer; required mode; rotation; the CLI.
-import { spawn, spawnSync } from 'node:child_process';
+import { runSync, startChild } from './child';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -192,7 +192,7 @@ describe('failures never lose records silently', () => {
       process.stdout.write('ready\\n');
       for (;;) { log.append('gate_decision', 'info', { i: i++, pad: 'y'.repeat(300) }); }
     `;
-    const child = spawn(process.execPath, ['-e', code, file, KEY.toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = startChild(process.execPath, ['-e', code, file, KEY.toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.on('error', () => {}); // the pipe resets when the child is killed
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     await new Promise((r) => setTimeout(r, 300));
@@ -238,16 +238,16 @@ describe('guardkernel audit verify', () => {
     const file = writeLog(5);
     const keyFile = tmpFile('key');
     fs.writeFileSync(keyFile, KEY);
-    const ok = spawnSync(process.execPath, [cli, 'audit', 'verify', file, '--key-file', keyFile], { encoding: 'utf8' });
+    const ok = runSync(process.execPath, [cli, 'audit', 'verify', file, '--key-file', keyFile], { encoding: 'utf8' });
     expect(ok.status).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, records: 5 });
     const lines = readLines(file);
     writeLines(file, [lines[0], lines[2], lines[3], lines[4]]);
-    const bad = spawnSync(process.execPath, [cli, 'audit', 'verify', file], { encoding: 'utf8', env: { ...process.env, GUARDKERNEL_AUDIT_KEY: KEY.toString('base64') } });
+    const bad = runSync(process.execPath, [cli, 'audit', 'verify', file], { encoding: 'utf8', env: { ...process.env, GUARDKERNEL_AUDIT_KEY: KEY.toString('base64') } });
     expect(bad.status).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, firstBad: { line: 2, seq: 3 } });
-    expect(spawnSync(process.execPath, [cli, 'audit', 'verify'], { encoding: 'utf8' }).status).toBe(2);
-    expect(spawnSync(process.execPath, [cli, 'audit', 'frob'], { encoding: 'utf8' }).status).toBe(2);
-    expect(spawnSync(process.execPath, [cli, 'audit', 'verify', file], { encoding: 'utf8', env: { ...process.env, GUARDKERNEL_AUDIT_KEY: '' } }).status).toBe(2);
+    expect(runSync(process.execPath, [cli, 'audit', 'verify'], { encoding: 'utf8' }).status).toBe(2);
+    expect(runSync(process.execPath, [cli, 'audit', 'frob'], { encoding: 'utf8' }).status).toBe(2);
+    expect(runSync(process.execPath, [cli, 'audit', 'verify', file], { encoding: 'utf8', env: { ...process.env, GUARDKERNEL_AUDIT_KEY: '' } }).status).toBe(2);
   });
 });

@@ -4,7 +4,7 @@
 // CI. The .cu files are compiled as C++ after one rewrite: each
 // `kernel<<<grid, block>>>(args)` becomes gk_emu::Launch(...). Builds are
 // cached in the temp directory by a hash of every input.
-import { spawn, spawnSync } from 'node:child_process';
+import { runSync, startChild } from './child';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,7 +29,7 @@ export const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/
 
 /** Why the emulated addon cannot be built here, or null when it can. */
 export const emulatorMissing: string | null =
-  spawnSync(cxx, ['--version']).status !== 0
+  runSync(cxx, ['--version']).status !== 0
     ? `no ${cxx}`
     : nodeInclude === undefined
       ? 'no Node headers (node_api.h)'
@@ -116,7 +116,7 @@ function flags(unit: Unit): string[] {
 
 function inputsHash(): string {
   const h = crypto.createHash('sha256');
-  h.update(spawnSync(cxx, ['--version'], { encoding: 'utf8' }).stdout);
+  h.update(runSync(cxx, ['--version'], { encoding: 'utf8' }).stdout);
   h.update(JSON.stringify(UNITS.map(flags)));
   for (const dir of ['cuda', 'native', 'test/native/cuda_emu']) {
     const names = (fs.readdirSync(path.join(repoRoot, dir), { recursive: true }) as string[]).sort();
@@ -133,10 +133,10 @@ function inputsHash(): string {
 
 function run(args: string[]): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cxx, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = startChild(cxx, args, { stdio: ['ignore', 'pipe', 'pipe'] }, 600_000);
     let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     child.on('close', (status) => resolve({ status, output }));
   });
 }

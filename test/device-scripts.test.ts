@@ -3,7 +3,7 @@
 // lent, and device time is short: run their code here with the CPU standing
 // in for the device, so a slip in them cannot waste a device run. The
 // figures mean nothing.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import * as gk from '../lib';
@@ -59,12 +59,12 @@ test('bench/gpu-sandbox.js: the sandbox sweep produces a row per size and a cros
 
 test('scripts/gpu-workload.js: its checks pass with the CPU backends in place of the GPU ones, and it refuses to run without a GPU otherwise', () => {
   const script = path.join(repoRoot, 'scripts', 'gpu-workload.js');
-  const dry = spawnSync(process.execPath, [script, '--cpu-dry-run'], { encoding: 'utf8' });
+  const dry = runSync(process.execPath, [script, '--cpu-dry-run'], { encoding: 'utf8' });
   expect(dry.stderr).toBe('');
   expect(dry.stdout).toContain('dry run on the CPU passed');
   expect(dry.status).toBe(0);
   if (gk.backends().gpu.kind !== 'cuda') {
-    const real = spawnSync(process.execPath, [script], { encoding: 'utf8' });
+    const real = runSync(process.execPath, [script], { encoding: 'utf8' });
     expect(real.status).toBe(2);
     expect(real.stderr).toContain('no CUDA backend');
   }
@@ -72,7 +72,7 @@ test('scripts/gpu-workload.js: its checks pass with the CPU backends in place of
 
 test('the device shell scripts parse', () => {
   for (const name of ['device-check.sh', 'device-kit.sh']) {
-    const r = spawnSync('bash', ['-n', path.join(repoRoot, 'scripts', name)], { encoding: 'utf8' });
+    const r = runSync('bash', ['-n', path.join(repoRoot, 'scripts', name)], { encoding: 'utf8' });
     expect(r.stderr, name).toBe('');
     expect(r.status, name).toBe(0);
   }

@@ -4,7 +4,7 @@
 // holds exactly; a quarantine and a policy reload made through one server
 // reach the others; Redis killed mid-run: 'deny' denies and recovers,
 // 'local' keeps serving and audits the outage; doctor reports the store.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,16 +128,16 @@ describe.skipIf(!redisAvailable)('fleet mode across guardkernel serve processes'
   });
 
   it('doctor --redis reports a reachable store, and exits 1 for one that is not', async () => {
-    const ok = spawnSync(process.execPath, [cli, 'doctor', '--redis', redis.url], { encoding: 'utf8', timeout: 20_000 });
+    const ok = runSync(process.execPath, [cli, 'doctor', '--redis', redis.url], { encoding: 'utf8', timeout: 20_000 });
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/fleet store: {2}redis redis:\/\/127\.0\.0\.1:\d+ \(prefix guardkernel:\)\n {2}redis 7?[\d.]+, PING round trip/);
-    const bad = spawnSync(process.execPath, [cli, 'doctor', '--redis', 'redis://127.0.0.1:1'], { encoding: 'utf8', timeout: 20_000 });
+    const bad = runSync(process.execPath, [cli, 'doctor', '--redis', 'redis://127.0.0.1:1'], { encoding: 'utf8', timeout: 20_000 });
     expect(bad.status).toBe(1);
     expect(bad.stdout).toContain('NOT REACHABLE');
-    const usage = spawnSync(process.execPath, [cli, 'doctor', '--redis-prefix', 'x:'], { encoding: 'utf8' });
+    const usage = runSync(process.execPath, [cli, 'doctor', '--redis-prefix', 'x:'], { encoding: 'utf8' });
     expect(usage.status).toBe(2);
     for (const flags of [['--redis', 'http://x'], ['--on-store-error', 'local'], ['--redis', redis.url, '--on-store-error', 'open'], ['--max-per-agent', '0']]) {
-      const r = spawnSync(process.execPath, [cli, 'serve', ...flags], { encoding: 'utf8', timeout: 10_000 });
+      const r = runSync(process.execPath, [cli, 'serve', ...flags], { encoding: 'utf8', timeout: 10_000 });
       expect(r.status, flags.join(' ')).toBe(2);
     }
   });

@@ -1,7 +1,7 @@
 // Fleet stores against a real redis-server: the Redis velocity script vs the
 // in-process guard on random traces, the two-tier replay detector, key TTLs,
 // bad options, and what an outage does in 'deny' and 'local' mode.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -240,7 +240,7 @@ describe.skipIf(!redisAvailable)('fleet stores on a real redis-server', () => {
 describe('fleet mode costs nothing when unused', () => {
   it('loading the package does not load ioredis (it is required on the first Redis store)', () => {
     const dist = JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'));
-    const r = spawnSync(process.execPath, ['-e', `const g = require(${dist}); new g.Gate({ policy: { version: 1, mode: 'enforce', default: 'deny', actions: {} } }); console.log(Object.keys(require.cache).filter((k) => k.includes('ioredis')).length)`], { encoding: 'utf8' });
+    const r = runSync(process.execPath, ['-e', `const g = require(${dist}); new g.Gate({ policy: { version: 1, mode: 'enforce', default: 'deny', actions: {} } }); console.log(Object.keys(require.cache).filter((k) => k.includes('ioredis')).length)`], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('0');
   });

@@ -1,6 +1,6 @@
 // Object lifetimes and threads: handles used after destroy, GC of live and
 // forgotten handles, and the addon in several worker_threads at once.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
@@ -32,7 +32,7 @@ describe('lifetimes', () => {
         console.log(JSON.stringify({ native: !!native, peak, afterCreate, afterGc: native ? native.liveHmacKeys() : -1 }));
       })();
     `;
-    const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
+    const r = runSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const counts = JSON.parse(r.stdout);

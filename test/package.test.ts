@@ -1,11 +1,11 @@
 // The package as a user sees it: require, import, the bin, the install script.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { repoRoot } from './helpers';
 
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, encoding: 'utf8' });
+  return runSync(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, encoding: 'utf8' });
 }
 
 describe('package entry points', () => {

@@ -2,11 +2,11 @@
 // with no persistence, stopped by PID. Where the binary is missing the fleet
 // tests skip, unless GUARDKERNEL_REQUIRE_REDIS=1 (.ci/run sets it after
 // installing Debian's redis-server), which makes a missing server a failure.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { runSync, startChild } from './child';
 import net from 'node:net';
 
 export const REDIS_BINARY = process.env.GUARDKERNEL_REDIS_SERVER || 'redis-server';
-export const redisAvailable = spawnSync(REDIS_BINARY, ['--version'], { encoding: 'utf8' }).status === 0;
+export const redisAvailable = runSync(REDIS_BINARY, ['--version'], { encoding: 'utf8' }).status === 0;
 export const redisRequired = process.env.GUARDKERNEL_REQUIRE_REDIS === '1';
 
 if (!redisAvailable && redisRequired) {
@@ -51,9 +51,9 @@ export interface RedisProcess {
 
 export async function startRedis(): Promise<RedisProcess> {
   const port = await freePort();
-  let child: ChildProcess;
+  let child: ReturnType<typeof startChild>;
   const launch = async () => {
-    child = spawn(REDIS_BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+    child = startChild(REDIS_BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: 'ignore' }, 600_000);
     const deadline = Date.now() + 10_000;
     while (!(await pingable(port))) {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);

@@ -1,6 +1,6 @@
 // Store handles: collected handles free their stores; approximate (sharded)
 // LRU stays close to exact LRU on a skewed trace.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { DecisionCache, carHash } from '../lib/index';
@@ -23,7 +23,7 @@ test('a handle collected by GC releases its store (the name can start over)', ()
       await settle();
     })();
   `;
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
+  const r = runSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
   expect(r.stderr).toBe('');
   expect(JSON.parse(r.stdout)).toEqual({ fresh: 'fresh', entries: 0 });
 });

@@ -1,7 +1,7 @@
 // The sandbox checkers and the crypto layer in several worker_threads at
 // once (the native sandbox checker keeps no global state; each thread has its
 // own sandboxes), and DeviceBuffer lifetimes under GC.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -87,7 +87,7 @@ test('a forgotten DeviceBuffer is zeroed by its finalizer; a live one keeps its 
       console.log(JSON.stringify({ zeroed, live: live.toHost().toString('hex') }));
     })();
   `;
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
+  const r = runSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8' });
   expect(r.stderr).toBe('');
   const out = JSON.parse(r.stdout);
   expect(out.live).toBe(secret);

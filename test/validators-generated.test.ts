@@ -2,7 +2,7 @@
 // gen-validators.js) so the package needs no code generation at run time.
 // They must match their schemas, and the package must load and work where
 // code generation from strings is disabled.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -48,7 +48,7 @@ describe('generated schema validators', () => {
       try { gk.validateReport({}); } catch (e) { out.reportError = e.constructor.name; }
       process.stdout.write(JSON.stringify(out));
     `;
-    const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { encoding: 'utf8', env: { ...process.env } });
+    const r = runSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { encoding: 'utf8', env: { ...process.env } });
     expect(r.stderr).not.toMatch(/EvalError|Code generation from strings disallowed/);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
