@@ -36,7 +36,7 @@ tests=skipped bench=skipped san=skipped
 
 if [[ $stages == *" tests "* ]]; then
   echo "== GPU tests"
-  timeout 240 node node_modules/vitest/vitest.mjs run test/gpu --reporter=default --reporter=json --outputFile.json="$out/test-gpu.json" > "$out/test-gpu.log" 2>&1
+  GUARDKERNEL_REQUIRE_GPU=1 timeout 240 node node_modules/vitest/vitest.mjs run test/gpu --reporter=default --reporter=json --outputFile.json="$out/test-gpu.json" > "$out/test-gpu.log" 2>&1
   tests=$?
   tail -n 15 "$out/test-gpu.log"
 fi

@@ -3,7 +3,8 @@
 // nonce, aad, plaintext) with plaintexts of 0 to 70,000 bytes, CTR blocks
 // computed out of order and GHASH split into chunks the way the kernels
 // split it. This runs where there is no GPU.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
+import { skipWithout, toolMissing } from './prerequisites';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,7 +14,7 @@ import vectors from './fixtures/aead-vectors.json';
 import { randomInt, repoRoot, rng } from './helpers';
 
 const cxx = process.env.CXX || 'g++';
-const haveCxx = spawnSync(cxx, ['--version']).status === 0;
+const haveCxx = !skipWithout(`a C++ compiler (${cxx})`, toolMissing(cxx));
 // `npm run test:asan` sets this: the host builds of the device math get the sanitizers too.
 const sanitize = process.env.GUARDKERNEL_HOST_SANITIZE === '1' ? ['-fsanitize=address,undefined', '-fno-sanitize-recover=all'] : [];
 
@@ -40,7 +41,7 @@ function encode(cases: Case[]): Buffer {
 
 test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST vectors and 2,000 random inputs', () => {
   const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-aes-')), 'aes_gcm_host');
-  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', ...sanitize, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'aes_gcm_host.cc'), '-o', exe], { encoding: 'utf8' });
+  const build = runSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', ...sanitize, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'aes_gcm_host.cc'), '-o', exe], { encoding: 'utf8', timeout: 600_000 });
   expect(build.stderr).toBe('');
   expect(build.status).toBe(0);
 
@@ -63,7 +64,7 @@ test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST
       log2Threads: i % 9,
     });
   }
-  const run = spawnSync(exe, { input: encode(cases), maxBuffer: 1 << 28 });
+  const run = runSync(exe, [], { input: encode(cases), maxBuffer: 1 << 28 });
   expect(run.stderr.toString()).toBe('');
   expect(run.status).toBe(0);
   let at = 0;
@@ -81,7 +82,7 @@ test.runIf(haveCxx)('host-built CUDA AES-GCM math equals node:crypto on the NIST
 test.runIf(haveCxx)('control blocks by 1 to 32 lanes each (host build, lanes in any order) seal exactly what MemoryEncryption.encryptBlocks seals, and open it', async () => {
   const { MemoryEncryption } = await import('../lib');
   const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-cb-')), 'control_block_host');
-  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', ...sanitize, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'control_block_host.cc'), '-o', exe], { encoding: 'utf8' });
+  const build = runSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', ...sanitize, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'control_block_host.cc'), '-o', exe], { encoding: 'utf8', timeout: 600_000 });
   expect(build.stderr).toBe('');
   expect(build.status).toBe(0);
   const next = rng(77);
@@ -112,7 +113,7 @@ test.runIf(haveCxx)('control blocks by 1 to 32 lanes each (host build, lanes in 
     inputs.push(withLen(key), withLen(header), env.subarray(17, 21), first, withLen(aad), u32(blockSize), withLen(plain));
     expected.push(env.subarray(29));
   }
-  const run = spawnSync(exe, { input: Buffer.concat([u32(CASES), ...inputs]), maxBuffer: 1 << 26 });
+  const run = runSync(exe, [], { input: Buffer.concat([u32(CASES), ...inputs]), maxBuffer: 1 << 26 });
   expect(run.stderr.toString()).toBe('');
   expect(run.status).toBe(0);
   expect(run.stdout.equals(Buffer.concat(expected))).toBe(true);

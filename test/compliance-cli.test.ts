@@ -1,6 +1,6 @@
 // `guardkernel report` end to end: against a real `guardkernel serve` child
 // over its socket, and against a configuration file; flags and exit codes.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,13 +9,14 @@ import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
 import { AuditLog, ComplianceReporter, GuardClient, loadComplianceConfig, validateReport, type ComplianceReport } from '../lib/index';
 import { repoRoot } from './helpers';
+import { skipWithout, toolMissing } from './prerequisites';
 import { cli, startServe } from './serve-process';
 
 const env = { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' };
-const hasPdftotext = spawnSync('pdftotext', ['-v']).error === undefined;
+const hasPdftotext = !skipWithout('pdftotext (poppler-utils)', toolMissing('pdftotext', ['-v']));
 
 function report(args: string[]) {
-  return spawnSync(process.execPath, [cli, 'report', ...args], { encoding: 'utf8', env, timeout: 30_000 });
+  return runSync(process.execPath, [cli, 'report', ...args], { encoding: 'utf8', env, timeout: 30_000 });
 }
 
 
@@ -26,7 +27,7 @@ describe('guardkernel report: usage', () => {
     const help = report(['--help']);
     expect(help.status).toBe(0);
     for (const flag of ['--standard', '--format', '--out', '--socket', '--auth-token-file', '--config']) expect(help.stdout).toContain(flag);
-    expect(spawnSync(process.execPath, [cli, 'help'], { encoding: 'utf8' }).stdout).toContain('report --standard');
+    expect(runSync(process.execPath, [cli, 'help'], { encoding: 'utf8' }).stdout).toContain('report --standard');
     const cases: Array<[string[], RegExp]> = [
       [[], /--standard is required/],
       [['--standard'], /--standard needs a value/],
@@ -95,7 +96,7 @@ describe('guardkernel report against a running server', () => {
       expect(p.stderr).toMatch(/soc2: \d+ compliant, 3 non-compliant, \d+ not applicable; wrote .*report\.pdf/);
       expect(fs.readFileSync(pdf).subarray(0, 5).toString('latin1')).toBe('%PDF-');
       if (hasPdftotext) {
-        const text = spawnSync('pdftotext', ['-raw', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+        const text = runSync('pdftotext', ['-raw', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
         expect(text).toContain('Clients must authenticate COMPLIANT');
         expect(text).toContain('Rate limits are configured NON-COMPLIANT');
       }

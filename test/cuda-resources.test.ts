@@ -5,19 +5,20 @@
 // the host builds nor the CPU emulator can see either; both decide speed.
 // Thrust's kernels (the sandbox's sorts and scans) are CUB's to tune and
 // are only reported.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { repoRoot } from './helpers';
+import { skipWithout } from './prerequisites';
 
 const nvcc = process.env.GUARDKERNEL_NVCC || 'nvcc';
 // Under `npm run test:asan` the sanitizer runtime is preloaded into every
 // child; nvcc's own binaries crash with it.
 const { LD_PRELOAD: _preload, ...nvccEnv } = process.env;
-const nvccVersion = spawnSync(nvcc, ['--version'], { encoding: 'utf8', env: nvccEnv });
+const nvccVersion = runSync(nvcc, ['--version'], { encoding: 'utf8', env: nvccEnv, timeout: 600_000 });
 const missing = nvccVersion.status === 0 ? null : `no ${nvcc}`;
 
 /** The kernels' launch size (cuda/aes_gcm_kernels.cu kThreads; XorReduceKernel uses 1,024). */
@@ -78,7 +79,7 @@ function ptxasReport(source: string, arch: string): string {
   const cache = path.join(os.tmpdir(), 'guardkernel-ptxas', `${h.digest('hex').slice(0, 16)}.txt`);
   if (fs.existsSync(cache)) return fs.readFileSync(cache, 'utf8');
   const object = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-ptxas-')), 'k.o');
-  const r = spawnSync(nvcc, [...flags, '-c', path.join(repoRoot, source), '-o', object], { encoding: 'utf8', env: nvccEnv });
+  const r = runSync(nvcc, [...flags, '-c', path.join(repoRoot, source), '-o', object], { encoding: 'utf8', env: nvccEnv });
   fs.rmSync(path.dirname(object), { recursive: true, force: true });
   if (r.status !== 0) throw new Error(`${nvcc} ${source} for sm_${arch} failed:\n${r.stderr}`);
   fs.mkdirSync(path.dirname(cache), { recursive: true });
@@ -120,11 +121,7 @@ test('the ptxas report parser reads entries, spills, registers and shared memory
   expect(hopperBlocksPerSm({ registers: 64, sharedBytes: 32768 }, 256)).toEqual({ byRegisters: 4, byOthers: 6 });
 });
 
-test.runIf(missing !== null)(`no CUDA compiler here (${missing}): the ptxas checks are skipped`, () => {
-  expect(missing).not.toBeNull();
-});
-
-describe.runIf(missing === null)('ptxas on our kernels', () => {
+describe.skipIf(skipWithout('nvcc (the CUDA toolkit)', missing))('ptxas on our kernels', () => {
   const archs = shippedArchitectures();
 
   test('the shipped architectures are read from CMakeLists.txt', () => {

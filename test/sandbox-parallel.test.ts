@@ -3,7 +3,8 @@
 // to the sequential checker on 1,200 random batches: the same verdicts, the
 // same counts and the same state afterwards. This runs where there is no GPU;
 // test/gpu/sandbox.test.ts runs the device build against the same checker.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
+import { skipWithout, toolMissing } from './prerequisites';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { randomInt, repoRoot, rng } from './helpers';
 import { type Batch, buildPolicy, randomBatch, randomLimits, randomName, randomPolicy } from './sandbox-model';
 
 const cxx = process.env.CXX || 'g++';
-const haveToolchain = spawnSync(cxx, ['--version']).status === 0 && cudaInclude !== undefined;
+const haveToolchain = !skipWithout(`a C++ compiler (${cxx}) and the CUDA toolkit headers`, toolMissing(cxx) ?? (cudaInclude === undefined ? 'no CUDA include directory' : null));
 
 interface Case {
   now: number;
@@ -87,17 +88,17 @@ function encode(cases: Case[]): Buffer {
 
 test.runIf(haveToolchain)('the GPU algorithm, built for the host, matches the sequential checker byte for byte on 1,200 random batches', () => {
   const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-spar-')), 'sandbox_parallel_host');
-  const build = spawnSync(
+  const build = runSync(
     cxx,
     ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', '-DTHRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP', '-isystem', path.join(cudaInclude as string, 'cccl'), '-isystem', cudaInclude as string, '-I', path.join(repoRoot, 'cuda'), path.join(__dirname, 'native', 'sandbox_parallel_host.cc'), '-o', exe],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', timeout: 600_000 },
   );
   expect(build.stderr).toBe('');
   expect(build.status).toBe(0);
 
   const cases: Case[] = [];
   for (let seed = 1; seed <= 100; seed++) scenario(seed * 7 + 3, cases);
-  const run = spawnSync(exe, { input: encode(cases), maxBuffer: 1 << 30 });
+  const run = runSync(exe, [], { input: encode(cases), maxBuffer: 1 << 30 });
   expect(run.stderr.toString()).toBe('');
   expect(run.status).toBe(0);
   const out = run.stdout;

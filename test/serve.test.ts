@@ -1,5 +1,6 @@
 // `guardkernel serve` as a whole process: defaults, secrets, signals.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
+import { skipWithout, toolMissing } from './prerequisites';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,13 +44,13 @@ describe('guardkernel serve', () => {
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-serve-'));
     fs.writeFileSync(path.join(state, 'hmac.key'), Buffer.alloc(32, 7), { mode: 0o644 });
     fs.chmodSync(path.join(state, 'hmac.key'), 0o644);
-    const r = spawnSync(process.execPath, [cli, 'serve', '--state-dir', state], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' }, timeout: 10_000 });
+    const r = runSync(process.execPath, [cli, 'serve', '--state-dir', state], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' }, timeout: 10_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/readable by others.*chmod 600/);
     fs.chmodSync(path.join(state, 'hmac.key'), 0o600);
     const first = startServe(['--state-dir', state]);
     await first.ready;
-    const second = spawnSync(process.execPath, [cli, 'serve', '--state-dir', state], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' }, timeout: 10_000 });
+    const second = runSync(process.execPath, [cli, 'serve', '--state-dir', state], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '', GUARD_HMAC_SECRET: '' }, timeout: 10_000 });
     expect(second.status).toBe(1);
     expect(second.stderr).toMatch(/Another server is listening/);
     first.child.kill('SIGTERM');
@@ -57,11 +58,11 @@ describe('guardkernel serve', () => {
   });
 
   test('--help documents every flag; bad flags exit 2', () => {
-    const help = spawnSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8' });
+    const help = runSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     for (const flag of ['--socket', '--policy', '--state-dir', '--audit', '--auth-token-file', '--socket-mode']) expect(help.stdout).toContain(flag);
     for (const bad of [['--nope'], ['--socket'], ['--socket-mode', '999'], ['--socket-mode', 'rw']]) {
-      const r = spawnSync(process.execPath, [cli, 'serve', ...bad], { encoding: 'utf8' });
+      const r = runSync(process.execPath, [cli, 'serve', ...bad], { encoding: 'utf8' });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/guardkernel serve: /);
     }
@@ -69,14 +70,14 @@ describe('guardkernel serve', () => {
 });
 
 describe('the Python client', () => {
-  const python = spawnSync('python3', ['--version']).status === 0 ? 'python3' : null;
+  const python = skipWithout('python3', toolMissing('python3')) ? null : 'python3';
 
   test.runIf(python !== null)('runs its example against a live server', async () => {
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-py-'));
     const s = startServe(['--state-dir', state]);
     await s.ready;
     try {
-      const r = spawnSync(python!, [path.join(repoRoot, 'clients', 'python', 'guardkernel_client.py'), path.join(state, 'core.sock')], { encoding: 'utf8', timeout: 20_000 });
+      const r = runSync(python!, [path.join(repoRoot, 'clients', 'python', 'guardkernel_client.py'), path.join(state, 'core.sock')], { encoding: 'utf8', timeout: 20_000 });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       const [first, second] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));

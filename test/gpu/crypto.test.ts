@@ -3,9 +3,10 @@
 // path (test/gpu/crypto-suite.ts, at full sizes). Skipped without a GPU.
 import { describe } from 'vitest';
 import { backends } from '../../lib/index';
+import { skipWithout } from '../prerequisites';
 import { cudaCryptoSuite } from './crypto-suite';
 
-const onGpu = backends().gpu.kind === 'cuda';
+const onGpu = !skipWithout('a CUDA GPU', backends().gpu.kind === 'cuda' ? null : (backends().gpu.reason ?? 'CPU backend'), 'GUARDKERNEL_REQUIRE_GPU');
 
 describe.runIf(onGpu)('on the GPU', () => {
   cudaCryptoSuite('GPU', {

@@ -3,8 +3,9 @@
 import { describe, expect, test } from 'vitest';
 import { backends, gpuDevices, gpuSelfTest } from '../../lib/index';
 import { mix32 } from '../helpers';
+import { skipWithout } from '../prerequisites';
 
-const onGpu = backends().gpu.kind === 'cuda';
+const onGpu = !skipWithout('a CUDA GPU', backends().gpu.kind === 'cuda' ? null : (backends().gpu.reason ?? 'CPU backend'), 'GUARDKERNEL_REQUIRE_GPU');
 
 describe.runIf(onGpu)('CUDA devices', () => {
   test('device discovery reports name, compute capability and memory', () => {
@@ -29,8 +30,4 @@ describe.runIf(onGpu)('CUDA devices', () => {
     expect(() => gpuSelfTest(gpuDevices().length)).toThrow(RangeError);
     expect(() => gpuSelfTest(-1)).toThrow(RangeError);
   });
-});
-
-test.runIf(!onGpu)('no CUDA backend here: GPU tests skipped', () => {
-  expect(backends().gpu.kind).toBe('cpu');
 });
