@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { AuditLog, GuardError, canonicalizeJson } from '../lib/index';
 import { randomInt, rng } from './helpers';
 
@@ -88,18 +88,27 @@ describe('records sealed from canonical bytes', () => {
 
 describe('head checkpoint refresh', () => {
   test('background writes refresh the head at most every checkpointEveryMs; a timer catches up', async () => {
-    const file = tmpFile();
-    const log = new AuditLog({ file, key: KEY, checkpointEveryMs: 300 });
-    log.append('gate_decision', 'info', { i: 1 });
-    await nextTurn();
-    expect(readHead(file).seq).toBe(1); // the first write checkpoints at once
-    log.append('gate_decision', 'info', { i: 2 });
-    await nextTurn();
-    expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(2); // the record is written...
-    expect(readHead(file).seq).toBe(1); // ...but the head waits
-    await new Promise((r) => setTimeout(r, 450));
-    expect(readHead(file).seq).toBe(2);
-    log.close();
+    // Fake time (Date and timers; setImmediate stays real for the background writes).
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    try {
+      const file = tmpFile();
+      const log = new AuditLog({ file, key: KEY, checkpointEveryMs: 300 });
+      log.append('gate_decision', 'info', { i: 1 });
+      await nextTurn();
+      expect(readHead(file).seq).toBe(1); // the first write checkpoints at once
+      vi.advanceTimersByTime(100);
+      log.append('gate_decision', 'info', { i: 2 });
+      await nextTurn();
+      expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(2); // the record is written...
+      expect(readHead(file).seq).toBe(1); // ...but the head waits
+      vi.advanceTimersByTime(199);
+      expect(readHead(file).seq).toBe(1); // 299 ms after the last refresh: still waiting
+      vi.advanceTimersByTime(1);
+      expect(readHead(file).seq).toBe(2); // 300 ms: the timer caught up
+      log.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   test('flush() and close() always refresh the head, so a cut tail is detected', async () => {

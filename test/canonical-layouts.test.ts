@@ -3,10 +3,10 @@
 // writer to the string serializer, check that values are read as the loop
 // reads them, that a flood of new shapes cannot force a flood of compiles,
 // and that a runtime without code generation still hashes correctly.
-import { spawnSync } from 'node:child_process';
+import { runSync } from './child';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { canonicalize, carHash } from '../lib/index';
 import { carHashes } from '../lib/canonical/car';
 import { layoutStats } from '../lib/canonical/layouts';
@@ -92,16 +92,31 @@ describe('compiled layout writers', () => {
   });
 
   test('a flood of new shapes compiles at most the budget a second', () => {
-    const before = layoutStats().compiles;
-    const started = Date.now();
-    for (let s = 0; s < 3000; s++) {
-      // A new first key each time: layouts are grouped by their first key, 8 at most per key.
-      const car = { [`k${s}`]: s, action_type: 'a', agent_id: 'b' };
-      for (let i = 0; i < 10; i++) carHash(car);
+    // Fake time: the budget is per second of Date.now, so a frozen clock is
+    // one second however fast or slow this machine is.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(1_000_000_000_000);
+      const flood = (from: number) => {
+        for (let s = from; s < from + 3000; s++) {
+          // A new first key each time: layouts are grouped by their first key, 8 at most per key.
+          const car = { [`k${s}`]: s, action_type: 'a', agent_id: 'b' };
+          for (let i = 0; i < 10; i++) carHash(car);
+        }
+      };
+      const before = layoutStats().compiles;
+      flood(0);
+      const first = layoutStats().compiles - before;
+      expect(first).toBe(32); // 3,000 shapes each common enough, and the budget stops at 32
+      flood(0); // the same second: nothing more
+      expect(layoutStats().compiles - before).toBe(32);
+      vi.advanceTimersByTime(1000); // the next second: a new budget
+      flood(100_000);
+      expect(layoutStats().compiles - before).toBe(64);
+      expect(layoutStats().layouts).toBeLessThanOrEqual(1024);
+    } finally {
+      vi.useRealTimers();
     }
-    const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
-    expect(layoutStats().compiles - before).toBeLessThanOrEqual(32 * seconds);
-    expect(layoutStats().layouts).toBeLessThanOrEqual(1024);
   });
 
   test('without code generation from strings, the same hashes (prepared loop only)', () => {
@@ -114,7 +129,7 @@ describe('compiled layout writers', () => {
       const out = [];
       for (let i = 0; i < 20; i++) out.push(g.carHash({ action_type: 'a', agent_id: 'b', resource: '/r/' + i, args: { n: i, s: 'x"y' } }));
       console.log(JSON.stringify({ out, stats: layoutStats() }));`;
-    const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { cwd: root, encoding: 'utf8' });
+    const r = runSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const { out, stats } = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(stats).toMatchObject({ codegen: false, compiled: 0 });

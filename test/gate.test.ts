@@ -38,8 +38,13 @@ describe('Gate pipeline', () => {
     for (let i = 0; i < 3; i++) {
       expect(audit.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'policy', confidence: 0.5, reason: expect.stringMatching(/^audit mode; /) });
     }
-    // A rule's own decision in audit mode is still cached, with the confidence it had.
-    expect(audit.check({ car: { action_type: 'shell_exec', agent_id: 'a' } })).toMatchObject({ source: 'policy', confidence: 0.5 }); // would be pending
+    // Audit mode answers allow with confidence 0.5 (a rule would have said
+    // otherwise); only confidence-1 decisions are cached, so each ask is the
+    // policy's again, never the cache's.
+    for (let i = 0; i < 2; i++) {
+      expect(audit.check({ car: { action_type: 'shell_exec', agent_id: 'a' } })).toMatchObject({ source: 'policy', confidence: 0.5 }); // would be pending
+    }
+    expect(audit.cache.stats().entries).toBe(0);
     const satisfied = new Gate({ policy: { ...policy(1), mode: 'audit' } });
     expect(satisfied.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'policy', confidence: 1 });
     expect(satisfied.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'cache', confidence: 1 });
@@ -125,7 +130,11 @@ describe('Gate attack tests', () => {
     expect(gate.check({ car: shell })).toMatchObject({ decision: 'pending' }); // the permit's allow was not cached
     const forged = permit.slice(0, -4) + 'AAAA';
     expect(gate.check({ car: shell, permit: forged })).toMatchObject({ decision: 'deny', source: 'permit' });
-    expect(gate.check({ car: read(), permit })).toMatchObject({ decision: 'deny', source: 'permit' });
+    // Bound to its CAR: a fresh, unused permit for `shell` does not pass with another CAR...
+    const fresh = keyring.issue({ car: shell, agentId: 'a', ttlMs: 60_000 }).permit;
+    expect(gate.check({ car: read(), permit: fresh })).toMatchObject({ decision: 'deny', source: 'permit', reason: 'permit rejected: car_mismatch' });
+    // ...and was not consumed by that attempt: it still allows its own CAR once.
+    expect(gate.check({ car: shell, permit: fresh })).toMatchObject({ decision: 'allow', source: 'permit' });
     expect(new Gate({ policy: policy(1) }).check({ car: shell, permit })).toMatchObject({ decision: 'deny', source: 'permit' });
   });
 
