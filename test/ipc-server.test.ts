@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog, Gate, GuardClient, GuardServer, Keyring, RpcCallError, carHash } from '../lib/index';
+import { runSync } from './child';
 
 const POLICY = { version: 1, mode: 'enforce', actions: { file_read: { constraints: { resource: { glob: '/srv/**' } } }, shell_exec: { require_approval: true } } };
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -72,14 +73,34 @@ describe('GuardServer', () => {
     expect(fs.statSync(socketPath).mode & 0o777).toBe(0o600);
     const second = new GuardServer({ socketPath, context: { gate: new Gate({ policy: POLICY }), metrics: {} } });
     await expect(second.listen()).rejects.toThrow(/Another server is listening/);
+    // A stale socket: its server was killed, so the file stays and nobody answers.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-ipc-stale-'));
     const stale = path.join(dir, 'core.sock');
-    fs.writeFileSync(stale, 'left over');
+    const killed = runSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`], { timeout: 30_000 });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(fs.lstatSync(stale).isSocket()).toBe(true);
     const third = new GuardServer({ socketPath: stale, context: { gate: new Gate({ policy: POLICY }), metrics: {} } });
     await third.listen();
     cleanups.push(() => third.close());
     const c = await client(stale);
     expect(await c.ping()).toBe('pong');
+  });
+
+  test('a path that is not a socket (file, directory, symlink) is refused and left as it was', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-ipc-notsock-'));
+    const file = path.join(dir, 'precious.txt');
+    fs.writeFileSync(file, 'do not delete');
+    const directory = path.join(dir, 'a-dir');
+    fs.mkdirSync(directory);
+    const link = path.join(dir, 'link.sock');
+    fs.symlinkSync(file, link);
+    for (const target of [file, directory, link]) {
+      const server = new GuardServer({ socketPath: target, context: { gate: new Gate({ policy: POLICY }), metrics: {} } });
+      await expect(server.listen()).rejects.toThrow(/exists and is not a socket; refusing to start/);
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe('do not delete');
+    expect(fs.statSync(directory).isDirectory()).toBe(true);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
   });
 
   test('the contract methods work over the socket', async () => {

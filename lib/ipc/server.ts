@@ -113,7 +113,16 @@ export class GuardServer {
 
   /** Starts listening. Refuses a live socket at the path; replaces a stale one. */
   async listen(): Promise<void> {
-    if (fs.existsSync(this.socketPath)) {
+    let existing: fs.Stats | null = null;
+    try {
+      existing = fs.lstatSync(this.socketPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (existing !== null) {
+      // Only a socket may be replaced: a regular file, directory or symlink at
+      // the path is someone's data (or a trap), never deleted.
+      if (!existing.isSocket()) throw new Error(`${this.socketPath} exists and is not a socket; refusing to start (remove it or choose another --socket)`);
       const live = await new Promise<boolean>((resolve) => {
         const probe = net.connect(this.socketPath);
         probe.once('connect', () => {
@@ -156,7 +165,8 @@ export class GuardServer {
     await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
     for (const c of this.#connections) c.socket.destroy();
     try {
-      fs.unlinkSync(this.socketPath);
+      // Ours only if it is still a socket (something else may have been put there since).
+      if (fs.lstatSync(this.socketPath).isSocket()) fs.unlinkSync(this.socketPath);
     } catch {
       // already gone
     }
