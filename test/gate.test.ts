@@ -44,7 +44,7 @@ describe('Gate pipeline', () => {
     for (let i = 0; i < 2; i++) {
       expect(audit.check({ car: { action_type: 'shell_exec', agent_id: 'a' } })).toMatchObject({ source: 'policy', confidence: 0.5 }); // would be pending
     }
-    expect(audit.cache.stats().entries).toBe(0);
+    expect(audit.cache!.stats().entries).toBe(0);
     const satisfied = new Gate({ policy: { ...policy(1), mode: 'audit' } });
     expect(satisfied.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'policy', confidence: 1 });
     expect(satisfied.check({ car: read() })).toMatchObject({ decision: 'allow', source: 'cache', confidence: 1 });
