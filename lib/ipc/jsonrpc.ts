@@ -26,7 +26,22 @@ export interface ParamSpec {
 export interface MethodSpec<C> {
   params?: Record<string, ParamSpec>;
   handler(params: Record<string, unknown>, context: C): unknown | Promise<unknown>;
+  /**
+   * The work one call asks for, in decisions (default 1): a batch method
+   * counts its items, so the per-line bound holds however the work is packed.
+   */
+  cost?(params: Record<string, unknown>): number;
 }
+
+/** Bounds on the work one line may ask for. */
+export interface LineLimits {
+  /** Most requests in one JSON-RPC batch array. */
+  maxBatch: number;
+  /** Most work units (see MethodSpec.cost) in one line, batch or not. */
+  maxWork: number;
+}
+
+export const DEFAULT_LINE_LIMITS: Readonly<LineLimits> = Object.freeze({ maxBatch: 1000, maxWork: 10_000 });
 
 export type RpcId = string | number | null;
 
@@ -93,7 +108,34 @@ const errorResponse = (id: RpcId, code: number, message: string, data?: unknown)
   data === undefined ? { jsonrpc: '2.0', id, error: { code, message } } : { jsonrpc: '2.0', id, error: { code, message, data } };
 
 export class JsonRpcDispatcher<C> {
-  constructor(private readonly methods: Readonly<Record<string, MethodSpec<C>>>) {}
+  constructor(
+    private readonly methods: Readonly<Record<string, MethodSpec<C>>>,
+    private readonly limits: Readonly<LineLimits> = DEFAULT_LINE_LIMITS,
+  ) {}
+
+  /** The work one request asks for (1 for anything malformed: it is answered with an error). */
+  #cost(message: unknown): number {
+    if (typeof message !== 'object' || message === null) return 1;
+    const m = message as Record<string, unknown>;
+    const spec = typeof m.method === 'string' && Object.hasOwn(this.methods, m.method) ? this.methods[m.method] : undefined;
+    const params = m.params;
+    if (spec?.cost === undefined || typeof params !== 'object' || params === null || Array.isArray(params)) return 1;
+    const c = spec.cost(params as Record<string, unknown>);
+    return Number.isSafeInteger(c) && c >= 1 ? c : 1;
+  }
+
+  /** The error line for a line asking for more than the limits allow, or null. Checked before any work. */
+  #overLimit(message: unknown): string | null {
+    const { maxBatch, maxWork } = this.limits;
+    if (Array.isArray(message)) {
+      if (message.length > maxBatch) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, `Invalid Request: a batch holds at most ${maxBatch} requests`, { code: 'ERR_LIMIT', limit: maxBatch }));
+      let work = 0;
+      for (let i = 0; i < message.length; i++) work += this.#cost(message[i]);
+      if (work > maxWork) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, `Invalid Request: a line asks for at most ${maxWork} decisions`, { code: 'ERR_LIMIT', limit: maxWork }));
+      return null;
+    }
+    return null;
+  }
 
   /**
    * Answers one line: the response text (a single response or a batch array),
@@ -109,6 +151,8 @@ export class JsonRpcDispatcher<C> {
     }
     if (Array.isArray(message)) {
       if (message.length === 0) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, 'Invalid Request: empty batch'));
+      const refused = this.#overLimit(message);
+      if (refused !== null) return refused;
       return Promise.all(message.map((m) => this.handle(m, context))).then((answers) => {
         const sent = answers.filter((a): a is RpcResponse => a !== null);
         return sent.length === 0 ? null : '[' + sent.map(responseText).join(',') + ']';

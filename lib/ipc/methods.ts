@@ -129,6 +129,7 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
   },
   gate_check_batch: {
     params: { requests: { type: 'array', required: true } },
+    cost: (p) => (Array.isArray(p.requests) ? p.requests.length : 1),
     handler: (p, ctx) => {
       const reqs = p.requests as unknown[];
       if (reqs.length > 10_000) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: at most 10000 requests per batch', { field: 'requests' });

@@ -18,7 +18,7 @@ import net from 'node:net';
 import { describe } from '../errors';
 import { decisionJson } from './decision-json';
 import { GateLineReader, carOfLine, type GateLine } from './gate-line';
-import { JsonRpcDispatcher, RpcErrors, RpcFault, failureText, type MethodSpec } from './jsonrpc';
+import { DEFAULT_LINE_LIMITS, JsonRpcDispatcher, RpcErrors, RpcFault, failureText, type MethodSpec } from './jsonrpc';
 import { LineReader } from './line-reader';
 import { SERVICE_METHODS, type ServiceContext } from './methods';
 
@@ -51,6 +51,10 @@ export interface GuardServerOptions {
   authToken?: Uint8Array;
   /** Default 3600000. */
   sessionTtlMs?: number;
+  /** Most requests in one JSON-RPC batch array; a longer batch is one error and no work. Default 1000. */
+  maxBatch?: number;
+  /** Most decisions one line may ask for, counting each gate_check_batch's requests. Default 10000. */
+  maxLineWork?: number;
   /**
    * Answer plain gate_check lines through the native fast path
    * (lib/ipc/gate-line.ts) where the addon is loaded and the gate is
@@ -89,9 +93,9 @@ export class GuardServer {
 
   constructor(options: GuardServerOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
-    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true } = options;
+    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork } = options;
     if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError(`Expected a socket path but received ${describe(socketPath)}`);
-    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000]] as const) {
+    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1]] as const) {
       if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
     }
     if (typeof gateLineFastPath !== 'boolean') throw new TypeError(`Expected a boolean for gateLineFastPath but received ${describe(gateLineFastPath)}`);
@@ -100,14 +104,14 @@ export class GuardServer {
       throw new RangeError('Expected an auth token of at least 16 bytes');
     }
     this.socketPath = socketPath;
-    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, authToken };
+    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, authToken, maxBatch, maxLineWork };
     this.#context = context;
     const methods: Record<string, MethodSpec<Connection>> = {};
     for (const [name, spec] of Object.entries(SERVICE_METHODS)) {
-      methods[name] = { params: spec.params, handler: (p, conn) => this.#authorize(name, conn, () => spec.handler(p, this.#context)) };
+      methods[name] = { params: spec.params, cost: spec.cost, handler: (p, conn) => this.#authorize(name, conn, () => spec.handler(p, this.#context)) };
     }
     methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#auth(p.token as string, conn) };
-    this.#dispatcher = new JsonRpcDispatcher(methods);
+    this.#dispatcher = new JsonRpcDispatcher(methods, { maxBatch, maxWork: maxLineWork });
     this.#gateLines = gateLineFastPath && context.gate.store === null ? GateLineReader.create() : null;
   }
 
