@@ -1,4 +1,5 @@
 // JSON-RPC 2.0 framing and dispatch (the pieces the IPC server is built on).
+import { isUtf8 } from 'node:buffer';
 import { describe, expect, test } from 'vitest';
 import { GuardError } from '../lib/errors';
 import { JsonRpcDispatcher, RpcFault, type MethodSpec } from '../lib/ipc/jsonrpc';
@@ -114,9 +115,39 @@ describe('LineReader', () => {
   function collect(max: number) {
     const lines: string[] = [];
     const overflows: number[] = [];
-    const r = new LineReader(max, { line: (l) => lines.push(l), overflow: (n) => overflows.push(n) });
+    const r = new LineReader(max, { line: (l) => lines.push(l), overflow: (n) => overflows.push(n), invalid: () => lines.push(INVALID) });
     return { r, lines, overflows };
   }
+  const INVALID = '<not UTF-8>';
+
+  test('strict UTF-8: a line with any invalid sequence is reported invalid, never decoded with U+FFFD', () => {
+    const bad: Array<[string, number[]]> = [
+      ['a stray 0xFF', [0xff]],
+      ['a stray 0xFE', [0xfe]],
+      ['a lone continuation byte', [0x80]],
+      ['a truncated 2-byte sequence', [0xc3]],
+      ['a truncated 3-byte sequence', [0xe2, 0x82]],
+      ['an overlong "."', [0xc0, 0xae]],
+      ['an overlong "/" in 3 bytes', [0xe0, 0x80, 0xaf]],
+      ['an encoded high surrogate (CESU-8)', [0xed, 0xa0, 0x80]],
+      ['an encoded low surrogate', [0xed, 0xb0, 0x80]],
+      ['a code point past U+10FFFF', [0xf4, 0x90, 0x80, 0x80]],
+      ['a 5-byte form', [0xf8, 0x88, 0x80, 0x80, 0x80]],
+    ];
+    for (const [what, bytes] of bad) {
+      for (const chunked of [false, true]) {
+        const { r, lines } = collect(1 << 20);
+        const line = Buffer.concat([Buffer.from('{"car":{"resource":"/srv/data/'), Buffer.from(bytes), Buffer.from('"}}\nok\n')]);
+        if (chunked) for (const b of line) r.push(Buffer.from([b]));
+        else r.push(line);
+        expect({ what, chunked, lines }).toEqual({ what, chunked, lines: [INVALID, 'ok'] });
+      }
+    }
+    // Valid multi-byte text, split anywhere, is fine.
+    const { r, lines } = collect(1 << 20);
+    for (const b of Buffer.from('é€😀\uFFFD\n')) r.push(Buffer.from([b]));
+    expect(lines).toEqual(['é€😀\uFFFD']);
+  });
 
   test('splits lines across and within chunks, strips CR, keeps UTF-8 split across chunks intact', () => {
     const { r, lines } = collect(1024);
@@ -153,7 +184,7 @@ describe('LineReader', () => {
   });
 
   test('rejects a bad limit', () => {
-    expect(() => new LineReader(0, { line: () => {}, overflow: () => {} })).toThrow(RangeError);
+    expect(() => new LineReader(0, { line: () => {}, overflow: () => {}, invalid: () => {} })).toThrow(RangeError);
   });
 
   test('any chunking of any stream gives the lines a line-by-line reference gives (2,000 random streams)', () => {
@@ -184,7 +215,7 @@ describe('LineReader', () => {
         }
         if (complete) {
           const text = pieces[i].toString('utf8');
-          want.push(text.endsWith('\r') ? text.slice(0, -1) : text);
+          want.push(!isUtf8(pieces[i]) ? INVALID : text.endsWith('\r') ? text.slice(0, -1) : text);
         }
       }
       const { r, lines, overflows } = collect(limit);

@@ -68,6 +68,7 @@ export class GuardClient {
       const reader = new LineReader(this.#maxLineBytes, {
         line: (text) => this.#onReply(text),
         overflow: () => s.destroy(new Error('reply line too long')),
+        invalid: () => s.destroy(new Error('reply line is not valid UTF-8')),
       });
       s.on('data', (chunk: Buffer) => reader.push(chunk));
       s.once('connect', () => {

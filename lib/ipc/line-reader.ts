@@ -3,13 +3,22 @@
  * the current line exceeds `maxLineBytes` the reader stops buffering it and
  * reports the overflow, so a peer that never sends a newline cannot grow the
  * server's memory beyond the bound.
+ *
+ * Decoding is strict: a line that is not valid UTF-8 (stray or truncated
+ * sequences, overlong forms, encoded surrogates, code points past U+10FFFF)
+ * is reported as invalid, never decoded with U+FFFD in place of its bad
+ * bytes: two different byte strings must never become one string to hash or
+ * match (`/srv/\xFF` and `/srv/\xFE` would share a CAR hash).
  */
+import { isUtf8 } from 'node:buffer';
 
 export interface LineReaderEvents {
   /** A complete line, without its newline (and without a trailing CR). */
   line(text: string): void;
   /** The current line passed the limit; nothing more is read. */
   overflow(bytesSeen: number): void;
+  /** A complete line that is not valid UTF-8 (its bytes are not decoded). */
+  invalid(): void;
 }
 
 export class LineReader {
@@ -41,7 +50,9 @@ export class LineReader {
       // one call rather than one per line. ('\n' never occurs inside a UTF-8
       // sequence, so invalid bytes decode exactly as they would line by line.)
       const last = chunk.lastIndexOf(0x0a);
-      if (last >= 0) {
+      // One validation for the whole run of lines (the common case); a run
+      // with a bad byte goes line by line below, so only its bad lines fail.
+      if (last >= 0 && isUtf8(chunk.subarray(0, last))) {
         const lines = chunk.toString('utf8', 0, last).split('\n');
         for (let i = 0; i < lines.length; i++) {
           const text = lines[i];
@@ -73,10 +84,14 @@ export class LineReader {
       const whole = this.#partBytes === 0 ? piece : Buffer.concat([...this.#parts, piece]);
       this.#parts = [];
       this.#partBytes = 0;
+      start = nl + 1;
+      if (!isUtf8(whole)) {
+        this.events.invalid();
+        continue;
+      }
       let text = whole.toString('utf8');
       if (text.endsWith('\r')) text = text.slice(0, -1);
       this.events.line(text);
-      start = nl + 1;
     }
   }
 }

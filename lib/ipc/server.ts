@@ -33,6 +33,8 @@ const REPLY_FLUSH_BYTES = 8192;
 
 /** How long a connection that sent an oversized line is drained before it is closed. */
 const LINGER_MS = 2000;
+/** The answer to a line that is not valid UTF-8: a parse error, as for any line that is not JSON. */
+const INVALID_UTF8_REPLY = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrors.PARSE_ERROR, message: 'Parse error: the line is not valid UTF-8' } });
 
 export interface GuardServerOptions {
   socketPath: string;
@@ -67,7 +69,8 @@ export interface GuardServerOptions {
 interface Connection {
   id: number;
   socket: net.Socket;
-  queue: string[];
+  /** Lines to answer, in order; null: a line that was not valid UTF-8. */
+  queue: Array<string | null>;
   busy: boolean;
   session: { id: string; expiresAt: number } | null;
   failures: number[];
@@ -196,6 +199,11 @@ export class GuardServer {
         conn.queue.push(text);
         if (conn.queue.length >= this.#opts.maxInFlight) socket.pause();
       },
+      // Answered in its place in the order, as a parse error (null marks it).
+      invalid: () => {
+        conn.queue.push(null);
+        if (conn.queue.length >= this.#opts.maxInFlight) socket.pause();
+      },
       overflow: () => {
         this.#context.metrics.oversized_lines = (this.#context.metrics.oversized_lines ?? 0) + 1;
         const reply = { jsonrpc: '2.0', id: null, error: { code: RpcErrors.INVALID_REQUEST, message: `Invalid Request: line longer than ${this.#opts.maxLineBytes} bytes` } };
@@ -242,8 +250,8 @@ export class GuardServer {
     try {
       while (conn.queue.length > 0) {
         const line = conn.queue.shift()!;
-        const plain = this.#gateLines === null ? null : this.#gateLines.read(line);
-        let reply = plain !== null && this.#hasSession(conn) ? this.#gateCheckLine(plain, line) : this.#dispatcher.handleLine(line, conn);
+        const plain = line === null || this.#gateLines === null ? null : this.#gateLines.read(line);
+        let reply = line === null ? INVALID_UTF8_REPLY : plain !== null && this.#hasSession(conn) ? this.#gateCheckLine(plain, line) : this.#dispatcher.handleLine(line, conn);
         if (reply instanceof Promise) reply = await reply;
         if (reply !== null) {
           parts.push(reply, '\n');
