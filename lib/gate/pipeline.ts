@@ -70,16 +70,25 @@ export function isRequest(request: unknown): request is GateRequest {
   return typeof request === 'object' && request !== null;
 }
 
-const AUDIT_TYPE: Record<GateSource, string> = {
-  validation: 'input_validation_failure',
-  quarantine: 'gate_decision',
-  velocity: 'rate_limited',
-  replay: 'replay_detected',
-  permit: 'permit_rejected',
-  cache: 'gate_decision',
-  policy: 'gate_decision',
-  error: 'gate_decision',
-};
+/**
+ * The audit record type of a decision, by the stage that made it and what it
+ * decided: a permit that allowed is `permit_accepted`, one refused
+ * `permit_rejected` (the stage alone named both the same).
+ */
+export function auditTypeOf(source: GateSource, decision: GateDecision['decision']): string {
+  switch (source) {
+    case 'validation':
+      return 'input_validation_failure';
+    case 'velocity':
+      return 'rate_limited';
+    case 'replay':
+      return 'replay_detected';
+    case 'permit':
+      return decision === 'allow' ? 'permit_accepted' : 'permit_rejected';
+    default:
+      return 'gate_decision';
+  }
+}
 
 export class GatePipeline {
   constructor(private readonly p: PipelineParts) {}
@@ -351,7 +360,7 @@ export class GatePipeline {
     const sessionId = typeof request?.sessionId === 'string' ? request.sessionId : undefined;
     if (d.car_hash !== null && car) {
       // A hashed CAR has string agent_id and action_type: the fixed-shape record.
-      audit.appendDecision(AUDIT_TYPE[d.source], severity, {
+      audit.appendDecision(auditTypeOf(d.source, d.decision), severity, {
         decision: d.decision,
         source: d.source,
         reason: d.reason,
@@ -365,7 +374,7 @@ export class GatePipeline {
     }
     const fields: Record<string, unknown> = { decision: d.decision, source: d.source, reason: d.reason, car_hash: d.car_hash, policy_version: d.policy_version };
     if (sessionId !== undefined) fields.session_id = sessionId;
-    audit.append(AUDIT_TYPE[d.source], severity, fields);
+    audit.append(auditTypeOf(d.source, d.decision), severity, fields);
     return d;
   }
 }
