@@ -92,15 +92,17 @@ describe('decision records from the fixed-shape writer', () => {
     const ok: DecisionRecordFields = { decision: 'allow', source: 'policy', reason: 'r', car_hash: 'sha256:' + 'a'.repeat(64), policy_version: 1, agent_id: 'a', action_type: 'x' };
     expect(() => log.appendDecision('gate_decision', 'info', { ...ok, reason: 'lone \ud800' })).toThrow(GuardError);
     expect(() => log.appendDecision('gate_decision', 'info', { ...ok, policy_version: NaN })).toThrow(/not representable/);
-    expect(() => log.appendDecision('gate_decision', 'info', { ...ok, agent_id: 'x'.repeat(70_000) })).toThrow(/larger than/);
+    // Too large is cut with a digest, not refused (the generic path does it).
+    log.appendDecision('gate_decision', 'info', { ...ok, agent_id: 'x'.repeat(70_000) });
     // Not in CAR-hash form, or not a string: written generically, and still sealed.
     log.appendDecision('gate_decision', 'info', { ...ok, car_hash: 'SHA256:' + 'A'.repeat(64) });
     log.appendDecision('gate_decision', 'info', { ...ok, agent_id: 42 as unknown as string });
     log.appendDecision('gate_decision', 'info', ok);
     log.close();
     const records = fs.readFileSync(path.join(dir, 'a.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(records.map((r) => [r.seq, r.car_hash.slice(0, 7), r.agent_id])).toEqual([[1, 'SHA256:', 'a'], [2, 'sha256:', 42], [3, 'sha256:', 'a']]);
-    expect(AuditLog.verify(path.join(dir, 'a.log'), KEY)).toMatchObject({ ok: true, records: 3 });
+    expect(records[0].agent_id).toMatchObject({ truncated: true, length: 70_000, sha256: crypto.createHash('sha256').update('x'.repeat(70_000)).digest('hex') });
+    expect(records.slice(1).map((r) => [r.seq, r.car_hash.slice(0, 7), r.agent_id])).toEqual([[2, 'SHA256:', 'a'], [3, 'sha256:', 42], [4, 'sha256:', 'a']]);
+    expect(AuditLog.verify(path.join(dir, 'a.log'), KEY)).toMatchObject({ ok: true, records: 4 });
   });
 
   test('a log reopened on a damaged last MAC continues through the generic path, and the chain says so', () => {

@@ -32,18 +32,25 @@ describe('a clean log', () => {
     const file = writeLog(20);
     expect(AuditLog.verify(file, KEY)).toMatchObject({ ok: true, records: 20, lastGoodSeq: 20 });
     const lines = readLines(file).map((l) => JSON.parse(l));
-    expect(lines[0].prev).toBe('0'.repeat(64));
+    // The chain starts at the key's genesis: the key id, then a MAC over it.
+    expect(lines[0].prev).toMatch(/^[0-9a-f]{64}$/);
+    expect(lines[0].prev.slice(0, 16)).toBe(AuditLog.keyId(KEY));
     for (let i = 1; i < lines.length; i++) expect(lines[i].prev).toBe(lines[i - 1].mac);
     expect(lines[3]).toMatchObject({ seq: 4, type: 'gate_decision', severity: 'info', i: 4 });
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(fs.existsSync(file + '.head')).toBe(true);
   });
 
-  test('the wrong key fails at the first record', () => {
+  test('the wrong key is reported as the wrong key, naming the log\'s key id, with or without the head', () => {
     const file = writeLog(3);
-    expect(AuditLog.verify(file, crypto.randomBytes(32))).toMatchObject({ ok: false, records: 0, firstBad: { line: 1 } });
+    const keyId = AuditLog.keyId(KEY);
+    expect(AuditLog.verify(file, crypto.randomBytes(32))).toMatchObject({ ok: false, records: 0, reason: 'wrong_key', keyId, firstBad: { reason: expect.stringContaining(keyId) } });
     fs.rmSync(file + '.head');
-    expect(AuditLog.verify(file, crypto.randomBytes(32))).toMatchObject({ ok: false, records: 0, firstBad: { line: 1, seq: 1, reason: expect.stringMatching(/MAC/) } });
+    expect(AuditLog.verify(file, crypto.randomBytes(32), { allowMissingHead: true })).toMatchObject({ ok: false, records: 0, reason: 'wrong_key', keyId, firstBad: { line: 1, seq: 1 } });
+    // The right key on a changed first record is tampering, not a key problem.
+    const lines = readLines(file);
+    writeLines(file, [lines[0].replace('"agent":"agent-1"', '"agent":"agent-X"'), ...lines.slice(1)]);
+    expect(AuditLog.verify(file, KEY, { allowMissingHead: true })).toMatchObject({ ok: false, reason: 'mac_mismatch', firstBad: { line: 1, seq: 1, reason: expect.stringMatching(/MAC/) } });
   });
 
   test('a reopened log continues the chain', () => {
@@ -151,7 +158,10 @@ describe('rotation', () => {
     expect(JSON.parse(readLines(file)[0])).toMatchObject({ type: 'log_rotated' });
     const swapped = [files[1], files[0], ...files.slice(2)];
     expect(AuditLog.verifyChain(swapped, KEY).ok).toBe(false);
-    expect(AuditLog.verifyChain(files.slice(1), KEY).ok).toBe(true); // a suffix is still a valid chain
+    // A suffix lost the chain's genesis: records are missing from its start.
+    expect(AuditLog.verifyChain(files.slice(1), KEY)).toMatchObject({ ok: false, reason: 'not_genesis', records: 0 });
+    // The live file alone is verified with the predecessors its chain names.
+    expect(AuditLog.verify(file, KEY)).toMatchObject({ ok: true, records: total, lastGoodSeq: total });
     expect(AuditLog.verifyChain([files[0], ...files.slice(2)], KEY)).toMatchObject({ ok: false, firstBad: { reason: expect.stringMatching(/missing/) } });
   });
 });

@@ -16,23 +16,35 @@
  * `required: true`, `append` then throws, and the gate turns that into a deny.
  * Rotation by size renames the file to `<file>.<n>` and continues the chain
  * (seq and prev) in a new file.
+ *
+ * A new chain starts at a genesis bound to the key (lib/audit/verify.ts), so a
+ * log that lost its first records does not verify. A record too large for
+ * the canonical form (64 KiB) is cut, never dropped: its largest values are
+ * replaced by `{ truncated, length, sha256, head }` (lib/audit/truncate.ts).
+ * With an `anchor`, each head checkpoint is also written to a second place,
+ * against a rollback of log and head together (lib/audit/anchor.ts).
  */
 import fs from 'node:fs';
 import { expiredRotations } from './retention';
 import { EVENT_TYPE, SEVERITIES, type Severity } from './events';
-import { GENESIS_MAC, type AuditVerification, type Head, headMac, keyBytes, verifyFile, verifyFiles } from './verify';
+import { type AuditVerification, type AuditVerifyOptions, type Head, genesisPrev, headText, keyBytes, keyIdOf, verifyFile, verifyFiles } from './verify';
+import { type AuditAnchor, type AuditAnchorState, parseAnchorState } from './anchor';
+import { fitFields } from './truncate';
 import { type DecisionRecordFields, decisionRecordScratch, writeDecisionRecord } from './record';
 import { canonicalScratch, writePrefixedCanonicalJson } from '../canonical/bytes';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, canonicalizeJson } from '../canonical/car';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { HmacKey } from '../crypto/hash';
 
-export { GENESIS_MAC, type AuditVerification } from './verify';
+export { GENESIS_MAC, type AuditVerification, type AuditVerifyOptions, type AuditFailure } from './verify';
+export { FileAuditAnchor, type AuditAnchor, type AuditAnchorState } from './anchor';
+export { TRUNCATED_HEAD_CHARS, type TruncatedValue } from './truncate';
 export { SECURITY_EVENT_TYPES, type SecurityEventType, type Severity } from './events';
 
 const MAC_FIELD = Buffer.from(',"mac":"', 'latin1');
 const HEX_MAC = /^[0-9a-f]{64}$/;
 const RESERVED = new Set(['seq', 'ts', 'type', 'severity', 'prev', 'mac']);
+const UNLIMITED = { maxBytes: Number.MAX_SAFE_INTEGER };
 
 export interface AuditLogOptions {
   /** The log file; created if missing, appended to (continuing its chain) if present. */
@@ -62,6 +74,16 @@ export interface AuditLogOptions {
   retentionDays?: number;
   /** Milliseconds since the epoch for `ts`; default `Date.now`. */
   clock?: () => number;
+  /**
+   * A second place for the head checkpoint (`FileAuditAnchor`, or
+   * `RedisAuditAnchor` from the fleet layer): written after each checkpoint,
+   * only ever forward. Pass the same anchor's state to `AuditLog.verify` to
+   * catch a rollback of log and head together, which nothing inside the
+   * log's directory can reveal. At open the log compares itself with the
+   * anchor; a log behind its anchor (or with another record at the
+   * anchored seq) stops updating it and records `log_anchor_conflict`.
+   */
+  anchor?: AuditAnchor;
 }
 
 export interface AuditRecord {
@@ -92,6 +114,26 @@ function lastRecord(file: string): { seq: number; mac: string } | null {
       if (Number.isSafeInteger(r.seq) && typeof r.mac === 'string') return { seq: r.seq, mac: r.mac };
     } catch {
       // a torn last line: look further back
+    }
+  }
+  return null;
+}
+
+/** The MAC of the record at `seq` in `file`, or null when the file does not hold it. */
+function macAt(file: string, seq: number): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.includes(`"seq":${seq},`)) continue; // cheap pre-filter: canonical lines write seq so
+    try {
+      const r = JSON.parse(line) as AuditRecord;
+      if (r.seq === seq && typeof r.mac === 'string') return r.mac;
+    } catch {
+      // a torn line
     }
   }
   return null;
@@ -131,10 +173,22 @@ export class AuditLog {
   #scheduled = false;
   #error: Error | null = null;
   #closed = false;
+  readonly #keyId: string;
+  readonly #genesis: string;
+  readonly #anchor: AuditAnchor | null;
+  /** unchecked: the anchor was not read yet (or could not be); ok: written after each checkpoint; conflict: left as evidence. */
+  #anchorState: 'unchecked' | 'checking' | 'ok' | 'conflict' = 'unchecked';
+  #anchorWant: AuditAnchorState | null = null;
+  #anchorBusy: Promise<void> | null = null;
+  #anchorError: Error | null = null;
+  readonly #openSeq: number;
 
   constructor(options: AuditLogOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options for AuditLog but received ${describe(options)}`);
-    const { file, key, required = false, maxBuffered = 10_000, rotateBytes = 0, checkpointEveryMs = 100, retentionDays, clock = Date.now } = options;
+    const { file, key, required = false, maxBuffered = 10_000, rotateBytes = 0, checkpointEveryMs = 100, retentionDays, clock = Date.now, anchor } = options;
+    if (anchor !== undefined && (typeof anchor !== 'object' || anchor === null || typeof anchor.write !== 'function' || typeof anchor.read !== 'function')) {
+      throw new TypeError(`Expected an AuditAnchor ({ read, write }) for anchor but received ${describe(anchor)}`);
+    }
     if (retentionDays !== undefined && (!Number.isSafeInteger(retentionDays) || retentionDays < 1)) {
       throw new RangeError(`Expected a positive integer of days for retentionDays but received ${describe(retentionDays)}`);
     }
@@ -151,16 +205,39 @@ export class AuditLog {
     this.#checkpointEveryMs = checkpointEveryMs;
     this.#retentionDays = retentionDays;
     this.#clock = clock;
+    this.#keyId = keyIdOf(this.#hmac);
+    this.#genesis = genesisPrev(this.#hmac, this.#keyId);
+    this.#anchor = anchor ?? null;
     const last = lastRecord(file);
     this.#seq = last?.seq ?? 0;
-    this.#prevText = last?.mac ?? GENESIS_MAC;
+    this.#openSeq = this.#seq;
+    this.#prevText = last?.mac ?? this.#genesis;
     this.#prevIsHex = HEX_MAC.test(this.#prevText); // a damaged file's last MAC takes the generic path
     if (this.#prevIsHex) this.#prevBytes.write(this.#prevText, 'latin1');
     this.#fd = fs.openSync(file, 'a', 0o600);
     this.#size = fs.fstatSync(this.#fd).size;
     openLogs.add(this);
     if (openLogs.size === 1) process.on('exit', flushOpenLogs);
+    this.#checkAnchor();
+    // A new, empty log gets its head at once: "no head" then always means
+    // deleted (verify fails), never "nothing written yet".
+    if (this.#size === 0 && this.#seq === 0 && !fs.existsSync(`${file}.head`)) this.#writeHead({ file, seq: 0, mac: this.#genesis, key_id: this.#keyId });
     this.#prune();
+  }
+
+  /** A short public id of `key` (16 hex digits), as logs, heads and anchors carry it. */
+  static keyId(key: string | Uint8Array): string {
+    const hmac = new HmacKey(keyBytes(key));
+    try {
+      return keyIdOf(hmac);
+    } finally {
+      hmac.destroy();
+    }
+  }
+
+  /** The id of this log's key (`AuditLog.keyId(key)`). */
+  get keyId(): string {
+    return this.#keyId;
   }
 
   /** Days rotated files are kept (enforced), or Infinity when none is ever deleted. */
@@ -172,12 +249,16 @@ export class AuditLog {
   #prune(): void {
     if (this.#retentionDays === undefined) return;
     for (const rotated of expiredRotations(this.file, this.#retentionDays, Date.now())) {
+      // What the deleted file ended with: a verifier accepts a chain that starts right after it.
+      const end = lastRecord(rotated);
       try {
         fs.unlinkSync(rotated);
       } catch {
         continue; // gone already, or not ours to delete: tried again at the next rotation
       }
-      this.append('log_pruned', 'info', { file: rotated, retention_days: this.#retentionDays });
+      const fields: Record<string, unknown> = { file: rotated, retention_days: this.#retentionDays };
+      if (end !== null && HEX_MAC.test(end.mac)) Object.assign(fields, { last_seq: end.seq, last_mac: end.mac });
+      this.append('log_pruned', 'info', fields);
     }
   }
 
@@ -202,8 +283,21 @@ export class AuditLog {
   }
 
   /**
-   * Seals and buffers one record; returns its seq. Throws `GuardError`
-   * `ERR_AUDIT_UNAVAILABLE` for a required log that cannot be written.
+   * Seals and buffers one record; returns its seq.
+   *
+   * The contract callers build on: when `append` returns, the record is in
+   * the chain (sealed and buffered; written at the next turn of the event
+   * loop, and retried after a write failure, never dropped), so a state
+   * change may be applied then. When it throws, there is no record and the
+   * change must not be applied:
+   * - `GuardError` `ERR_CLOSED`: the log was closed;
+   * - `GuardError` `ERR_AUDIT_UNAVAILABLE`: a `required` log whose last write
+   *   failed, or a full buffer that cannot be flushed (any log);
+   * - `TypeError` / `GuardError` `ERR_CAR_INVALID`: the record itself is
+   *   invalid (a bad type or severity, a reserved field, a value JSON cannot
+   *   carry, nesting deeper than 32).
+   * A record larger than the canonical size limit is not refused: its
+   * largest values are cut to markers with their SHA-256 (lib/audit/truncate.ts).
    */
   append(type: string, severity: Severity, fields: Record<string, unknown> = {}): number {
     this.#checkOpen();
@@ -233,8 +327,30 @@ export class AuditLog {
     // which also names fields JSON cannot carry (ERR_CAR_INVALID).
     const end = writePrefixedCanonicalJson(prev, record, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES);
     if (end >= 0) return this.#seal(canonicalScratch(), end);
-    const text = canonicalizeJson(record);
+    let text: string;
+    try {
+      text = canonicalizeJson(record);
+    } catch (err) {
+      text = this.#cut(record, fields, err);
+    }
     return this.#sealText(text);
+  }
+
+  /**
+   * The canonical text of `record` with its largest fields cut to fit the
+   * size limit; rethrows `err` when size is not (only) what is wrong.
+   */
+  #cut(record: Record<string, unknown>, fields: Record<string, unknown>, err: unknown): string {
+    let whole: string;
+    try {
+      whole = canonicalizeJson(record, UNLIMITED);
+    } catch {
+      throw err; // a value JSON cannot carry, or too deep: the caller's to fix
+    }
+    if (Buffer.byteLength(whole, 'utf8') <= DEFAULT_MAX_BYTES) throw err;
+    const header = { seq: record.seq, ts: record.ts, type: record.type, severity: record.severity, prev: record.prev };
+    const overhead = Buffer.byteLength(canonicalizeJson(header), 'utf8') - 1; // merged: one brace pair less, one comma more
+    return canonicalizeJson(Object.assign(fitFields(fields, overhead, DEFAULT_MAX_BYTES), header));
   }
 
   /**
@@ -420,7 +536,7 @@ export class AuditLog {
       this.#headTimer = null;
     }
     // Every appended record is buffered, so the chain's last seq and MAC are the last buffered.
-    this.#writeHead({ file: this.file, seq: this.#seq, mac: this.#prev() });
+    this.#writeHead({ file: this.file, seq: this.#seq, mac: this.#prev(), key_id: this.#keyId });
     this.#headWrittenAt = now;
     this.#headDirty = false;
   }
@@ -435,8 +551,129 @@ export class AuditLog {
 
   #writeHead(head: Head): void {
     const tmp = `${this.file}.head.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ ...head, sig: headMac(this.#hmac, head) }) + '\n', { mode: 0o600 });
+    fs.writeFileSync(tmp, headText(this.#hmac, head), { mode: 0o600 });
     fs.renameSync(tmp, `${this.file}.head`);
+    if (this.#anchor !== null) this.#anchorUpdate({ seq: head.seq, mac: head.mac, key_id: this.#keyId });
+  }
+
+  /** The last error of the anchor (a read or write that failed, or a conflict); null when it is up to date. */
+  get anchorError(): Error | null {
+    return this.#anchorError;
+  }
+
+  /** True when the log was behind its anchor (or differed from it) at open: the anchor is then left untouched, as evidence. */
+  get anchorConflict(): boolean {
+    return this.#anchorState === 'conflict';
+  }
+
+  /** Resolves once the anchor has the last checkpoint (asynchronous anchors); rejects with the anchor's error. */
+  async syncAnchor(): Promise<void> {
+    while (this.#anchorBusy !== null) await this.#anchorBusy;
+    if (this.#anchorState === 'ok' && this.#anchorWant !== null) {
+      this.#anchorFlush();
+      while (this.#anchorBusy !== null) await this.#anchorBusy;
+    }
+    if (this.#anchorError !== null) throw this.#anchorError;
+  }
+
+  /** Reads the anchor and compares it with the log as opened; until that is done the anchor is not written. */
+  #checkAnchor(): void {
+    const anchor = this.#anchor;
+    if (anchor === null || this.#anchorState === 'checking') return;
+    this.#anchorState = 'checking';
+    let stored: ReturnType<AuditAnchor['read']>;
+    try {
+      stored = anchor.read();
+    } catch (err) {
+      this.#anchorUnread(err);
+      return;
+    }
+    if (stored !== null && typeof (stored as Promise<unknown>).then === 'function') {
+      const busy = (stored as Promise<AuditAnchorState | null>).then(
+        (s) => this.#anchorRead(s),
+        (err: unknown) => this.#anchorUnread(err),
+      );
+      this.#anchorBusy = busy.finally(() => {
+        this.#anchorBusy = null;
+        if (this.#anchorState === 'ok') this.#anchorFlush();
+      });
+      return;
+    }
+    this.#anchorRead(stored as AuditAnchorState | null);
+  }
+
+  #anchorUnread(err: unknown): void {
+    this.#anchorError = err instanceof Error ? err : new Error(String(err));
+    this.#anchorState = 'unchecked'; // read again at the next checkpoint
+  }
+
+  #anchorRead(value: unknown): void {
+    if (this.#closed) return;
+    const stored = value === null ? null : parseAnchorState(value);
+    if (value !== null && stored === null) return this.#anchorUnread(new Error('the audit anchor holds no valid state'));
+    let conflict: string | null = null;
+    if (stored !== null) {
+      if (stored.key_id !== undefined && stored.key_id !== this.#keyId) conflict = `the anchor belongs to key ${stored.key_id}, not ${this.#keyId}`;
+      else if (stored.seq > this.#openSeq) conflict = `the log ends at seq ${this.#openSeq}, behind its anchor at seq ${stored.seq} (rolled back?)`;
+      else {
+        const mac = stored.seq === 0 ? this.#genesis : macAt(this.file, stored.seq);
+        if (mac !== null && mac !== stored.mac) conflict = `the log has another record at the anchored seq ${stored.seq} (replaced?)`;
+      }
+    }
+    if (conflict === null) {
+      this.#anchorState = 'ok';
+      this.#anchorError = null;
+      return;
+    }
+    this.#anchorState = 'conflict';
+    this.#anchorWant = null;
+    this.#anchorError = new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, `Audit log ${this.file} conflicts with its anchor: ${conflict}; the anchor is left as it is`);
+    try {
+      this.append('log_anchor_conflict', 'critical', { anchor_seq: stored!.seq, log_seq: this.#openSeq, detail: conflict });
+    } catch {
+      // the error above reports it
+    }
+  }
+
+  #anchorUpdate(state: AuditAnchorState): void {
+    if (this.#anchorState === 'conflict') return;
+    this.#anchorWant = state;
+    if (this.#anchorState === 'unchecked') this.#checkAnchor();
+    if (this.#anchorState === 'ok' && this.#anchorBusy === null) this.#anchorFlush();
+  }
+
+  /** Writes the newest wanted state; an asynchronous write is awaited before the next one (only the newest is kept). */
+  #anchorFlush(): void {
+    const state = this.#anchorWant;
+    if (state === null || this.#anchor === null) return;
+    this.#anchorWant = null;
+    let done: void | Promise<void>;
+    try {
+      done = this.#anchor.write(state);
+    } catch (err) {
+      this.#anchorError = err instanceof Error ? err : new Error(String(err));
+      this.#anchorWant ??= state; // retried at the next checkpoint
+      return;
+    }
+    if (done === undefined || typeof (done as Promise<void>).then !== 'function') {
+      this.#anchorError = null;
+      return;
+    }
+    const busy = (done as Promise<void>).then(
+      () => {
+        this.#anchorError = null;
+        return true;
+      },
+      (err: unknown) => {
+        this.#anchorError = err instanceof Error ? err : new Error(String(err));
+        this.#anchorWant ??= state;
+        return false;
+      },
+    );
+    this.#anchorBusy = busy.then((ok) => {
+      this.#anchorBusy = null;
+      if (ok && this.#anchorWant !== null) this.#anchorFlush();
+    });
   }
 
   #rotate(): void {
@@ -448,7 +685,7 @@ export class AuditLog {
     this.#size = 0;
     // The new file's first record names its predecessor; seq and prev continue.
     // Written at once so the head checkpoint moves into the new file.
-    this.append('log_rotated', 'info', { previous_file: `${this.file}.${n}` });
+    this.append('log_rotated', 'info', { previous_file: `${this.file}.${n}`, key_id: this.#keyId });
     this.#prune();
     this.flush();
   }
@@ -467,16 +704,25 @@ export class AuditLog {
   }
 
   /**
-   * Verifies a log file: the chain, every MAC, and the signed head checkpoint
-   * beside it (when present). `previousMac` links a rotated file to the one
-   * before it; without it the file's first `prev` is taken as given.
+   * Verifies a log file: the chain from its genesis, every MAC, every line's
+   * bytes against the canonical form of its record, and the signed head
+   * checkpoint beside it (a missing head fails unless `allowMissingHead`).
+   * A file that continues a rotated chain (its first record `log_rotated`)
+   * is verified with its predecessors, found beside it by the names the
+   * chain records; `previousMac`/`previousSeq` instead link it explicitly.
+   * With `anchor` (an `AuditAnchor`'s `read()`), a log behind the anchor, or
+   * with another record at the anchored seq, fails (a rollback of log and
+   * head together). Without an anchor such a rollback is NOT detectable.
+   * A key that is not the log's gives `reason: 'wrong_key'` and the log's
+   * `keyId`. Never throws for a bad log; throws for a bad key argument or an
+   * unreadable file.
    */
-  static verify(file: string, key: string | Uint8Array, options: { previousMac?: string; previousSeq?: number } = {}): AuditVerification {
+  static verify(file: string, key: string | Uint8Array, options: AuditVerifyOptions = {}): AuditVerification {
     return verifyFile(file, key, options);
   }
 
-  /** Verifies rotated files and the live one as one chain, oldest first. */
-  static verifyChain(files: string[], key: string | Uint8Array): AuditVerification & { file?: string } {
-    return verifyFiles(files, key);
+  /** Verifies rotated files and the live one as one chain, oldest first (options as for `verify`). */
+  static verifyChain(files: string[], key: string | Uint8Array, options: AuditVerifyOptions = {}): AuditVerification {
+    return verifyFiles(files, key, options);
   }
 }
