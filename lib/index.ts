@@ -34,7 +34,23 @@ export {
   type ReplayStore,
 } from './permits/keyring';
 export { VelocityGuard, DEFAULT_MAX_BUCKETS, type VelocityGuardOptions, type VelocityVerdict, type VelocityScope, type VelocityStats } from './gate/velocity';
-export { AuditLog, SECURITY_EVENT_TYPES, GENESIS_MAC, type AuditLogOptions, type AuditRecord, type AuditVerification, type SecurityEventType, type Severity } from './audit/log';
+export {
+  AuditLog,
+  SECURITY_EVENT_TYPES,
+  GENESIS_MAC,
+  FileAuditAnchor,
+  TRUNCATED_HEAD_CHARS,
+  type AuditAnchor,
+  type AuditAnchorState,
+  type AuditFailure,
+  type AuditLogOptions,
+  type AuditRecord,
+  type AuditVerification,
+  type AuditVerifyOptions,
+  type SecurityEventType,
+  type Severity,
+  type TruncatedValue,
+} from './audit/log';
 export { compileGlob, type CompiledGlob } from './policy/glob';
 export {
   Quarantine,
@@ -49,6 +65,7 @@ export {
 } from './gate/quarantine';
 export { PolicyEngine, type PolicyDecision, type PolicyEngineOptions, type PolicyInput, type Mode, type OnViolation } from './policy/engine';
 export { FleetStore, type FleetStoreStatus, type OnStoreError, type RedisStoreSpec, type StoreOption } from './fleet/store';
+export { RedisAuditAnchor } from './fleet/audit-anchor';
 export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateSource } from './gate/gate';
 export { GuardServer, type GuardServerOptions } from './ipc/server';
 export { GuardClient, RpcCallError, type GuardClientOptions } from './ipc/client';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `guardkernel` command. */
 import fs from 'node:fs';
-import { AuditLog } from '../audit/log';
+import { AuditLog, FileAuditAnchor } from '../audit/log';
 import { reportCommand } from './report';
 import { doctorReport } from './doctor';
 import { fleetDoctor, formatFleetDoctor } from '../fleet/doctor';
@@ -17,11 +17,15 @@ Commands:
   doctor [--json] [--redis URL [--redis-prefix P]]
                     Show the active backends, why any fallback is used, and the GPU devices found;
                     with --redis, whether the fleet store answers (exit 1 if it does not)
-  audit verify <file> [--key-file F] [--chain older...]
-                    Verify an audit log (chain, MACs, head checkpoint). The key comes from
-                    --key-file (raw bytes) or GUARDKERNEL_AUDIT_KEY (base64). With --chain,
-                    the rotated files given after it (oldest first) are verified before <file>.
-                    Exit 0 if intact, 1 if not, 2 on bad usage.
+  audit verify <file> [--key-file F] [--allow-missing-head] [--anchor-file A] [--chain older...]
+                    Verify an audit log: the chain from its genesis, MACs, canonical lines and
+                    the head checkpoint (a missing head fails unless --allow-missing-head). The
+                    key comes from --key-file (raw bytes) or GUARDKERNEL_AUDIT_KEY (base64).
+                    Rotated files <file> continues are found beside it; with --chain, the files
+                    given after it (oldest first) are verified before <file> instead. With
+                    --anchor-file, a log behind that anchor (rolled back) fails; without an
+                    anchor a rollback of log and head together cannot be seen.
+                    Exit 0 if intact, 1 if not, 3 if the key is not the log's, 2 on bad usage.
   report --standard S [--format json|html|markdown|pdf] [--out FILE] [--socket PATH | --config FILE]
                     A compliance report (soc2, gdpr, hipaa, pci-dss, iso27001, fedramp, nist-csf) from a
                     running server or a configuration file (report --help for options). Exit 0 if no
@@ -144,6 +148,8 @@ function auditCommand(args: string[]): number {
   if (args[0] !== 'verify') return usage(args[0] === undefined ? 'missing subcommand' : `unknown subcommand "${args[0]}"`);
   let file: string | undefined;
   let keyFile: string | undefined;
+  let anchorFile: string | undefined;
+  let allowMissingHead = false;
   const older: string[] = [];
   let inChain = false;
   for (let i = 1; i < args.length; i++) {
@@ -151,6 +157,11 @@ function auditCommand(args: string[]): number {
     if (a === '--key-file') {
       keyFile = args[++i];
       if (keyFile === undefined) return usage('--key-file needs a path');
+    } else if (a === '--anchor-file') {
+      anchorFile = args[++i];
+      if (anchorFile === undefined) return usage('--anchor-file needs a path');
+    } else if (a === '--allow-missing-head') {
+      allowMissingHead = true;
     } else if (a === '--chain') {
       inChain = true;
     } else if (a.startsWith('-')) {
@@ -169,10 +180,20 @@ function auditCommand(args: string[]): number {
     if (keyFile !== undefined) key = fs.readFileSync(keyFile);
     else if (process.env.GUARDKERNEL_AUDIT_KEY) key = Buffer.from(process.env.GUARDKERNEL_AUDIT_KEY, 'base64');
     else return usage('no key: pass --key-file or set GUARDKERNEL_AUDIT_KEY (base64)');
-    const result = older.length > 0 ? AuditLog.verifyChain([...older, file], key) : AuditLog.verify(file, key);
-    const { lastMac: _lastMac, ...report } = result as typeof result & { lastMac?: string };
-    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-    return result.ok ? 0 : 1;
+    const anchor = anchorFile === undefined ? undefined : new FileAuditAnchor(anchorFile).read();
+    if (anchorFile !== undefined && anchor === null) return usage(`no anchor in ${anchorFile}`);
+    const options = { allowMissingHead, anchor };
+    const result = older.length > 0 ? AuditLog.verifyChain([...older, file], key, options) : AuditLog.verify(file, key, options);
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    if (result.ok) return 0;
+    const where = result.firstBad === undefined ? '' : `${result.file ?? file}${result.firstBad.line > 0 ? ` line ${result.firstBad.line}` : ''}${result.firstBad.seq === undefined ? '' : ` (seq ${result.firstBad.seq})`}: `;
+    if (result.reason === 'wrong_key') {
+      // Not evidence of tampering: the log is sealed with another key.
+      process.stderr.write(`guardkernel audit verify: wrong key: ${file} was written with key id ${result.keyId}, the key given has id ${AuditLog.keyId(key)}\n`);
+      return 3;
+    }
+    process.stderr.write(`guardkernel audit verify: NOT INTACT (${result.reason}): ${where}${result.firstBad?.reason ?? ''}; ${result.records} record(s) verify, up to seq ${result.lastGoodSeq}\n`);
+    return 1;
   } catch (err) {
     process.stderr.write(`guardkernel audit verify: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
