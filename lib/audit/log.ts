@@ -608,7 +608,6 @@ export class AuditLog {
   }
 
   #anchorRead(value: unknown): void {
-    if (this.#closed) return;
     const stored = value === null ? null : parseAnchorState(value);
     if (value !== null && stored === null) return this.#anchorUnread(new Error('the audit anchor holds no valid state'));
     let conflict: string | null = null;
@@ -631,7 +630,7 @@ export class AuditLog {
     try {
       this.append('log_anchor_conflict', 'critical', { anchor_seq: stored!.seq, log_seq: this.#openSeq, detail: conflict });
     } catch {
-      // the error above reports it
+      // closed meanwhile, or refused: the error above reports it
     }
   }
 
