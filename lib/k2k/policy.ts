@@ -35,18 +35,54 @@ export interface CompiledPattern {
 const MAX_PATTERN = 256;
 const MAX_PATTERNS = 4096;
 
+let steps = 0;
+
+/** Characters compared by name patterns since the last reset: for tests that bound the matcher's work (not a timer). */
+export function namePatternSteps(): number {
+  return steps;
+}
+
+export function resetNamePatternSteps(): void {
+  steps = 0;
+}
+
+/**
+ * Matches without backtracking: the pieces between stars are placed left to
+ * right, each at its first occurrence after the previous one (with a single
+ * kind of star the leftmost placement never loses a match). Start positions
+ * only move forward, so the work is at most name x (longest piece + 1).
+ */
+function matchPieces(head: string, middle: readonly string[], tail: string, name: string): boolean {
+  const end = name.length - tail.length;
+  steps += head.length + tail.length;
+  if (end < head.length || !name.startsWith(head) || !name.endsWith(tail)) return false;
+  let pos = head.length;
+  for (const piece of middle) {
+    const m = piece.length;
+    let s = pos;
+    for (; s + m <= end; s++) {
+      let j = 0;
+      while (j < m && name.charCodeAt(s + j) === piece.charCodeAt(j)) j++;
+      steps += j + 1;
+      if (j === m) break;
+    }
+    if (s + m > end) return false;
+    pos = s + m;
+  }
+  return true;
+}
+
 /** Compiles a `*` wildcard pattern; throws for anything that is not a usable pattern. */
 export function compileNamePattern(pattern: unknown): CompiledPattern {
   if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > MAX_PATTERN) {
     throw new TypeError(`Expected a non-empty pattern of at most ${MAX_PATTERN} characters but received ${describe(pattern)}`);
   }
   if (!pattern.includes('*')) return { source: pattern, test: (name) => name === pattern };
-  const body = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&'))
-    .join('[\\s\\S]*');
-  const regex = new RegExp(`^${body}$`);
-  return { source: pattern, test: (name) => regex.test(name) };
+  const pieces = pattern.split('*');
+  const head = pieces[0];
+  const tail = pieces[pieces.length - 1];
+  const middle = pieces.slice(1, -1).filter((p) => p.length > 0);
+  return { source: pattern, test: (name) => matchPieces(head, middle, tail, name) };
 }
 
 function patternList(value: unknown, what: string): CompiledPattern[] {
