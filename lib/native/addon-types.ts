@@ -39,6 +39,8 @@ export interface CoreAddon {
   parseGateLine(line: string, fields: Int32Array, out: Uint8Array): boolean;
   /** [hits, misses] of this thread's memo of gate_check params texts (native/ipc/gate_line.h), for tests. */
   gateLineMemoStats(): [number, number];
+  /** Who is at the other end of a connected Unix socket (SO_PEERCRED / getpeereid); null where the platform gives nothing. */
+  peerCredentials(fd: number): { uid: number; gid: number; pid: number } | null;
   hmacSha256Into(key: Uint8Array, data: string | Uint8Array, out: Uint8Array, outOffset: number): void;
   /**
    * Block envelope bodies on the CPU (OpenSSL's EVP AEADs, one context per
@@ -158,6 +160,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 12;
+export const CORE_ABI_VERSION = 13;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 5;
