@@ -60,11 +60,56 @@ describe('guardkernel serve', () => {
   test('--help documents every flag; bad flags exit 2', () => {
     const help = runSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
-    for (const flag of ['--socket', '--policy', '--state-dir', '--audit', '--auth-token-file', '--socket-mode']) expect(help.stdout).toContain(flag);
-    for (const bad of [['--nope'], ['--socket'], ['--socket-mode', '999'], ['--socket-mode', 'rw']]) {
+    for (const flag of ['--socket', '--policy', '--state-dir', '--audit', '--auth-token-file', '--operator-token-file', '--agent-token-file', '--operator-uid', '--socket-mode']) expect(help.stdout).toContain(flag);
+    for (const bad of [['--nope'], ['--socket'], ['--socket-mode', '999'], ['--socket-mode', 'rw'], ['--operator-uid', '-1'], ['--operator-uid', 'root'], ['--operator-uid', '1.5'], ['--operator-uid', '99999999999'], ['--agent-token-file']]) {
       const r = runSync(process.execPath, [cli, 'serve', ...bad], { encoding: 'utf8' });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/guardkernel serve: /);
+    }
+  });
+});
+
+describe('serve with role credentials', () => {
+  test('refuses an agent token without an operator credential, equal tokens, short tokens, and both operator flags', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-serve-roles-'));
+    const tok = (name: string, text: string) => {
+      fs.writeFileSync(path.join(dir, name), text + '\n');
+      return path.join(dir, name);
+    };
+    const agent = tok('agent', 'agent-token-0123456789');
+    const operator = tok('operator', 'operator-token-0123456789');
+    const same = tok('same', 'agent-token-0123456789');
+    const short = tok('short', 'short');
+    for (const [args, message] of [
+      [['--agent-token-file', agent], /without an operator/],
+      [['--agent-token-file', agent, '--operator-token-file', same], /must differ/],
+      [['--operator-token-file', short], /at least 16 bytes/],
+      [['--operator-token-file', operator, '--auth-token-file', operator], /give one/],
+    ] as Array<[string[], RegExp]>) {
+      const s = startServe(['--state-dir', fs.mkdtempSync(path.join(dir, 's-')), ...args]);
+      await expect(s.ready).rejects.toThrow(message);
+      expect(await s.exited).toBe(1);
+    }
+  });
+
+  test('an agent token authenticates the agent role, the operator token the operator role', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-serve-roles-'));
+    fs.writeFileSync(path.join(dir, 'agent'), 'agent-token-0123456789\n');
+    fs.writeFileSync(path.join(dir, 'operator'), 'operator-token-0123456789\n');
+    const s = startServe(['--state-dir', dir, '--agent-token-file', path.join(dir, 'agent'), '--operator-token-file', path.join(dir, 'operator')]);
+    await s.ready;
+    try {
+      const agent = await GuardClient.connect(path.join(dir, 'core.sock'));
+      expect(await agent.auth('agent-token-0123456789')).toMatchObject({ role: 'agent' });
+      await expect(agent.call('create_permit', { car: { action_type: 'shell_exec', agent_id: 'a' }, agent_id: 'a', ttl_ms: 1000 })).rejects.toMatchObject({ data: { code: 'ERR_FORBIDDEN' } });
+      const operator = await GuardClient.connect(path.join(dir, 'core.sock'));
+      expect(await operator.auth('operator-token-0123456789')).toMatchObject({ role: 'operator' });
+      expect(await operator.call('create_permit', { car: { action_type: 'shell_exec', agent_id: 'a' }, agent_id: 'a', ttl_ms: 1000 })).toMatchObject({ permit: expect.any(String) });
+      agent.close();
+      operator.close();
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
     }
   });
 });
@@ -82,6 +127,7 @@ describe('the Python client', () => {
       expect(r.status).toBe(0);
       const [first, second] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(first.ping).toBe('pong');
+      expect(first.role).toBe('operator'); // the server's own uid, no token files
       expect(first.allow).toMatchObject({ decision: 'allow', source: 'policy' });
       expect(first.deny).toMatchObject({ decision: 'deny' });
       expect(first.pipelined).toBe(100);

@@ -36,6 +36,9 @@ class GuardClient:
         self._reader = reader
         self._writer = writer
         self._timeout = timeout
+        # The role the server gave this connection ("agent" or "operator"), as
+        # last reported by auth() or version(); None before either.
+        self.role = None
         self._ids = itertools.count(1)
         self._pending = {}
         self._reader_task = asyncio.get_running_loop().create_task(self._read_replies())
@@ -95,6 +98,18 @@ class GuardClient:
     async def ping(self):
         return await self.call("ping")
 
+    async def version(self):
+        """The server's version and backends, and (`role`) the role this connection has."""
+        result = await self.call("version")
+        self.role = result.get("role")
+        return result
+
+    async def auth(self, token):
+        """Authenticates this connection; `role` then says which role the token gave ("agent" or "operator")."""
+        result = await self.call("auth", token=token)
+        self.role = result.get("role")
+        return result
+
     async def gate_check(self, car, permit=None, nonce=None, session_id=None):
         params = {"car": car}
         for key, value in (("permit", permit), ("nonce", nonce), ("session_id", session_id)):
@@ -115,6 +130,7 @@ async def _example(socket_path):
     client = await GuardClient.connect(socket_path)
     print(json.dumps({
         "ping": await client.ping(),
+        "role": (await client.version())["role"],
         "allow": await client.gate_check({"action_type": "file_read", "agent_id": "agent-prod-1",
                                           "resource": "/srv/data/q3.csv", "args": {"mode": "r"}}),
         "deny": await client.gate_check({"action_type": "file_read", "agent_id": "agent-prod-1",

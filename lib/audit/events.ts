@@ -3,6 +3,7 @@
 export const SECURITY_EVENT_TYPES = [
   'auth_success',
   'auth_failure',
+  'access_denied',
   'rate_limited',
   'session_created',
   'session_expired',

@@ -26,6 +26,13 @@ Options:
                           or ~/.local/state/guardkernel), created with mode 0700
   --audit FILE            audit log file (default <state-dir>/audit.log)
   --auth-token-file FILE  require clients to call auth with the token in this file (at least 16 bytes)
+                          (the operator role's token; the same as --operator-token-file)
+  --operator-token-file FILE  the token of the operator role (mint permits, reload policy, write the
+                          cache, quarantine, audit); with any token file, clients must call auth first
+  --agent-token-file FILE the token of the agent role (gate_check, gate_check_batch, hash_car,
+                          verify_permit, check_replay, ping, version, auth)
+  --operator-uid UID      peers with this uid (as the kernel reports it) are operators; repeatable.
+                          Without token files, the server's own uid is operator and any other uid an agent
   --socket-mode MODE      socket file mode, octal (default 600)
   --audit-retention-days N  delete rotated audit files older than N days (each deletion is audited);
                           reported by compliance_report (default: delete nothing)
@@ -51,6 +58,9 @@ export interface ServeArgs {
   stateDir?: string;
   audit?: string;
   authTokenFile?: string;
+  operatorTokenFile?: string;
+  agentTokenFile?: string;
+  operatorUids?: number[];
   socketMode?: number;
   auditRetentionDays?: number;
   redis?: string;
@@ -90,6 +100,18 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
       case '--auth-token-file':
         out.authTokenFile = value(i++, a);
         break;
+      case '--operator-token-file':
+        out.operatorTokenFile = value(i++, a);
+        break;
+      case '--agent-token-file':
+        out.agentTokenFile = value(i++, a);
+        break;
+      case '--operator-uid': {
+        const v = value(i++, a);
+        if (!/^(0|[1-9][0-9]{0,9})$/.test(v) || Number(v) > 0xffffffff) throw new Error(`--operator-uid must be a uid (a whole number), not ${JSON.stringify(v)}`);
+        (out.operatorUids ??= []).push(Number(v));
+        break;
+      }
       case '--audit-retention-days': {
         const v = value(i++, a);
         if (!/^[1-9][0-9]{0,5}$/.test(v)) throw new Error(`--audit-retention-days must be a whole number of days (1 to 999999), not ${JSON.stringify(v)}`);
@@ -194,11 +216,11 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const auditKey = secretFile(auditKeyFile).secret;
   const auditPath = path.resolve(args.audit ?? path.join(stateDir, 'audit.log'));
   const policyPath = args.policy ? path.resolve(args.policy) : path.join(__dirname, '..', '..', 'examples', 'policy.yaml');
-  let authToken: Buffer | undefined;
-  if (args.authTokenFile) {
-    authToken = Buffer.from(fs.readFileSync(args.authTokenFile, 'utf8').trim(), 'utf8');
-    if (authToken.length < 16) throw new Error(`${args.authTokenFile}: the auth token must be at least 16 bytes`);
-  }
+  if (args.authTokenFile !== undefined && args.operatorTokenFile !== undefined) throw new Error('--auth-token-file and --operator-token-file name the same token: give one');
+  const operatorToken = readToken(args.operatorTokenFile ?? args.authTokenFile);
+  const agentToken = readToken(args.agentTokenFile);
+  if (agentToken !== undefined && operatorToken !== undefined && Buffer.compare(agentToken, operatorToken) === 0) throw new Error('the agent and operator tokens must differ');
+  const authToken = operatorToken ?? agentToken;
 
   const audit = new AuditLog({ file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays });
   const policy = new PolicyEngine(fs.readFileSync(policyPath, 'utf8'), { audit });
@@ -228,7 +250,9 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const server = new GuardServer({
     socketPath: socket,
     socketMode,
-    authToken,
+    operatorToken,
+    agentToken,
+    operatorUids: args.operatorUids,
     context: { gate, metrics: {}, auditFile: auditPath, auditKey, policyFile: args.policy ? policyPath : undefined, readFile: (f) => fs.readFileSync(f, 'utf8'), compliance },
   });
   await server.listen();
@@ -247,4 +271,12 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
       audit.close();
     },
   };
+}
+
+/** A token file's text (trimmed), at least 16 bytes; undefined without a file. */
+function readToken(file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
+  const token = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'utf8');
+  if (token.length < 16) throw new Error(`${file}: the token must be at least 16 bytes`);
+  return token;
 }

@@ -46,6 +46,7 @@ export class GuardClient {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
+  #role: 'agent' | 'operator' | null = null;
 
   private constructor(socketPath: string, options: GuardClientOptions) {
     this.socketPath = socketPath;
@@ -141,11 +142,22 @@ export class GuardClient {
   ping(): Promise<'pong'> {
     return this.call('ping');
   }
-  version(): Promise<{ version: string; protocol: '2.0'; backends: Record<string, unknown> }> {
-    return this.call('version');
+  version(): Promise<{ version: string; protocol: '2.0'; backends: Record<string, unknown>; role: 'agent' | 'operator' }> {
+    return this.call<{ version: string; protocol: '2.0'; backends: Record<string, unknown>; role: 'agent' | 'operator' }>('version').then((v) => {
+      this.#role = v.role;
+      return v;
+    });
   }
-  auth(token: string): Promise<{ session_id: string; expires_at: number }> {
-    return this.call('auth', { token });
+  /** Authenticates this connection; the result (and `role`) says which role the token gave. */
+  auth(token: string): Promise<{ session_id: string; expires_at: number; role: 'agent' | 'operator' }> {
+    return this.call<{ session_id: string; expires_at: number; role: 'agent' | 'operator' }>('auth', { token }).then((r) => {
+      this.#role = r.role;
+      return r;
+    });
+  }
+  /** The role the server gave this connection, as last reported by `auth` or `version`; null before either. */
+  get role(): 'agent' | 'operator' | null {
+    return this.#role;
   }
   hashCar(car: Record<string, unknown>): Promise<{ car_hash: string }> {
     return this.call('hash_car', { car });

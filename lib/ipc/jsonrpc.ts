@@ -108,9 +108,15 @@ const errorResponse = (id: RpcId, code: number, message: string, data?: unknown)
   data === undefined ? { jsonrpc: '2.0', id, error: { code, message } } : { jsonrpc: '2.0', id, error: { code, message, data } };
 
 export class JsonRpcDispatcher<C> {
+  /**
+   * `authorize(method, context)` runs before a known method's params are
+   * checked and throws (an RpcFault) to refuse the call: a caller without the
+   * right learns nothing of the method's params.
+   */
   constructor(
     private readonly methods: Readonly<Record<string, MethodSpec<C>>>,
     private readonly limits: Readonly<LineLimits> = DEFAULT_LINE_LIMITS,
+    private readonly authorize?: (method: string, context: C) => void,
   ) {}
 
   /** The work one request asks for (1 for anything malformed: it is answered with an error). */
@@ -177,6 +183,13 @@ export class JsonRpcDispatcher<C> {
     const reply = (r: RpcResponse): RpcResponse | null => (id === undefined ? null : r);
     const spec = Object.hasOwn(this.methods, m.method) ? this.methods[m.method] : undefined;
     if (spec === undefined) return reply(errorResponse(id ?? null, RpcErrors.METHOD_NOT_FOUND, `Method not found: ${m.method}`));
+    if (this.authorize !== undefined) {
+      try {
+        this.authorize(m.method, context);
+      } catch (err) {
+        return reply(failure(id ?? null, err));
+      }
+    }
     let params: Record<string, unknown>;
     if (m.params === undefined) params = {};
     else if (typeof m.params === 'object' && m.params !== null && !Array.isArray(m.params)) params = m.params as Record<string, unknown>;

@@ -7,15 +7,19 @@
  * is never buffered whole); connections are bounded; each connection handles
  * its lines in order with a bounded queue, and stops reading while the queue
  * is full or the peer is not reading replies (backpressure); idle connections
- * are closed. With an auth token, every method but ping, version and auth
- * needs the connection to have authenticated; failures are limited per
- * connection (5 per 60 s, then 30 s blocked) so one client cannot lock out
- * the others.
+ * are closed. Methods have two roles (lib/ipc/access.ts): an agent may ask,
+ * only an operator may change state; a refused call is ERR_FORBIDDEN and
+ * audited. With tokens, every method but ping, version and auth needs the
+ * connection to have authenticated; failures are limited per client (its
+ * uid where the kernel names it, else the connection: 5 per 60 s, then 30 s
+ * blocked) so one client cannot lock out the others, nor shed its own
+ * history by reconnecting.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { describe } from '../errors';
+import { AGENT_METHODS, AccessControl, OPEN_METHODS, peerOf, type PeerCredentials, type Role } from './access';
 import { decisionJson } from './decision-json';
 import { GateLineReader, carOfLine, type GateLine } from './gate-line';
 import { DEFAULT_LINE_LIMITS, JsonRpcDispatcher, RpcErrors, RpcFault, failureText, type MethodSpec } from './jsonrpc';
@@ -49,8 +53,20 @@ export interface GuardServerOptions {
   maxInFlight?: number;
   /** Default 60000. */
   idleTimeoutMs?: number;
-  /** When set, clients must `auth` with this token first. At least 16 bytes. */
+  /**
+   * The operator role's token (the name predates roles; `operatorToken` is
+   * the same). When any token is set, clients must `auth` first. At least 16 bytes.
+   */
   authToken?: Uint8Array;
+  /** Token that authenticates the operator role. At least 16 bytes. */
+  operatorToken?: Uint8Array;
+  /** Token that authenticates the agent role. At least 16 bytes. */
+  agentToken?: Uint8Array;
+  /**
+   * Peer uids that have the operator role (the kernel's SO_PEERCRED /
+   * getpeereid). Without tokens the server's own uid is operator as well.
+   */
+  operatorUids?: readonly number[];
   /** Default 3600000. */
   sessionTtlMs?: number;
   /** Most requests in one JSON-RPC batch array; a longer batch is one error and no work. Default 1000. */
@@ -73,18 +89,18 @@ interface Connection {
   queue: Array<string | null>;
   busy: boolean;
   session: { id: string; expiresAt: number } | null;
-  failures: number[];
-  blockedUntil: number;
+  /** Who connected, as the kernel reports it; null where the platform does not say. */
+  peer: PeerCredentials | null;
+  /** The key of its auth-failure history (AccessControl.clientKey). */
+  client: string;
+  /** From its peer, raised by a token. */
+  role: Role;
 }
-
-const OPEN_METHODS = new Set(['ping', 'version', 'auth']);
-const MAX_FAILURES = 5;
-const FAILURE_WINDOW_MS = 60_000;
-const BLOCK_MS = 30_000;
 
 export class GuardServer {
   readonly socketPath: string;
-  readonly #opts: Required<Omit<GuardServerOptions, 'authToken' | 'context' | 'gateLineFastPath'>> & { authToken?: Uint8Array };
+  readonly #opts: Required<Omit<GuardServerOptions, 'authToken' | 'operatorToken' | 'agentToken' | 'operatorUids' | 'context' | 'gateLineFastPath'>>;
+  readonly #access: AccessControl;
   readonly #context: ServiceContext;
   readonly #dispatcher: JsonRpcDispatcher<Connection>;
   /** null: every line goes to the dispatcher. */
@@ -96,25 +112,37 @@ export class GuardServer {
 
   constructor(options: GuardServerOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
-    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork } = options;
+    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork, operatorToken, agentToken, operatorUids } = options;
     if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError(`Expected a socket path but received ${describe(socketPath)}`);
     for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1]] as const) {
       if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
     }
     if (typeof gateLineFastPath !== 'boolean') throw new TypeError(`Expected a boolean for gateLineFastPath but received ${describe(gateLineFastPath)}`);
     if (!Number.isInteger(socketMode) || socketMode < 0 || socketMode > 0o777) throw new RangeError(`Expected a file mode for socketMode but received ${describe(socketMode)}`);
-    if (authToken !== undefined && (!(authToken instanceof Uint8Array) || authToken.byteLength < 16)) {
-      throw new RangeError('Expected an auth token of at least 16 bytes');
+    for (const [name, t] of [['authToken', authToken], ['operatorToken', operatorToken], ['agentToken', agentToken]] as const) {
+      if (t !== undefined && (!(t instanceof Uint8Array) || t.byteLength < 16)) throw new RangeError(`Expected ${name} of at least 16 bytes`);
     }
+    if (authToken !== undefined && operatorToken !== undefined) throw new TypeError('Give authToken or operatorToken (the same role), not both');
+    if (operatorUids !== undefined && (!Array.isArray(operatorUids) || operatorUids.some((u) => !Number.isSafeInteger(u) || u < 0))) {
+      throw new TypeError(`Expected operatorUids as an array of uids but received ${describe(operatorUids)}`);
+    }
+    if (agentToken !== undefined && operatorToken === undefined && authToken === undefined && !(operatorUids ?? []).length) {
+      // Agents would authenticate and nobody could operate: almost surely a mistake.
+      throw new TypeError('An agentToken without an operator credential (operatorToken or operatorUids) leaves the server without an operator');
+    }
+    this.#access = new AccessControl({ agentToken, operatorToken: operatorToken ?? authToken, operatorUids, socketMode });
     this.socketPath = socketPath;
-    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, authToken, maxBatch, maxLineWork };
+    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork };
     this.#context = context;
     const methods: Record<string, MethodSpec<Connection>> = {};
     for (const [name, spec] of Object.entries(SERVICE_METHODS)) {
-      methods[name] = { params: spec.params, cost: spec.cost, handler: (p, conn) => this.#authorize(name, conn, () => spec.handler(p, this.#context)) };
+      methods[name] = { params: spec.params, cost: spec.cost, handler: (p) => spec.handler(p, this.#context) };
     }
     methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#auth(p.token as string, conn) };
-    this.#dispatcher = new JsonRpcDispatcher(methods, { maxBatch, maxWork: maxLineWork });
+    // version also says which role this connection has.
+    const version = methods.version.handler;
+    methods.version = { ...methods.version, handler: (p, conn) => ({ ...(version(p, conn) as object), role: conn.role }) };
+    this.#dispatcher = new JsonRpcDispatcher(methods, { maxBatch, maxWork: maxLineWork }, (method, conn) => this.#authorize(method, conn));
     this.#gateLines = gateLineFastPath && context.gate.store === null ? GateLineReader.create() : null;
   }
 
@@ -189,7 +217,9 @@ export class GuardServer {
       socket.destroy();
       return;
     }
-    const conn: Connection = { id: this.#nextId++, socket, queue: [], busy: false, session: null, failures: [], blockedUntil: 0 };
+    const id = this.#nextId++;
+    const peer = peerOf(socket);
+    const conn: Connection = { id, socket, queue: [], busy: false, session: null, peer, client: this.#access.clientKey(peer, id), role: this.#access.roleOfPeer(peer) };
     this.#connections.add(conn);
     this.#context.metrics.connections_total = (this.#context.metrics.connections_total ?? 0) + 1;
     socket.setTimeout(this.#opts.idleTimeoutMs, () => socket.destroy());
@@ -227,7 +257,10 @@ export class GuardServer {
       if (conn.queue.length < this.#opts.maxInFlight && !reader.overflowed) socket.resume();
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.#connections.delete(conn));
+    socket.on('close', () => {
+      this.#connections.delete(conn);
+      this.#access.forgetConnection(conn.client);
+    });
   }
 
   async #pump(conn: Connection): Promise<void> {
@@ -290,12 +323,13 @@ export class GuardServer {
 
   /** True when methods that need a session may run on this connection now (#authorize's test). */
   #hasSession(conn: Connection): boolean {
-    if (this.#opts.authToken === undefined) return true;
+    if (!this.#access.tokensRequired) return true;
     const s = conn.session;
     return s !== null && s.expiresAt > Date.now();
   }
 
-  #authorize<T>(method: string, conn: Connection, run: () => T): T {
+  /** Throws (an RpcFault) unless this connection may call `method` now: a session where tokens are required, and the role. */
+  #authorize(method: string, conn: Connection): void {
     if (!OPEN_METHODS.has(method) && !this.#hasSession(conn)) {
       if (conn.session !== null) {
         conn.session = null;
@@ -304,33 +338,29 @@ export class GuardServer {
       this.#context.gate.audit?.append('invalid_session', 'warning', { connection: conn.id, method });
       throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: 'ERR_UNAUTHORIZED' });
     }
-    return run();
+    if (conn.role !== 'operator' && !AGENT_METHODS.has(method)) {
+      this.#context.gate.audit?.append('access_denied', 'warning', { connection: conn.id, client: conn.client, method, role: conn.role });
+      throw new RpcFault(RpcErrors.APPLICATION_ERROR, `Forbidden: ${method} needs the operator role`, { code: 'ERR_FORBIDDEN' });
+    }
   }
 
-  #auth(token: string, conn: Connection): { session_id: string; expires_at: number } {
-    const expected = this.#opts.authToken;
-    if (expected === undefined) throw new RpcFault(-32001, 'Authentication is not enabled on this server', { code: 'ERR_AUTH_DISABLED' });
+  #auth(token: string, conn: Connection): { session_id: string; expires_at: number; role: Role } {
+    if (!this.#access.tokensRequired) throw new RpcFault(-32001, 'Authentication is not enabled on this server', { code: 'ERR_AUTH_DISABLED' });
     const now = Date.now();
-    if (conn.blockedUntil > now) {
-      this.#context.gate.audit?.append('rate_limited', 'warning', { connection: conn.id, what: 'auth', retry_after_ms: conn.blockedUntil - now });
-      throw new RpcFault(-32002, 'Too many failed attempts: try again later', { code: 'ERR_AUTH_BLOCKED', retry_after_ms: conn.blockedUntil - now });
-    }
-    // Constant time over equal-length digests: a short or odd token is just wrong, never a crash.
-    const given = crypto.createHash('sha256').update(token, 'utf8').digest();
-    const want = crypto.createHash('sha256').update(expected).digest();
-    if (!crypto.timingSafeEqual(given, want)) {
-      conn.failures = conn.failures.filter((t) => now - t < FAILURE_WINDOW_MS);
-      conn.failures.push(now);
-      this.#context.gate.audit?.append('auth_failure', 'warning', { connection: conn.id, failures: conn.failures.length });
-      if (conn.failures.length >= MAX_FAILURES) {
-        conn.blockedUntil = now + BLOCK_MS;
-        conn.failures = [];
+    const outcome = this.#access.authenticate(token, conn.client, now);
+    if (!outcome.ok) {
+      if ('blockedForMs' in outcome) {
+        this.#context.gate.audit?.append('rate_limited', 'warning', { connection: conn.id, client: conn.client, what: 'auth', retry_after_ms: outcome.blockedForMs });
+        throw new RpcFault(-32002, 'Too many failed attempts: try again later', { code: 'ERR_AUTH_BLOCKED', retry_after_ms: outcome.blockedForMs });
       }
+      this.#context.gate.audit?.append('auth_failure', 'warning', { connection: conn.id, client: conn.client, failures: outcome.failures });
       throw new RpcFault(-32001, 'Authentication failed', { code: 'ERR_AUTH_FAILED' });
     }
+    // A token raises the role the peer gave; it never lowers it.
+    if (outcome.role === 'operator') conn.role = 'operator';
     conn.session = { id: crypto.randomBytes(32).toString('hex'), expiresAt: now + this.#opts.sessionTtlMs };
-    this.#context.gate.audit?.append('auth_success', 'info', { connection: conn.id });
+    this.#context.gate.audit?.append('auth_success', 'info', { connection: conn.id, client: conn.client, role: conn.role });
     this.#context.gate.audit?.append('session_created', 'info', { connection: conn.id, expires_at: conn.session.expiresAt });
-    return { session_id: conn.session.id, expires_at: conn.session.expiresAt };
+    return { session_id: conn.session.id, expires_at: conn.session.expiresAt, role: conn.role };
   }
 }
