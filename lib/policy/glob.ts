@@ -104,7 +104,7 @@ function compile(pattern: string, crossSlash: boolean): CompiledGlob {
   let first = 0;
   while (first < kinds.length && kinds[first] === LIT) first++;
   if (first === kinds.length) {
-    const literal = String.fromCharCode(...codes);
+    const literal = codes.length === pattern.length ? pattern : String.fromCharCode(...codes); // the pattern itself when it has no escapes
     return {
       source: pattern,
       test: (v) => {
@@ -118,33 +118,52 @@ function compile(pattern: string, crossSlash: boolean): CompiledGlob {
   const prefix = String.fromCharCode(...codes.slice(0, first));
   const suffix = String.fromCharCode(...codes.slice(last + 1));
   const fixed = prefix.length + suffix.length;
-  const ends = (v: string): boolean => {
-    steps += fixed;
-    return v.length >= fixed && v.startsWith(prefix) && v.endsWith(suffix);
-  };
-  if (first === last) {
-    // The common shapes: `agent-*`, `/srv/data/**`, `*.txt`, `a?c`.
-    const kind = kinds[first];
-    if (kind === ANY_STAR) return { source: pattern, test: ends };
-    if (kind === SEG_STAR) {
-      return {
-        source: pattern,
-        test: (v) => {
-          if (!ends(v)) return false;
-          const end = v.length - suffix.length;
-          steps += end - prefix.length;
-          const slash = v.indexOf('/', prefix.length);
-          return slash < 0 || slash >= end;
-        },
-      };
-    }
+  const pl = prefix.length;
+  const sl = suffix.length;
+  // Both literal ends in place. Inlined in each shape below: a shared helper
+  // closure made every call site polymorphic.
+  const kind = kinds[first];
+  if (first === last && kind === ANY_STAR) {
+    // `/srv/data/**`, `agent-*` (names): the ends are the whole test.
     return {
       source: pattern,
-      test: (v) => v.length === fixed + 1 && ends(v) && (crossSlash || v.charCodeAt(prefix.length) !== SLASH),
+      test: (v) => {
+        steps += fixed;
+        return v.length >= fixed && (pl === 0 || v.startsWith(prefix)) && (sl === 0 || v.endsWith(suffix));
+      },
+    };
+  }
+  if (first === last && kind === SEG_STAR) {
+    // `/srv/data/*`, `*.txt`: and no `/` between the ends.
+    return {
+      source: pattern,
+      test: (v) => {
+        steps += v.length;
+        if (v.length < fixed || (pl !== 0 && !v.startsWith(prefix)) || (sl !== 0 && !v.endsWith(suffix))) return false;
+        const slash = v.indexOf('/', pl);
+        return slash < 0 || slash >= v.length - sl;
+      },
+    };
+  }
+  if (first === last) {
+    // `a?c`: one character between the ends.
+    return {
+      source: pattern,
+      test: (v) => {
+        steps += fixed + 1;
+        return v.length === fixed + 1 && v.startsWith(prefix) && v.endsWith(suffix) && (crossSlash || v.charCodeAt(pl) !== SLASH);
+      },
     };
   }
   const nfa = buildNfa(kinds.slice(first, last + 1), codes.slice(first, last + 1), crossSlash);
-  return { source: pattern, test: (v) => ends(v) && nfa(v, prefix.length, v.length - suffix.length) };
+  return {
+    source: pattern,
+    test: (v) => {
+      steps += fixed;
+      if (v.length < fixed || (pl !== 0 && !v.startsWith(prefix)) || (sl !== 0 && !v.endsWith(suffix))) return false;
+      return nfa(v, pl, v.length - sl);
+    },
+  };
 }
 
 type Run = (v: string, start: number, end: number) => boolean;
