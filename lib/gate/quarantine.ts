@@ -12,7 +12,7 @@ import type { AuditLog } from '../audit/log';
 import { describe } from '../errors';
 import { FleetQuarantine } from '../fleet/quarantine';
 import { resolveStore, type FleetStore, type StoreOption } from '../fleet/store';
-import { compileGlob, type CompiledGlob } from '../policy/glob';
+import { compileNameGlob, type CompiledGlob } from '../policy/glob';
 
 export type QuarantineStatus = 'active' | 'analyzing' | 'terminated' | 'recovered';
 export type IsolationScope = 'full' | 'network' | 'filesystem' | string[];
@@ -84,11 +84,12 @@ function checkAgent(agentId: unknown): string {
   return agentId;
 }
 
+/** Scope patterns are name globs: action types are not paths, so `http_*` also covers `http_get/v2`. */
 function compileScope(isolation: unknown): CompiledGlob[] | null {
   if (isolation === 'full') return null;
-  if (isolation === 'network' || isolation === 'filesystem') return ISOLATION_SCOPES[isolation].map(compileGlob);
+  if (isolation === 'network' || isolation === 'filesystem') return ISOLATION_SCOPES[isolation].map((p) => compileNameGlob(p));
   if (Array.isArray(isolation) && isolation.length > 0 && isolation.every((p) => typeof p === 'string')) {
-    return isolation.map((p: string) => compileGlob(p));
+    return isolation.map((p: string) => compileNameGlob(p));
   }
   throw new TypeError(`Expected 'full', 'network', 'filesystem' or a non-empty list of action-type patterns for isolation but received ${describe(isolation)}`);
 }

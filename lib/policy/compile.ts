@@ -3,20 +3,24 @@
  * patterns split into exact-match sets and wildcard lists, constraint paths
  * split into segments. Evaluation then does no parsing.
  */
-import { compileGlob, type CompiledGlob } from './glob';
+import { compileGlob, compileNameGlob, isGlobPattern, type CompiledGlob } from './glob';
 import { canonicalizeJson } from '../canonical/car';
 
 export type Mode = 'enforce' | 'audit' | 'permissive';
 export type OnViolation = 'block' | 'quarantine' | 'warn' | 'allow';
 
-/** Identity patterns: exact names in a Set, wildcard patterns tested in order. */
+/**
+ * Identity patterns: exact names in a Set, wildcard patterns tested in order.
+ * Identities are names, not paths: their wildcards match `/` too, so a deny
+ * entry `agent-evil*` also covers `agent-evil/2`.
+ */
 export class IdentityMatcher {
   readonly exact = new Set<string>();
   readonly globs: CompiledGlob[] = [];
 
   constructor(patterns: readonly string[]) {
     for (const p of patterns) {
-      if (/[*?\\]/.test(p)) this.globs.push(compileGlob(p));
+      if (isGlobPattern(p)) this.globs.push(compileNameGlob(p));
       else this.exact.add(p);
     }
   }
@@ -75,7 +79,103 @@ function canonical(v: unknown): string {
   return canonicalizeJson(v);
 }
 
-const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
+/**
+ * `regex` constraints run on RE2 (the `re2` package), whose time is linear in
+ * the input: no backtracking, so no pattern/value pair can stall the gate.
+ * Values longer than this many UTF-16 code units fail the constraint without
+ * being matched, as do strings that are not well-formed UTF-16 (RE2 reads
+ * UTF-8, where a lone surrogate would turn into U+FFFD).
+ */
+export const MAX_REGEX_INPUT = 8192;
+
+interface LinearRegex {
+  test(s: string): boolean;
+}
+type LinearRegexClass = new (pattern: string, flags: string) => LinearRegex;
+
+let re2: LinearRegexClass | Error | undefined;
+
+/** Loaded on the first regex constraint: a policy without one never needs the addon. */
+function linearRegexClass(): LinearRegexClass | Error {
+  if (re2 === undefined) {
+    try {
+      re2 = require('re2') as LinearRegexClass;
+    } catch (err) {
+      re2 = err as Error;
+    }
+  }
+  return re2;
+}
+
+/**
+ * The syntax is JavaScript's (`u` mode) less what RE2 cannot run in linear
+ * time: backreferences, lookahead, lookbehind. Both parsers must accept the
+ * pattern; it is checked on its own first, so a pattern such as `a)|(b`
+ * cannot break out of the anchoring group.
+ */
+function compileRegex(at: string, pattern: string): LinearRegex {
+  try {
+    new RegExp(pattern, 'u'); // syntax check only: never used to match
+  } catch (err) {
+    throw new CompileError(at, `is not a valid regular expression: ${(err as Error).message}`);
+  }
+  const RE2 = linearRegexClass();
+  if (RE2 instanceof Error) throw new CompileError(at, `regex constraints need the re2 package, which did not load: ${RE2.message}`);
+  try {
+    // Whole-value match: a regex constraint is never a substring search.
+    return new RE2(`^(?:${pattern})$`, 'u');
+  } catch (err) {
+    throw new CompileError(at, `cannot run in linear time (no backreferences, lookaround or repetition counts over 1000): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Why a string can never satisfy a path constraint (`glob`, `prefix`), or
+ * null. Refused whatever the pattern:
+ * - a backslash: a separator on Windows that `*` and prefixes do not see;
+ * - a dot segment: a `/`-separated segment made only of dots and spaces, with
+ *   at least one dot (`.`, `..`, and Windows' `...` and `.. `, which it reads
+ *   as those), so `/srv/data/**` and `/srv/data/` never admit
+ *   `/srv/data/../../etc/passwd`.
+ * Percent-encoded forms count as what they decode to (`%2e` a dot, `%2f` a
+ * separator, `%5c` a backslash; one level), for values a later step decodes.
+ */
+function pathRefusal(v: string): string | null {
+  let dots = 0; // in the current segment
+  let other = false; // the current segment has a character that is not a dot or a space
+  const n = v.length;
+  for (let i = 0; i <= n; i++) {
+    let c = i < n ? v.charCodeAt(i) : 0x2f; // a final separator closes the last segment
+    if (c === 0x25 && i + 2 < n) {
+      const h = v.charCodeAt(i + 1);
+      const l = v.charCodeAt(i + 2) | 0x20; // hex digits in either case
+      const d = h === 0x32 ? (l === 0x65 ? 0x2e : l === 0x66 ? 0x2f : 0) : h === 0x35 && l === 0x63 ? 0x5c : 0;
+      if (d !== 0) {
+        c = d;
+        i += 2;
+      }
+    }
+    if (c === 0x5c) return 'contains a backslash (path constraints take "/" only)';
+    if (c === 0x2f) {
+      if (dots > 0 && !other) return 'has a "." or ".." segment';
+      dots = 0;
+      other = false;
+    } else if (c === 0x2e) dots++;
+    else if (c !== 0x20) other = true;
+  }
+  return null;
+}
+
+/** True when a glob pattern has an escaped backslash (`\\`): a path glob that could never match. */
+function globHasBackslash(pattern: string): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern.charCodeAt(i) === 0x5c) {
+      if (pattern.charCodeAt(i + 1) === 0x5c) return true;
+      i++;
+    }
+  }
+  return false;
+}
 
 function compileConstraint(path: string, field: string, spec: Record<string, unknown>): CompiledConstraint {
   const checks: FieldCheck[] = [];
@@ -94,33 +194,33 @@ function compileConstraint(path: string, field: string, spec: Record<string, unk
       }
       case 'prefix': {
         const p = arg as string;
-        checks.push((v) => (typeof v === 'string' && v.startsWith(p) ? null : `must start with ${JSON.stringify(p)}`));
+        if (p.includes('\\')) throw new CompileError(at, 'a path prefix cannot contain "\\" (write paths with "/")');
+        const why = `must start with ${JSON.stringify(p)}`;
+        checks.push((v) => (typeof v !== 'string' || !v.startsWith(p) ? why : pathRefusal(v)));
         break;
       }
       case 'glob': {
+        const pattern = arg as string;
         let g: CompiledGlob;
         try {
-          g = compileGlob(arg as string);
+          g = compileGlob(pattern);
         } catch (err) {
           throw new CompileError(at, (err as Error).message);
         }
-        // A path-like pattern never matches "." or ".." segments: "/srv/**"
-        // must not admit "/srv/../etc/passwd".
-        const pathLike = (arg as string).includes('/');
-        checks.push((v) =>
-          typeof v === 'string' && !(pathLike && DOT_SEGMENT.test(v)) && g.test(v) ? null : `does not match ${JSON.stringify(arg)}`,
-        );
+        if (globHasBackslash(pattern)) throw new CompileError(at, 'a path glob cannot match "\\" (write paths with "/")');
+        const why = `does not match ${JSON.stringify(pattern)}`;
+        checks.push((v) => (typeof v !== 'string' || !g.test(v) ? why : pathRefusal(v)));
         break;
       }
       case 'regex': {
-        let re: RegExp;
-        try {
-          // Whole-value match: a regex constraint is never a substring search.
-          re = new RegExp(`^(?:${arg as string})$`, 'u');
-        } catch (err) {
-          throw new CompileError(at, `is not a valid regular expression: ${(err as Error).message}`);
-        }
-        checks.push((v) => (typeof v === 'string' && re.test(v) ? null : `does not match /${arg as string}/`));
+        const re = compileRegex(at, arg as string);
+        const why = `does not match /${arg as string}/`;
+        const tooLong = `is longer than the ${MAX_REGEX_INPUT} characters a regex constraint reads`;
+        checks.push((v) => {
+          if (typeof v !== 'string') return why;
+          if (v.length > MAX_REGEX_INPUT) return tooLong;
+          return v.isWellFormed() && re.test(v) ? null : why;
+        });
         break;
       }
       case 'range': {
