@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { describe } from '../errors';
 import { AGENT_METHODS, AccessControl, OPEN_METHODS, peerOf, type PeerCredentials, type Role } from './access';
+import { AuditThrottle } from './audit-throttle';
 import { decisionJson } from './decision-json';
 import { GateLineReader, carOfLine, type GateLine } from './gate-line';
 import { DEFAULT_LINE_LIMITS, JsonRpcDispatcher, RpcErrors, RpcFault, failureText, type MethodSpec } from './jsonrpc';
@@ -74,6 +75,12 @@ export interface GuardServerOptions {
   /** Most decisions one line may ask for, counting each gate_check_batch's requests. Default 10000. */
   maxLineWork?: number;
   /**
+   * Refusals a client can repeat (no session, wrong role, failed or blocked
+   * auth) are audited once per client and type in this many ms, then as one
+   * record with `repeated: N`. Default 10000.
+   */
+  auditIntervalMs?: number;
+  /**
    * Answer plain gate_check lines through the native fast path
    * (lib/ipc/gate-line.ts) where the addon is loaded and the gate is
    * in-process. The replies are the same either way; false is for comparing
@@ -101,6 +108,8 @@ export class GuardServer {
   readonly socketPath: string;
   readonly #opts: Required<Omit<GuardServerOptions, 'authToken' | 'operatorToken' | 'agentToken' | 'operatorUids' | 'context' | 'gateLineFastPath'>>;
   readonly #access: AccessControl;
+  /** Refusals a client can repeat at will: one record per client, type and interval (with a count). */
+  readonly #refusals: AuditThrottle;
   readonly #context: ServiceContext;
   readonly #dispatcher: JsonRpcDispatcher<Connection>;
   /** null: every line goes to the dispatcher. */
@@ -112,9 +121,9 @@ export class GuardServer {
 
   constructor(options: GuardServerOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
-    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork, operatorToken, agentToken, operatorUids } = options;
+    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork, operatorToken, agentToken, operatorUids, auditIntervalMs = 10_000 } = options;
     if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError(`Expected a socket path but received ${describe(socketPath)}`);
-    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1]] as const) {
+    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1], ['auditIntervalMs', auditIntervalMs, 1]] as const) {
       if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
     }
     if (typeof gateLineFastPath !== 'boolean') throw new TypeError(`Expected a boolean for gateLineFastPath but received ${describe(gateLineFastPath)}`);
@@ -130,9 +139,10 @@ export class GuardServer {
       // Agents would authenticate and nobody could operate: almost surely a mistake.
       throw new TypeError('An agentToken without an operator credential (operatorToken or operatorUids) leaves the server without an operator');
     }
+    this.#refusals = new AuditThrottle(() => this.#context.gate.audit, auditIntervalMs);
     this.#access = new AccessControl({ agentToken, operatorToken: operatorToken ?? authToken, operatorUids, socketMode });
     this.socketPath = socketPath;
-    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork };
+    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork, auditIntervalMs };
     this.#context = context;
     const methods: Record<string, MethodSpec<Connection>> = {};
     for (const [name, spec] of Object.entries(SERVICE_METHODS)) {
@@ -205,6 +215,7 @@ export class GuardServer {
     } catch {
       // already gone
     }
+    this.#refusals.close();
     this.#context.gate.audit?.flush();
   }
 
@@ -335,11 +346,11 @@ export class GuardServer {
         conn.session = null;
         this.#context.gate.audit?.append('session_expired', 'info', { connection: conn.id });
       }
-      this.#context.gate.audit?.append('invalid_session', 'warning', { connection: conn.id, method });
+      this.#refusals.note('invalid_session', 'warning', conn.client, { connection: conn.id, method });
       throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: 'ERR_UNAUTHORIZED' });
     }
     if (conn.role !== 'operator' && !AGENT_METHODS.has(method)) {
-      this.#context.gate.audit?.append('access_denied', 'warning', { connection: conn.id, client: conn.client, method, role: conn.role });
+      this.#refusals.note('access_denied', 'warning', conn.client, { connection: conn.id, method, role: conn.role });
       throw new RpcFault(RpcErrors.APPLICATION_ERROR, `Forbidden: ${method} needs the operator role`, { code: 'ERR_FORBIDDEN' });
     }
   }
@@ -350,10 +361,10 @@ export class GuardServer {
     const outcome = this.#access.authenticate(token, conn.client, now);
     if (!outcome.ok) {
       if ('blockedForMs' in outcome) {
-        this.#context.gate.audit?.append('rate_limited', 'warning', { connection: conn.id, client: conn.client, what: 'auth', retry_after_ms: outcome.blockedForMs });
+        this.#refusals.note('rate_limited', 'warning', conn.client, { connection: conn.id, what: 'auth', retry_after_ms: outcome.blockedForMs });
         throw new RpcFault(-32002, 'Too many failed attempts: try again later', { code: 'ERR_AUTH_BLOCKED', retry_after_ms: outcome.blockedForMs });
       }
-      this.#context.gate.audit?.append('auth_failure', 'warning', { connection: conn.id, client: conn.client, failures: outcome.failures });
+      this.#refusals.note('auth_failure', 'warning', conn.client, { connection: conn.id, failures: outcome.failures });
       throw new RpcFault(-32001, 'Authentication failed', { code: 'ERR_AUTH_FAILED' });
     }
     // A token raises the role the peer gave; it never lowers it.
