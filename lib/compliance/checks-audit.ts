@@ -41,7 +41,7 @@ const auditLog: CheckDefinition = {
 const auditIntegrity: CheckDefinition = {
   id: 'audit-integrity',
   name: 'Audit log is chained and verifies now',
-  description: 'AuditLog.verify(file, key) is run now, after flushing the live log: every record MAC, the hash chain and the signed head checkpoint must verify.',
+  description: 'AuditLog.verify(file, key) is run now, after flushing the live log: the chain from its genesis, every record MAC, every line byte for byte canonical, and the signed head checkpoint (required) must verify.',
   check(ctx) {
     const t = auditTarget(ctx);
     if (t === null) return nonCompliant('No audit log is configured, so there is no chain to verify.', 'Configure an audit log (see the audit-log check).');
@@ -56,6 +56,13 @@ const auditIntegrity: CheckDefinition = {
       v = AuditLog.verify(t.file, t.key);
     } catch (err) {
       return nonCompliant(`${t.file} could not be verified: ${(err as Error).message}.`, 'Check the path and the key.');
+    }
+    if (!v.ok && v.reason === 'wrong_key') {
+      // Not evidence of tampering: the reporter holds another key than the log's.
+      return nonCompliant(
+        `${t.file} fails verification with the key given: the log was written with key id ${v.keyId}, the reporter's key has id ${AuditLog.keyId(t.key)} (the wrong key, not a tampered log).`,
+        'Give the reporter the audit key this log was written with, then report again.',
+      );
     }
     if (!v.ok) {
       const where = v.firstBad === undefined ? '' : ` at line ${v.firstBad.line}${v.firstBad.seq === undefined ? '' : ` (seq ${v.firstBad.seq})`}: ${v.firstBad.reason}`;
