@@ -2,8 +2,11 @@
 // line built independently here: canonicalizeJson for the record and
 // node:crypto for the MAC. Also every way the call gives up or refuses.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { canonicalizeJson } from '../lib/index';
+import { AuditLog, canonicalizeJson } from '../lib/index';
 import { coreAddon } from '../lib/native/loader';
 import type { NativeHmacKey } from '../lib/native/addon-types';
 import { randomInt, rng } from './helpers';
@@ -131,5 +134,20 @@ describe.runIf(core !== null)('sealDecisionLine (addon)', () => {
     expect(() => call(shared.subarray(100, 164), shared, 0)).toThrow(/overlap/);
     key.destroy();
     expect(() => call(prev, out, 0)).toThrow(/destroyed|closed/i);
+  });
+
+  test('the lines the addon writes through AuditLog pass the verifier\'s byte-for-byte canonical check; an oversized one is cut by the generic path', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gk-audit-native-')), 'audit.log');
+    const log = new AuditLog({ file, key: KEY });
+    const next = rng(0x5eed);
+    for (let i = 0; i < 300; i++) {
+      const f = ok();
+      log.appendDecision('gate_decision', 'info', { decision: text(next, 3), source: 'policy', reason: text(next, 30), car_hash: f.car_hash, policy_version: 1, agent_id: text(next, 12), action_type: text(next, 8), session_id: next() < 0.5 ? text(next, 8) : undefined });
+    }
+    log.appendDecision('gate_decision', 'warning', { ...ok(), action_type: 'x'.repeat(70_000) });
+    log.close();
+    expect(AuditLog.verify(file, KEY)).toMatchObject({ ok: true, records: 301 });
+    const last = JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n').pop()!);
+    expect(last.action_type).toMatchObject({ truncated: true, length: 70_000 });
   });
 });
