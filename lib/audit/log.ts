@@ -215,13 +215,21 @@ export class AuditLog {
     this.#prevIsHex = HEX_MAC.test(this.#prevText); // a damaged file's last MAC takes the generic path
     if (this.#prevIsHex) this.#prevBytes.write(this.#prevText, 'latin1');
     this.#fd = fs.openSync(file, 'a', 0o600);
-    this.#size = fs.fstatSync(this.#fd).size;
+    const st = fs.fstatSync(this.#fd);
+    this.#size = st.size;
     openLogs.add(this);
     if (openLogs.size === 1) process.on('exit', flushOpenLogs);
     this.#checkAnchor();
     // A new, empty log gets its head at once: "no head" then always means
     // deleted (verify fails), never "nothing written yet".
-    if (this.#size === 0 && this.#seq === 0 && !fs.existsSync(`${file}.head`)) this.#writeHead({ file, seq: 0, mac: this.#genesis, key_id: this.#keyId });
+    // (Only for a regular file: a device such as /dev/full keeps no head.)
+    if (st.isFile() && this.#size === 0 && this.#seq === 0 && !fs.existsSync(`${file}.head`)) {
+      try {
+        this.#writeHead({ file, seq: 0, mac: this.#genesis, key_id: this.#keyId });
+      } catch {
+        // written by the first flush instead
+      }
+    }
     this.#prune();
   }
 
