@@ -172,6 +172,28 @@ describe('regex constraints run on a linear-time engine', () => {
     for (const x of ['abc1', 'A1', 'A1234', '', 'abc\n', 5, '\uD800']) expect({ x, d: d(x) }).toEqual({ x, d: 'deny' });
   });
 
+  test('JavaScript meaning where RE2 differs: . excludes line terminators, \\s is Unicode white space', () => {
+    const patterns = ['.', '.+', 'a.b', '\\s*', '\\S+', '[\\sa]+', '[^\\s]+', '[.]+', '\\.', '(?:\\s|x)+', '[a\\]\\s]+', '\\w+\\s\\d', '[\\u{1F600}.]+'];
+    const chars = ['a', 'b', 'x', '.', ']', '1', ' ', '\t', '\n', '\r', '\v', '\f', '\u00a0', '\u2028', '\u2029', '\ufeff', '\u3000', '\u{1F600}', 'é'];
+    let n = 0;
+    for (const regex of patterns) {
+      const e = engine({ act: { constraints: { 'args.x': { regex } } } });
+      const js = new RegExp(`^(?:${regex})$`, 'u');
+      let seed = regex.length;
+      for (let k = 0; k < 300; k++) {
+        let x = '';
+        const len = k % 5;
+        for (let j = 0; j < len; j++) x += chars[(seed = (seed * 1103515245 + 12345) >>> 0) % chars.length];
+        const want = js.test(x) ? 'allow' : 'deny';
+        expect({ regex, x, d: decide(e, { args: { x } }).decision }).toEqual({ regex, x, d: want });
+        n += want === 'allow' ? 1 : 0;
+      }
+    }
+    expect(n).toBeGreaterThan(300);
+    // \S inside a class has no RE2 spelling: refused rather than misread.
+    expect(loadError({ actions: { file_read: { constraints: { 'args.x': { regex: '[\\Sa]' } } } } }).path).toBe('actions.file_read.constraints.args.x.regex');
+  });
+
   test(`values longer than ${MAX_REGEX_INPUT} characters fail without being matched`, () => {
     const e = engine({ act: { constraints: { 'args.x': { regex: 'a*' } } } });
     expect(decide(e, { args: { x: 'a'.repeat(MAX_REGEX_INPUT) } }).decision).toBe('allow');

@@ -107,11 +107,43 @@ function linearRegexClass(): LinearRegexClass | Error {
   return re2;
 }
 
+// JavaScript's \s (white space and line terminators) written out: RE2's \s is ASCII only.
+const JS_SPACE = '\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
+const JS_DOT = '[^\\n\\r\\u2028\\u2029]';
+
 /**
- * The syntax is JavaScript's (`u` mode) less what RE2 cannot run in linear
- * time: backreferences, lookahead, lookbehind. Both parsers must accept the
- * pattern; it is checked on its own first, so a pattern such as `a)|(b`
- * cannot break out of the anchoring group.
+ * Rewrites what RE2 reads differently from JavaScript, so a pattern means
+ * what its author tested: `.` (JavaScript also excludes \r, U+2028 and
+ * U+2029; RE2 only \n) and `\s` / `\S` (Unicode white space in JavaScript).
+ * Null for `\S` inside a class, which has no RE2 spelling.
+ */
+function toRe2Syntax(pattern: string): string | null {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') {
+      const e = pattern[++i];
+      if (e === 's') out += inClass ? JS_SPACE : `[${JS_SPACE}]`;
+      else if (e !== 'S') out += c + e;
+      else if (inClass) return null;
+      else out += `[^${JS_SPACE}]`;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+    } else out += c === '.' ? JS_DOT : c;
+  }
+  return out;
+}
+
+/**
+ * The syntax and meaning are JavaScript's (`u` mode) less what RE2 cannot
+ * run in linear time: backreferences, lookahead, lookbehind. The pattern must
+ * parse on its own first, so one such as `a)|(b` cannot break out of the
+ * anchoring group.
  */
 function compileRegex(at: string, pattern: string): LinearRegex {
   try {
@@ -119,11 +151,13 @@ function compileRegex(at: string, pattern: string): LinearRegex {
   } catch (err) {
     throw new CompileError(at, `is not a valid regular expression: ${(err as Error).message}`);
   }
+  const source = toRe2Syntax(pattern);
+  if (source === null) throw new CompileError(at, 'cannot use \\S inside a character class (write the class without it)');
   const RE2 = linearRegexClass();
   if (RE2 instanceof Error) throw new CompileError(at, `regex constraints need the re2 package, which did not load: ${RE2.message}`);
   try {
     // Whole-value match: a regex constraint is never a substring search.
-    return new RE2(`^(?:${pattern})$`, 'u');
+    return new RE2(`^(?:${source})$`, 'u');
   } catch (err) {
     throw new CompileError(at, `cannot run in linear time (no backreferences, lookaround or repetition counts over 1000): ${(err as Error).message}`);
   }
