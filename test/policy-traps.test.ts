@@ -44,6 +44,18 @@ describe('identity globs match any character, / included', () => {
     expect(decide(lit, { agent_id: 'exact-1/x' }).decision).toBe('deny');
   });
 
+  test('an escape that escapes nothing is refused: CORP\\evil must not deny CORPevil and let CORP\\evil through', () => {
+    expect(loadError({ actions: { act: { deny_identities: ['CORP\\evil'] } } }).path).toBe('actions.act.deny_identities');
+    expect(loadError({ actions: { act: { allow_identities: ['ok', 'dom\\user*'] } } }).path).toBe('actions.act.allow_identities');
+    expect(loadError({ trust: { identities: [{ match: 'a\\b', adjust: 0.1 }] }, actions: {} }).path).toBe('trust.identities.0.match');
+    expect(loadError({ actions: { act: { constraints: { resource: { glob: 'C:\\data\\**' } } } } }).path).toBe('actions.act.constraints.resource.glob');
+    // Written as an escaped backslash, the name is denied exactly.
+    const e = engine({ act: { deny_identities: ['CORP\\\\evil*'] } });
+    expect(decide(e, { agent_id: 'CORP\\evil' }).decision).toBe('deny');
+    expect(decide(e, { agent_id: 'CORP\\evil/2' }).decision).toBe('deny');
+    expect(decide(e, { agent_id: 'CORPevil' }).decision).toBe('allow');
+  });
+
   test('trust identity rules cross / too', () => {
     const t = new PolicyEngine({
       version: 1,

@@ -200,6 +200,27 @@ function pathRefusal(v: string): string | null {
   return null;
 }
 
+/**
+ * The first escape in a policy glob that escapes nothing (`\e`), or null. The
+ * dialect reads `\e` as `e`, so `CORP\evil` in a deny list would deny
+ * `CORPevil` and let `CORP\evil` through: refused at load instead. Only `\*`,
+ * `\?` and `\\` are escapes in a policy.
+ */
+function idleEscape(pattern: string): string | null {
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern.charCodeAt(i) === 0x5c) {
+      const e = pattern[++i];
+      if (e !== undefined && e !== '*' && e !== '?' && e !== '\\') return `\\${e}`;
+    }
+  }
+  return null;
+}
+
+function checkEscapes(path: string, pattern: string): void {
+  const e = idleEscape(pattern);
+  if (e !== null) throw new CompileError(path, `${JSON.stringify(e)} in ${JSON.stringify(pattern)} escapes nothing (escape only *, ? and \\; write \\\\ for a backslash)`);
+}
+
 /** True when a glob pattern has an escaped backslash (`\\`): a path glob that could never match. */
 function globHasBackslash(pattern: string): boolean {
   for (let i = 0; i < pattern.length; i++) {
@@ -241,6 +262,7 @@ function compileConstraint(path: string, field: string, spec: Record<string, unk
         } catch (err) {
           throw new CompileError(at, (err as Error).message);
         }
+        checkEscapes(at, pattern);
         if (globHasBackslash(pattern)) throw new CompileError(at, 'a path glob cannot match "\\" (write paths with "/")');
         const why = `does not match ${JSON.stringify(pattern)}`;
         checks.push((v) => (typeof v !== 'string' || !g.test(v) ? why : pathRefusal(v)));
@@ -281,6 +303,7 @@ export function compilePolicy(doc: Record<string, unknown>): CompiledPolicy {
   const trust = (doc.trust ?? {}) as Record<string, unknown>;
   const identities = (trust.identities ?? []) as Array<{ match: string; adjust: number }>;
   const compileIds = (path: string, patterns: string[]) => {
+    for (const p of patterns) checkEscapes(path, p);
     try {
       return new IdentityMatcher(patterns);
     } catch (err) {
