@@ -53,7 +53,32 @@ describe('AuditLog retentionDays', () => {
     log.close();
     expect(fs.existsSync(`${file}.7`)).toBe(false);
     expect(records(file).some((r) => r.type === 'log_pruned' && r.file === `${file}.7`)).toBe(true);
-    expect(fs.existsSync(`${file}.1`)).toBe(true); // the fresh rotation stays
+    expect(fs.existsSync(`${file}.8`)).toBe(true); // the fresh rotation (numbered after .7) stays
+  });
+
+  test('a rotation after pruning takes the next number up, so numeric order stays chronological, and the chain verifies', () => {
+    const { file } = setup();
+    const log = new AuditLog({ file, key: KEY, rotateBytes: 600 });
+    for (let i = 0; i < 12; i++) {
+      log.append('gate_decision', 'info', { i, pad: 'x'.repeat(40) });
+      log.flush();
+    }
+    log.close();
+    expect(fs.existsSync(`${file}.2`)).toBe(true);
+    const old = (Date.now() - 40 * DAY) / 1000;
+    fs.utimesSync(`${file}.1`, old, old);
+    const again = new AuditLog({ file, key: KEY, rotateBytes: 600, retentionDays: 30 });
+    expect(fs.existsSync(`${file}.1`)).toBe(false);
+    const before = fs.readdirSync(path.dirname(file)).filter((n) => /^audit\.log\.\d+$/.test(n)).map((n) => Number(n.split('.').pop()));
+    for (let i = 0; i < 6; i++) {
+      again.append('gate_decision', 'info', { i, pad: 'y'.repeat(40) });
+      again.flush();
+    }
+    again.close();
+    const after = fs.readdirSync(path.dirname(file)).filter((n) => /^audit\.log\.\d+$/.test(n)).map((n) => Number(n.split('.').pop()));
+    expect(after).not.toContain(1); // the freed number is not reused
+    expect(Math.min(...after.filter((n) => !before.includes(n)))).toBe(Math.max(...before) + 1);
+    expect(AuditLog.verify(file, KEY)).toMatchObject({ ok: true });
   });
 
   test('without retentionDays nothing is deleted, and retentionDays reads Infinity', () => {

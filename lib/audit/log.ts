@@ -25,7 +25,7 @@
  * against a rollback of log and head together (lib/audit/anchor.ts).
  */
 import fs from 'node:fs';
-import { expiredRotations } from './retention';
+import { expiredRotations, nextRotation } from './retention';
 import { EVENT_TYPE, SEVERITIES, type Severity } from './events';
 import { type AuditVerification, type AuditVerifyOptions, type Head, genesisPrev, headText, keyBytes, keyIdOf, verifyFile, verifyFiles } from './verify';
 import { type AuditAnchor, type AuditAnchorState, parseAnchorState } from './anchor';
@@ -685,8 +685,8 @@ export class AuditLog {
 
   #rotate(): void {
     fs.closeSync(this.#fd);
-    let n = 1;
-    while (fs.existsSync(`${this.file}.${n}`)) n++;
+    let n = nextRotation(this.file);
+    while (fs.existsSync(`${this.file}.${n}`)) n++; // another name in the way
     fs.renameSync(this.file, `${this.file}.${n}`);
     this.#fd = fs.openSync(this.file, 'a', 0o600);
     this.#size = 0;

@@ -32,3 +32,25 @@ export function expiredRotations(file: string, retentionDays: number, nowMs: num
   }
   return out.sort();
 }
+
+/**
+ * The number the next rotation of `file` takes: one above the highest
+ * `<file>.<n>` present, so numeric order stays chronological after retention
+ * deleted older files (filling a gap would put the newest file first).
+ */
+export function nextRotation(file: string): number {
+  const base = path.basename(file);
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(file));
+  } catch {
+    names = [];
+  }
+  let max = 0;
+  for (const name of names) {
+    if (!name.startsWith(base + '.')) continue;
+    const suffix = name.slice(base.length + 1);
+    if (ROTATION_SUFFIX.test(suffix)) max = Math.max(max, Number(suffix));
+  }
+  return max + 1;
+}

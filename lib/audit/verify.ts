@@ -246,7 +246,7 @@ export function verifyWith(hmac: HmacKey, files: readonly string[], options: Aud
   let file = files[0];
   // A first record not at genesis: accepted only if a later record says
   // retention deleted what came before it (log_pruned with that seq and MAC).
-  let unanchored: { seq: number; prev: string; line: number } | null = null;
+  let unanchored: { seq: number; prev: string; line: number; continues?: string } | null = null;
   const pruned = new Map<string, number>();
   const anchor = options.anchor ?? null;
   const result = (r: Result): Result => {
@@ -263,10 +263,11 @@ export function verifyWith(hmac: HmacKey, files: readonly string[], options: Aud
     }
     return result({ ok: false, records, lastGoodSeq, lastMac, reason, keyId: logKeyId, firstBad: seq === undefined ? { line, reason: text } : { line, seq, reason: text } });
   };
-  const notGenesisText = (u: { seq: number; prev: string }) =>
+  const notGenesisText = (u: { seq: number; prev: string; continues?: string }) =>
     u.prev === GENESIS_MAC
       ? 'the log starts at the legacy all-zero genesis (written before genesis was bound to the key)'
-      : `the log does not start at its genesis: it starts at seq ${u.seq} and nothing records why the records before it are gone`;
+      : `the log does not start at its genesis: it starts at seq ${u.seq} and nothing records why the records before it are gone` +
+        (u.continues === undefined ? '' : ` (it continues ${u.continues}: give the rotated files oldest first, --chain / verifyChain)`);
 
   const last = files[files.length - 1];
   const { head, problem } = readHead(hmac, keyId, last);
@@ -331,7 +332,10 @@ export function verifyWith(hmac: HmacKey, files: readonly string[], options: Aud
       if (!lines[i].equals(Buffer.from(canonical, 'utf8'))) {
         return fail('not_canonical', line, 'line is not the canonical form of its record (duplicate, escaped or reordered keys, whitespace or another encoding)', seq);
       }
-      if (first && options.previousMac === undefined && !(seq === 1 && record.prev === genesis)) unanchored = { seq, prev: record.prev, line };
+      if (first && options.previousMac === undefined && !(seq === 1 && record.prev === genesis)) {
+        unanchored = { seq, prev: record.prev, line };
+        if (record.type === 'log_rotated' && typeof record.previous_file === 'string') unanchored.continues = record.previous_file;
+      }
       if (record.type === 'log_pruned' && typeof record.last_mac === 'string' && Number.isSafeInteger(record.last_seq)) {
         pruned.set(record.last_mac, record.last_seq as number);
       }
