@@ -150,6 +150,7 @@ describe.skipIf(core === null)('gate_check fast path in the server', () => {
     fast.audit.flush();
     slow.audit.flush();
     expect(records(fast.auditFile)).toEqual(records(slow.auditFile));
-    expect(records(fast.auditFile).filter((r) => (r as { type: string }).type === 'invalid_session')).toHaveLength(2);
+    // Two refusals of one client within the interval: one record now (the count follows when the interval ends).
+    expect(records(fast.auditFile).filter((r) => (r as { type: string }).type === 'invalid_session')).toHaveLength(1);
   });
 });

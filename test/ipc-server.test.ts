@@ -254,7 +254,7 @@ describe('GuardServer authentication', () => {
     }
     audit.flush();
     const types = fs.readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).type);
-    expect(types.filter((t) => t === 'auth_failure')).toHaveLength(5);
+    expect(types.filter((t) => t === 'auth_failure')).toHaveLength(1); // the other 4 are counted, written when the interval ends (ipc-audit-floods)
     if (backends().core.kind !== 'native') {
       expect(types).toContain('auth_success');
       expect(types).toContain('session_created');

@@ -19,8 +19,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { describe } from '../errors';
-import { AGENT_METHODS, AccessControl, OPEN_METHODS, peerOf, type PeerCredentials, type Role } from './access';
+import { AGENT_METHODS, AccessControl, OPEN_METHODS, peerOf, type Role } from './access';
 import { AuditThrottle } from './audit-throttle';
+import { displaceable, type Connection } from './connection';
 import { decisionJson } from './decision-json';
 import { GateLineReader, carOfLine, type GateLine } from './gate-line';
 import { DEFAULT_LINE_LIMITS, JsonRpcDispatcher, RpcErrors, RpcFault, failureText, type MethodSpec } from './jsonrpc';
@@ -80,6 +81,10 @@ export interface GuardServerOptions {
    * record with `repeated: N`. Default 10000.
    */
   auditIntervalMs?: number;
+  /** A request line must be complete this many ms after its first byte, or the connection is closed. Default 10000. */
+  lineDeadlineMs?: number;
+  /** Where tokens are required: a connection must authenticate within this many ms. Default 10000. */
+  authDeadlineMs?: number;
   /**
    * Answer plain gate_check lines through the native fast path
    * (lib/ipc/gate-line.ts) where the addon is loaded and the gate is
@@ -89,20 +94,6 @@ export interface GuardServerOptions {
   gateLineFastPath?: boolean;
 }
 
-interface Connection {
-  id: number;
-  socket: net.Socket;
-  /** Lines to answer, in order; null: a line that was not valid UTF-8. */
-  queue: Array<string | null>;
-  busy: boolean;
-  session: { id: string; expiresAt: number } | null;
-  /** Who connected, as the kernel reports it; null where the platform does not say. */
-  peer: PeerCredentials | null;
-  /** The key of its auth-failure history (AccessControl.clientKey). */
-  client: string;
-  /** From its peer, raised by a token. */
-  role: Role;
-}
 
 export class GuardServer {
   readonly socketPath: string;
@@ -121,9 +112,9 @@ export class GuardServer {
 
   constructor(options: GuardServerOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
-    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork, operatorToken, agentToken, operatorUids, auditIntervalMs = 10_000 } = options;
+    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork, operatorToken, agentToken, operatorUids, auditIntervalMs = 10_000, lineDeadlineMs = 10_000, authDeadlineMs = 10_000 } = options;
     if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError(`Expected a socket path but received ${describe(socketPath)}`);
-    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1], ['auditIntervalMs', auditIntervalMs, 1]] as const) {
+    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1], ['auditIntervalMs', auditIntervalMs, 1], ['lineDeadlineMs', lineDeadlineMs, 1], ['authDeadlineMs', authDeadlineMs, 1]] as const) {
       if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
     }
     if (typeof gateLineFastPath !== 'boolean') throw new TypeError(`Expected a boolean for gateLineFastPath but received ${describe(gateLineFastPath)}`);
@@ -142,7 +133,7 @@ export class GuardServer {
     this.#refusals = new AuditThrottle(() => this.#context.gate.audit, auditIntervalMs);
     this.#access = new AccessControl({ agentToken, operatorToken: operatorToken ?? authToken, operatorUids, socketMode });
     this.socketPath = socketPath;
-    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork, auditIntervalMs };
+    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork, auditIntervalMs, lineDeadlineMs, authDeadlineMs };
     this.#context = context;
     const methods: Record<string, MethodSpec<Connection>> = {};
     for (const [name, spec] of Object.entries(SERVICE_METHODS)) {
@@ -180,7 +171,7 @@ export class GuardServer {
       fs.unlinkSync(this.socketPath); // stale: left by a server that died
     }
     const server = net.createServer((socket) => this.#accept(socket));
-    server.maxConnections = this.#opts.maxConnections;
+    // No server.maxConnections: #accept admits, displacing a slow or unauthenticated connection when full.
     // Create the socket file with no permissions for others, then set the mode.
     const oldMask = process.umask(0o177);
     try {
@@ -228,20 +219,52 @@ export class GuardServer {
       socket.destroy();
       return;
     }
+    if (this.#connections.size >= this.#opts.maxConnections) {
+      const victim = displaceable(this.#connections, this.#access.tokensRequired, Date.now());
+      if (victim === null) {
+        this.#context.metrics.connections_refused = (this.#context.metrics.connections_refused ?? 0) + 1;
+        socket.destroy();
+        return;
+      }
+      this.#context.metrics.connections_displaced = (this.#context.metrics.connections_displaced ?? 0) + 1;
+      this.#drop(victim);
+    }
     const id = this.#nextId++;
     const peer = peerOf(socket);
-    const conn: Connection = { id, socket, queue: [], busy: false, session: null, peer, client: this.#access.clientKey(peer, id), role: this.#access.roleOfPeer(peer) };
+    let reader: LineReader | null = null;
+    const conn: Connection = {
+      id,
+      socket,
+      queue: [],
+      busy: false,
+      session: null,
+      peer,
+      client: this.#access.clientKey(peer, id),
+      role: this.#access.roleOfPeer(peer),
+      pendingBytes: () => reader?.buffered ?? 0,
+      lineTimer: null,
+    };
     this.#connections.add(conn);
     this.#context.metrics.connections_total = (this.#context.metrics.connections_total ?? 0) + 1;
     socket.setTimeout(this.#opts.idleTimeoutMs, () => socket.destroy());
-    const reader = new LineReader(this.#opts.maxLineBytes, {
+    // Where tokens are required, a connection has authDeadlineMs to authenticate.
+    const authTimer = this.#access.tokensRequired
+      ? setTimeout(() => {
+          if (conn.session === null) this.#expire(conn, 'auth', `no auth within ${this.#opts.authDeadlineMs} ms`);
+        }, this.#opts.authDeadlineMs)
+      : null;
+    authTimer?.unref();
+    let linesSeen = 0;
+    reader = new LineReader(this.#opts.maxLineBytes, {
       line: (text) => {
+        linesSeen++;
         if (text.trim() === '') return;
         conn.queue.push(text);
         if (conn.queue.length >= this.#opts.maxInFlight) socket.pause();
       },
       // Answered in its place in the order, as a parse error (null marks it).
       invalid: () => {
+        linesSeen++;
         conn.queue.push(null);
         if (conn.queue.length >= this.#opts.maxInFlight) socket.pause();
       },
@@ -261,17 +284,53 @@ export class GuardServer {
     // Answer once per chunk, after all its lines are queued: the replies to a
     // pipelined burst then leave in one write.
     socket.on('data', (chunk: Buffer) => {
-      reader.push(chunk);
+      const before = linesSeen;
+      reader!.push(chunk);
+      // A request line must be whole within lineDeadlineMs of its first byte:
+      // trickling a byte now and then keeps the idle timer alive, not this one.
+      if (reader!.buffered === 0 || reader!.overflowed) this.#clearLineTimer(conn);
+      else if (conn.lineTimer === null || linesSeen !== before) {
+        this.#clearLineTimer(conn);
+        conn.lineTimer = setTimeout(() => this.#expire(conn, 'line', `request line not finished within ${this.#opts.lineDeadlineMs} ms`), this.#opts.lineDeadlineMs);
+        conn.lineTimer.unref();
+      }
       if (conn.queue.length > 0) void this.#pump(conn);
     });
     socket.on('drain', () => {
-      if (conn.queue.length < this.#opts.maxInFlight && !reader.overflowed) socket.resume();
+      if (conn.queue.length < this.#opts.maxInFlight && !reader!.overflowed) socket.resume();
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
+      this.#clearLineTimer(conn);
+      if (authTimer !== null) clearTimeout(authTimer);
       this.#connections.delete(conn);
       this.#access.forgetConnection(conn.client);
     });
+  }
+
+  #clearLineTimer(conn: Connection): void {
+    if (conn.lineTimer !== null) {
+      clearTimeout(conn.lineTimer);
+      conn.lineTimer = null;
+    }
+  }
+
+  /** Ends a connection that ran out of time: one error reply, audited (throttled), closed. */
+  #expire(conn: Connection, what: 'line' | 'auth', message: string): void {
+    if (conn.socket.destroyed) return;
+    this.#context.metrics[`${what}_deadlines`] = (this.#context.metrics[`${what}_deadlines`] ?? 0) + 1;
+    this.#refusals.note('deadline_exceeded', 'warning', conn.client, { connection: conn.id, what });
+    conn.socket.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrors.INVALID_REQUEST, message: `Invalid Request: ${message}`, data: { code: 'ERR_DEADLINE' } } }) + '\n');
+    const linger = setTimeout(() => conn.socket.destroy(), LINGER_MS);
+    linger.unref();
+    conn.socket.once('close', () => clearTimeout(linger));
+  }
+
+  /** Closes a connection whose slot a newcomer takes. */
+  #drop(conn: Connection): void {
+    this.#connections.delete(conn);
+    this.#refusals.note('connection_displaced', 'warning', conn.client, { connection: conn.id });
+    conn.socket.destroy();
   }
 
   async #pump(conn: Connection): Promise<void> {
