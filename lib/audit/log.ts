@@ -367,7 +367,8 @@ export class AuditLog {
    * by the addon in one call (native/audit/audit_line.cc), else by
    * lib/audit/record.ts. `type` and `severity` come from the gate's own
    * tables; only the generic path checks them again. The clock is read once,
-   * whichever path writes the record.
+   * whichever path writes the record. Returns and throws as `append` does
+   * (an oversized record is cut by the generic path, not refused).
    */
   appendDecision(type: string, severity: Severity, fields: DecisionRecordFields): number {
     this.#checkOpen();
