@@ -136,6 +136,27 @@ describe('path constraints (prefix, glob) refuse dot segments and backslashes al
     });
   }
 
+  test('differential: random values against a split-based reference of the path rule', () => {
+    // Reference: decode %2e %2f %5c once, then refuse a backslash or a segment of only dots and spaces.
+    const refused = (v: string) => {
+      const d = v.replace(/%(2e|2f|5c)/gi, (m) => ({ '2e': '.', '2f': '/', '5c': '\\' })[m.slice(1).toLowerCase()]!);
+      return d.includes('\\') || d.split('/').some((seg) => /^[. ]*$/.test(seg) && seg.includes('.'));
+    };
+    const e = engine({ act: { constraints: { 'args.g': { glob: '**' }, 'args.p': { prefix: 'x' } } } });
+    const parts = ['.', '.', '/', '/', ' ', 'a', 'a', 'a', 'b', '%2e', '%2E', '%2f', '%2F', '%5c', '%', '2', 'e', '\\', '%25'];
+    let seed = 1;
+    let refusals = 0;
+    for (let k = 0; k < 5000; k++) {
+      let v = '';
+      for (let j = 0; j < 1 + (k % 8); j++) v += parts[((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) % parts.length];
+      const want = refused(v) ? 'deny' : 'allow';
+      expect({ v, d: decide(e, { args: { g: v, p: 'x' + v } }).decision }).toEqual({ v, d: want });
+      refusals += want === 'deny' ? 1 : 0;
+    }
+    expect(refusals).toBeGreaterThan(500);
+    expect(refusals).toBeLessThan(4500);
+  });
+
   test('glob * and ?: a backslash is no way around the / they stop at', () => {
     const e = engine({ act: { constraints: { resource: { glob: '/srv/data/*' }, 'args.f': { glob: 'in?out' } } } });
     expect(decide(e, { resource: '/srv/data/a', args: { f: 'in-out' } }).decision).toBe('allow');
