@@ -27,6 +27,7 @@ import type { Keyring } from '../permits/keyring';
 import { PolicyEngine, type PolicyInput } from '../policy/engine';
 import { Quarantine } from './quarantine';
 import { ReplayDetector } from '../permits/replay';
+import { NonceQuota } from './nonce-quota';
 import { VelocityGuard, type VelocityGuardOptions } from './velocity';
 
 export type { GateDecision, GateRequest, GateSource } from './pipeline';
@@ -48,6 +49,13 @@ export interface GateOptions {
   audit?: AuditLog;
   /** How long a request nonce is remembered, ms. Default 300000. */
   nonceTtlMs?: number;
+  /**
+   * Each agent's and each client's share of the nonce store: the live
+   * request nonces one may hold (past it, its own nonce requests are denied,
+   * source 'replay', and nobody else's). Default: a sixteenth of the replay
+   * store's capacity per agent, a quarter per client; `false`: no quota.
+   */
+  nonceQuota?: { perAgent?: number; perClient?: number } | false;
   /** Milliseconds since the epoch; default `Date.now`. */
   clock?: () => number;
   /**
@@ -84,7 +92,7 @@ export class Gate {
     if (typeof options !== 'object' || options === null || options.policy === undefined) {
       throw new TypeError(`Expected options with a policy for Gate but received ${describe(options)}`);
     }
-    const { policy, keyring, cache, replay, velocity, quarantine, audit, nonceTtlMs = 300_000, clock = Date.now } = options;
+    const { policy, keyring, cache, replay, velocity, quarantine, audit, nonceTtlMs = 300_000, clock = Date.now, nonceQuota } = options;
     if (!Number.isSafeInteger(nonceTtlMs) || nonceTtlMs < 1000) throw new RangeError(`Expected an integer >= 1000 for nonceTtlMs but received ${describe(nonceTtlMs)}`);
     this.#onStoreError = checkOnStoreError(options.onStoreError);
     const { store: fleet, owned } = resolveStore(options.store, 'Gate');
@@ -113,6 +121,14 @@ export class Gate {
       this.#fleetChecks = new FleetGateChecks(fleet, this.replay, this.velocity, this.keyring, nonceTtlMs, clock);
       this.#policySync = new FleetPolicySync(fleet, this.policy, this.cache, audit);
     }
+    let quota: { agents: NonceQuota; clients: NonceQuota } | null = null;
+    if (nonceQuota !== false) {
+      if (nonceQuota !== undefined && (typeof nonceQuota !== 'object' || nonceQuota === null)) throw new TypeError(`Expected nonceQuota as { perAgent?, perClient } or false but received ${describe(nonceQuota)}`);
+      const capacity = this.replay.stats().capacity;
+      const perAgent = nonceQuota?.perAgent ?? Math.max(1, Math.floor(capacity / 16));
+      const perClient = nonceQuota?.perClient ?? Math.max(1, Math.floor(capacity / 4));
+      quota = { agents: new NonceQuota(perAgent), clients: new NonceQuota(perClient) };
+    }
     this.#pipeline = new GatePipeline({
       policy: this.policy,
       keyring: this.keyring,
@@ -122,6 +138,7 @@ export class Gate {
       quarantine: this.quarantine,
       audit,
       nonceTtlMs,
+      nonceQuota: quota,
       clock,
       fleet,
       onStoreError: this.#onStoreError,

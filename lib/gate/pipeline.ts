@@ -17,6 +17,7 @@ import type { StepResult } from '../fleet/step';
 import type { FleetStore, OnStoreError } from '../fleet/store';
 import type { Keyring } from '../permits/keyring';
 import type { PolicyEngine } from '../policy/engine';
+import type { NonceQuota } from './nonce-quota';
 import type { Quarantine } from './quarantine';
 import type { ReplayDetector } from '../permits/replay';
 import type { VelocityGuard } from './velocity';
@@ -42,6 +43,12 @@ export interface GateRequest {
   permit?: string;
   nonce?: string;
   sessionId?: string;
+  /**
+   * Who is asking, where the caller knows (the IPC server passes its client:
+   * the peer uid or the connection): a request nonce then counts against
+   * this client's share of the nonce store as well as the agent's.
+   */
+  client?: string;
 }
 
 /** What the pipeline works with (the Gate's parts). */
@@ -54,6 +61,8 @@ export interface PipelineParts {
   quarantine: Quarantine;
   audit: AuditLog | undefined;
   nonceTtlMs: number;
+  /** Live request nonces per agent and per client (null: no quota). */
+  nonceQuota: { agents: NonceQuota; clients: NonceQuota } | null;
   clock: () => number;
   fleet: FleetStore | null;
   onStoreError: OnStoreError;
@@ -297,9 +306,22 @@ export class GatePipeline {
       if (!v.allowed) return { kind: 'deny', source: 'velocity', reason: `rate limit exceeded (${v.scope})`, retryAfterMs: v.retry_after_ms };
     }
     if (request.nonce !== undefined) {
-      const expiresAt = this.p.clock() + this.p.nonceTtlMs;
+      const now = this.p.clock();
+      const expiresAt = now + this.p.nonceTtlMs;
+      const quota = this.p.nonceQuota;
+      const client = typeof request.client === 'string' ? request.client : undefined;
+      // Checked before the store: an agent or client at its share is denied
+      // without taking a slot that belongs to the others.
+      if (quota !== null) {
+        if (!quota.agents.admits(agent, now)) return { kind: 'deny', source: 'replay', reason: `this agent holds its share of the nonce store (${quota.agents.limit} live nonces; fail closed)` };
+        if (client !== undefined && !quota.clients.admits(client, now)) return { kind: 'deny', source: 'replay', reason: `this client holds its share of the nonce store (${quota.clients.limit} live nonces; fail closed)` };
+      }
       const status = fallback ? this.p.replay.fleet!.checkLocal(request.nonce, expiresAt) : this.p.replay.check(request.nonce, expiresAt);
       if (status !== 'fresh') return { kind: 'deny', source: 'replay', reason: status === 'replay' ? 'request nonce was already used' : 'replay store is full (fail closed)' };
+      if (quota !== null) {
+        quota.agents.record(agent, expiresAt, now);
+        if (client !== undefined) quota.clients.record(client, expiresAt, now);
+      }
     }
     if (request.permit !== undefined) {
       if (this.p.keyring === undefined) return { kind: 'deny', source: 'permit', reason: 'a permit was presented but no keyring is configured' };

@@ -27,6 +27,12 @@ export interface ServiceContext {
   readFile?: (file: string) => string;
   /** What compliance_report inspects: the server's live objects and settings (guardkernel serve fills it in). */
   compliance?: ComplianceContext;
+  /**
+   * The client of the call being answered (set by the server just before a
+   * handler runs; handlers read it synchronously): request nonces count
+   * against its share of the nonce store.
+   */
+  client?: string;
 }
 
 function hashFrom(p: Record<string, unknown>): string {
@@ -123,7 +129,7 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     params: { car: { type: 'object', required: true }, permit: { type: 'string' }, nonce: { type: 'string' }, session_id: { type: 'string' } },
     handler: (p, ctx) => {
       ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + 1;
-      const request = { car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined };
+      const request = { car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined, client: ctx.client };
       return ctx.gate.store === null ? new RawJson(decisionJson(ctx.gate.check(request))) : ctx.gate.checkAsync(request).then((d) => new RawJson(decisionJson(d)));
     },
   },
@@ -136,7 +142,7 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
       ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + reqs.length;
       const requests = reqs.map((r) => {
         const o = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
-        return { car: o.car as Record<string, unknown>, permit: o.permit as string | undefined, nonce: o.nonce as string | undefined, sessionId: o.session_id as string | undefined };
+        return { car: o.car as Record<string, unknown>, permit: o.permit as string | undefined, nonce: o.nonce as string | undefined, sessionId: o.session_id as string | undefined, client: ctx.client };
       });
       if (ctx.gate.store !== null) return ctx.gate.checkBatchAsync(requests).then((decisions) => ({ decisions }));
       return { decisions: ctx.gate.checkBatch(requests) };

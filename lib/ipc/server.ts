@@ -137,7 +137,14 @@ export class GuardServer {
     this.#context = context;
     const methods: Record<string, MethodSpec<Connection>> = {};
     for (const [name, spec] of Object.entries(SERVICE_METHODS)) {
-      methods[name] = { params: spec.params, cost: spec.cost, handler: (p) => spec.handler(p, this.#context) };
+      methods[name] = {
+        params: spec.params,
+        cost: spec.cost,
+        handler: (p, conn) => {
+          this.#context.client = conn.client; // read synchronously by the handler (nonce quota per client)
+          return spec.handler(p, this.#context);
+        },
+      };
     }
     methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#auth(p.token as string, conn) };
     // version also says which role this connection has.
