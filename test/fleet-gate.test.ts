@@ -173,7 +173,7 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     await until(() => a.cache!.get(carHash(car2), 2) === undefined);
   });
 
-  it('a policy heard from the fleet is loaded even where the audit log was closed; the lost record is counted', async () => {
+  it('a policy heard from the fleet is not loaded where the audit log refuses its record (audit first); it stays behind, failing closed, and the lost record is counted', async () => {
     const p = prefix();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fleet-gate-'));
     const audit = new AuditLog({ file: path.join(dir, 'audit.jsonl'), key: randomBytes(32) });
@@ -181,8 +181,10 @@ describe.skipIf(!redisAvailable)('fleet Gate on a real redis-server', () => {
     const b = await fleetGate(p, { audit });
     audit.close();
     a.policy.load({ ...policy, version: 2 });
-    await until(() => b.policy.version === 2, 5000);
-    await until(() => b.store!.status().auditFailures >= 1, 2000);
+    await until(() => b.store!.status().auditFailures >= 1, 5000);
+    expect(b.policy.version).toBe(1);
+    const d = await b.checkAsync({ car: { action_type: 'file_read', agent_id: 'agent-1', resource: '/srv/x' } });
+    expect(d.decision).toBe('deny');
   });
 
   it('write access to Redis alone cannot install a policy or release a quarantined agent', async () => {

@@ -274,7 +274,7 @@ describe('hot reload', () => {
     }
   });
 
-  test('a watched file reloads even after its audit log was closed; the records it lost are counted, not thrown', async () => {
+  test('a watched file is not reloaded once its audit log refuses records (audit first); the failures are counted, not thrown', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-policy-audit-'));
     const file = path.join(dir, 'policy.yaml');
     fs.writeFileSync(file, 'version: 1\nmode: enforce\ndefault: deny\n');
@@ -284,16 +284,17 @@ describe('hot reload', () => {
     await new Promise((r) => setTimeout(r, 100));
     audit.close();
     try {
-      const reloaded = once(e, 'reloaded');
+      const refused = once(e, 'reload_failed');
       fs.writeFileSync(`${file}.tmp`, 'version: 2\nmode: enforce\ndefault: allow\n');
       fs.renameSync(`${file}.tmp`, file);
-      expect(await reloaded).toBe(2);
+      expect(String(await refused)).toMatch(/closed/i);
+      expect(e.version).toBe(1); // the reload's record was refused, so the reload was not made
       const failed = once(e, 'reload_failed');
       fs.writeFileSync(`${file}.tmp`, 'version: 3\nmode: enforce\ndefault: al');
       fs.renameSync(`${file}.tmp`, file);
       await failed;
-      expect(e.version).toBe(2);
-      expect(e.auditFailures).toBe(2);
+      expect(e.version).toBe(1);
+      expect(e.auditFailures).toBe(2); // the two failure records, counted
     } finally {
       stop();
     }

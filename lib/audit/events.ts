@@ -18,6 +18,8 @@ export const SECURITY_EVENT_TYPES = [
   'replay_detected',
   'permit_rejected',
   'permit_accepted',
+  'permit_issued',
+  'cache_changed',
   'quarantine_changed',
   'gate_decision',
   'log_rotated',

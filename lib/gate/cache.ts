@@ -271,6 +271,24 @@ export class DecisionCache {
 
   /** Stores a policy decision; an existing entry for `carHash` is replaced. */
   put(carHash: string, value: CachePutValue): void {
+    const { code, reason, version, ttl } = this.#prepare(carHash, value);
+    const expiresAt = this.#clock() + ttl;
+    if (this.#handle !== null) {
+      this.#native!.cachePut(this.#handle, carHash, code, version, expiresAt, reason);
+      return;
+    }
+    const lru = this.#lru;
+    if (lru === null) return this.#closed();
+    lru.put(carHash, { decision: code, reason, policyVersion: version, expiresAt });
+  }
+
+  /** Throws what `put` would throw for these arguments, and stores nothing (a caller audits between the two). */
+  checkPut(carHash: string, value: CachePutValue): void {
+    this.#prepare(carHash, value);
+  }
+
+  #prepare(carHash: string, value: CachePutValue): { code: number; reason: string; version: number; ttl: number } {
+    checkKey(carHash);
     if (typeof value !== 'object' || value === null) {
       throw new TypeError(`Expected an object for value but received ${describe(value)}`);
     }
@@ -282,14 +300,7 @@ export class DecisionCache {
     }
     const version = checkVersion(value.policyVersion);
     const ttl = value.ttlMs === undefined ? this.#ttlMs : integerOption(value.ttlMs, 'ttlMs', 1, 2 ** 31);
-    const expiresAt = this.#clock() + ttl;
-    if (this.#handle !== null) {
-      this.#native!.cachePut(this.#handle, carHash, code, version, expiresAt, reason);
-      return;
-    }
-    const lru = this.#lru;
-    if (lru === null) return this.#closed();
-    lru.put(checkKey(carHash), { decision: code, reason, policyVersion: version, expiresAt });
+    return { code, reason, version, ttl };
   }
 
   /** Removes the entry for `carHash`; true if there was one. */

@@ -133,8 +133,8 @@ export class FleetPolicySync {
     }
     this.#applyingRemote = true;
     try {
-      this.engine.load(JSON.parse(stored[1]) as Record<string, unknown>);
-      this.#record('info', { ok: true, source: 'fleet', version });
+      // Audited by the engine before the swap; a refused record leaves the old version active.
+      this.engine.load(JSON.parse(stored[1]) as Record<string, unknown>, { source: 'fleet' });
     } catch (err) {
       // Stays behind: the gate denies until a loadable version arrives.
       this.#record('error', { ok: false, source: 'fleet', version, error: (err as Error).message, active_version: this.engine.version });

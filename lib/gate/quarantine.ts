@@ -211,8 +211,9 @@ export class Quarantine {
       scope,
       byActionType: new Map(),
     };
-    this.#entries.set(agentId, entry);
+    // Audit first: a change whose record the log refuses is not made.
     this.#record(entry, prior?.status ?? 'none');
+    this.#entries.set(agentId, entry);
     this.#fleet?.changed(agentId);
     return this.#view(entry);
   }
@@ -252,11 +253,10 @@ export class Quarantine {
   /** Moves an active quarantine to `analyzing` (still isolated) and reports what was seen. */
   analyze(agentId: string): QuarantineAnalysis {
     const e = this.#require(agentId, ['active', 'analyzing']);
-    const before = e.status;
-    e.status = 'analyzing';
-    e.updatedAt = this.#clock();
-    if (before !== 'analyzing') {
-      this.#record(e, before);
+    if (e.status !== 'analyzing') {
+      this.#record({ ...e, status: 'analyzing' }, e.status); // audit first, then change
+      e.status = 'analyzing';
+      e.updatedAt = this.#clock();
       this.#fleet?.changed(agentId);
     }
     return {
@@ -284,11 +284,11 @@ export class Quarantine {
 
   #transition(e: Entry, to: QuarantineStatus, reason: string | undefined): QuarantineRecord {
     if (reason !== undefined && (typeof reason !== 'string' || reason.length === 0)) throw new TypeError(`Expected a non-empty reason but received ${describe(reason)}`);
-    const before = e.status;
+    // Audit first: a change whose record the log refuses is not made (the agent stays as it was).
+    this.#record({ ...e, status: to, reason: reason ?? e.reason }, e.status);
     e.status = to;
     e.updatedAt = this.#clock();
     if (reason !== undefined) e.reason = reason;
-    this.#record(e, before);
     this.#fleet?.changed(e.agentId);
     return this.#view(e);
   }
@@ -300,7 +300,8 @@ export class Quarantine {
     return e;
   }
 
-  #record(e: Entry, from: string, origin: 'local' | 'fleet' = 'local'): void {
+  /** Audits a change to `e` (the state it is about to have); throws, and the caller changes nothing, when the log refuses. */
+  #record(e: Pick<Entry, 'agentId' | 'status' | 'reason' | 'isolation' | 'forensic'>, from: string, origin: 'local' | 'fleet' = 'local'): void {
     const fields: Record<string, unknown> = {
       agent_id: e.agentId,
       from,

@@ -81,7 +81,12 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
   cache_put: {
     params: { car_hash: { type: 'string', required: true }, decision: { type: 'string', required: true }, ttl_ms: { type: 'integer' }, reason: { type: 'string' } },
     handler: (p, ctx) => {
-      needCache(ctx).put(p.car_hash as string, { decision: p.decision as 'allow', reason: p.reason as string | undefined, policyVersion: ctx.gate.policy.version, ttlMs: p.ttl_ms as number | undefined });
+      const cache = needCache(ctx);
+      const entry = { decision: p.decision as 'allow', reason: p.reason as string | undefined, policyVersion: ctx.gate.policy.version, ttlMs: p.ttl_ms as number | undefined };
+      cache.checkPut(p.car_hash as string, entry); // refuse bad input before the record says it happened
+      // Audit first: a put whose record the log refuses is not made.
+      ctx.gate.audit?.append('cache_changed', 'info', { op: 'put', via: 'ipc', car_hash: p.car_hash, decision: entry.decision, policy_version: entry.policyVersion, ttl_ms: entry.ttlMs ?? null });
+      cache.put(p.car_hash as string, entry);
       return { ok: true };
     },
   },
@@ -89,6 +94,9 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     params: { car_hash: { type: 'string' } },
     handler: (p, ctx) => {
       const cache = needCache(ctx);
+      if (p.car_hash !== undefined && !isCarHash(p.car_hash)) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: car_hash must be "sha256:" + 64 hex', { field: 'car_hash' });
+      // Audit first: an invalidation whose record the log refuses is not made.
+      ctx.gate.audit?.append('cache_changed', 'info', { op: 'invalidate', via: 'ipc', car_hash: p.car_hash ?? null });
       // Fleet mode: every server on the Redis prefix drops it too.
       if (ctx.gate.store !== null) return ctx.gate.invalidateCache(p.car_hash as string | undefined).then((removed) => ({ removed }));
       return { removed: p.car_hash === undefined ? cache.clear() : cache.invalidate(p.car_hash as string) ? 1 : 0 };
@@ -98,7 +106,11 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
   create_permit: {
     params: { ...carOrHash, agent_id: { type: 'string', required: true }, ttl_ms: { type: 'integer', required: true }, use: { type: 'string' } },
     handler: (p, ctx) => {
-      const r = needKeyring(ctx).issue({ carHash: hashFrom(p), agentId: p.agent_id as string, ttlMs: p.ttl_ms as number, use: p.use as 'once' | undefined });
+      const carHash = hashFrom(p);
+      const r = needKeyring(ctx).issue({ carHash, agentId: p.agent_id as string, ttlMs: p.ttl_ms as number, use: p.use as 'once' | undefined });
+      // A permit is a bearer token that exists once it is handed out: it is
+      // handed out only after its record is accepted (else it is dropped unseen).
+      ctx.gate.audit?.append('permit_issued', 'info', { via: 'ipc', jti: r.jti, agent_id: p.agent_id, car_hash: carHash, use: p.use ?? 'once', expires_at: r.expiresAt });
       return { permit: r.permit, jti: r.jti, expires_at: r.expiresAt };
     },
   },
@@ -161,8 +173,8 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
         throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: policy must be a document or YAML/JSON text', { field: 'policy' });
       }
       try {
-        const version = ctx.gate.policy.load(input as string | Record<string, unknown>);
-        ctx.gate.audit?.append('policy_reloaded', 'info', { ok: true, version, via: 'ipc' });
+        // Audited before the swap (the engine's audit log is the gate's).
+        const version = ctx.gate.policy.load(input as string | Record<string, unknown>, { via: 'ipc' });
         // Decisions of the old version can never be served again (the key
         // carries the version); clearing frees their memory at once.
         ctx.gate.cache?.clear();

@@ -135,8 +135,13 @@ export class PolicyEngine extends EventEmitter {
    * or YAML/JSON text); returns its version. Throws `GuardError`
    * `ERR_POLICY_INVALID` (with `.path`) and changes nothing on any problem,
    * including a version that is not newer than the active one.
+   *
+   * With `record` (and an audit log), a reload is audited as
+   * `policy_reloaded` with those fields BEFORE the swap: when the log
+   * refuses the record, the append's error is thrown and the old policy
+   * stays active.
    */
-  load(policy: PolicyInput): number {
+  load(policy: PolicyInput, record?: Record<string, unknown>): number {
     const doc = typeof policy === 'string' ? PolicyEngine.parse(policy) : policy;
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalid('', `expected a policy document but received ${describe(doc)}`);
     const problem = schemaError(doc);
@@ -151,6 +156,7 @@ export class PolicyEngine extends EventEmitter {
       if (err instanceof CompileError) throw invalid(err.path, err.message, err);
       throw err;
     }
+    if (record !== undefined && this.#audit !== undefined) this.#audit.append('policy_reloaded', 'info', { ok: true, ...record, version: compiled.version, previous_version: current });
     this.#policy = compiled; // the swap: one assignment, evaluate sees old or new, never a mix
     this.emit('loaded', compiled.version); // the fleet sync publishes it
     return compiled.version;
@@ -292,8 +298,7 @@ export class PolicyEngine extends EventEmitter {
         return;
       }
       try {
-        const version = this.load(text);
-        this.#recordReload('info', { ok: true, file, version });
+        const version = this.load(text, { file }); // audited before the swap
         this.emit('reloaded', version);
       } catch (err) {
         this.#reloadFailed(file, err);
