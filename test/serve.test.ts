@@ -138,3 +138,41 @@ describe('the Python client', () => {
     }
   });
 });
+
+describe('serve --audit-anchor', () => {
+  test('the head is also kept in the anchor file: audit_verify passes, and a rollback of log and head together is caught by audit verify --anchor-file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-serve-anchor-'));
+    const state = path.join(dir, 'state');
+    const anchorFile = path.join(dir, 'elsewhere', 'audit.anchor');
+    fs.mkdirSync(path.dirname(anchorFile));
+    const car = { action_type: 'file_read', agent_id: 'agent-prod-1', resource: '/srv/data/a.csv', args: { mode: 'r' } };
+    const run = async (checks: number) => {
+      const s = startServe(['--state-dir', state, '--audit-anchor', anchorFile]);
+      await s.ready;
+      try {
+        const c = await GuardClient.connect(path.join(state, 'core.sock'));
+        for (let i = 0; i < checks; i++) await c.gateCheck({ car: { ...car, resource: `/srv/data/${i}` } });
+        expect(await c.call('audit_verify')).toMatchObject({ ok: true });
+        c.close();
+      } finally {
+        s.child.kill('SIGTERM');
+        expect(await s.exited).toBe(0);
+      }
+    };
+    await run(3);
+    const log = path.join(state, 'audit.log');
+    const older = { log: fs.readFileSync(log), head: fs.readFileSync(`${log}.head`) };
+    await run(3);
+    expect(JSON.parse(fs.readFileSync(anchorFile, 'utf8')).seq).toBeGreaterThan(0);
+    // Roll back log and head together: on its own it verifies (the documented limit without an anchor)...
+    fs.writeFileSync(log, older.log);
+    fs.writeFileSync(`${log}.head`, older.head);
+    const keyFile = path.join(state, 'audit.key');
+    const alone = runSync(process.execPath, [cli, 'audit', 'verify', log, '--key-file', keyFile], { encoding: 'utf8' });
+    expect(alone.status).toBe(0);
+    // ...the anchor, kept elsewhere, catches it.
+    const anchored = runSync(process.execPath, [cli, 'audit', 'verify', log, '--key-file', keyFile, '--anchor-file', anchorFile], { encoding: 'utf8' });
+    expect(anchored.status).toBe(1);
+    expect(anchored.stdout + anchored.stderr).toMatch(/rolled back|behind/i);
+  });
+});

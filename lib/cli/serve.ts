@@ -7,9 +7,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuditLog } from '../audit/log';
+import { AuditLog, FileAuditAnchor, type AuditAnchor, type AuditAnchorState } from '../audit/log';
 import { flagValue } from './args';
 import type { ComplianceContext } from '../compliance/types';
+import { RedisAuditAnchor } from '../fleet/audit-anchor';
+import { FleetStore } from '../fleet/store';
 import { Gate } from '../gate/gate';
 import { GuardServer } from '../ipc/server';
 import { Keyring } from '../permits/keyring';
@@ -25,6 +27,9 @@ Options:
   --state-dir DIR         where the generated secrets and the audit log live (default $XDG_STATE_HOME/guardkernel
                           or ~/.local/state/guardkernel), created with mode 0700
   --audit FILE            audit log file (default <state-dir>/audit.log)
+  --audit-anchor FILE     also keep the audit log's head (seq and MAC) in FILE, outside the state dir, so a
+                          rollback of log and head together is caught (audit verify --anchor-file FILE);
+                          with --redis the head is also kept in Redis
   --auth-token-file FILE  require clients to call auth with the token in this file (at least 16 bytes)
                           (the operator role's token; the same as --operator-token-file)
   --operator-token-file FILE  the token of the operator role (mint permits, reload policy, write the
@@ -57,6 +62,7 @@ export interface ServeArgs {
   policy?: string;
   stateDir?: string;
   audit?: string;
+  auditAnchor?: string;
   authTokenFile?: string;
   operatorTokenFile?: string;
   agentTokenFile?: string;
@@ -96,6 +102,9 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         break;
       case '--audit':
         out.audit = value(i++, a);
+        break;
+      case '--audit-anchor':
+        out.auditAnchor = value(i++, a);
         break;
       case '--auth-token-file':
         out.authTokenFile = value(i++, a);
@@ -222,17 +231,22 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   if (agentToken !== undefined && operatorToken !== undefined && Buffer.compare(agentToken, operatorToken) === 0) throw new Error('the agent and operator tokens must differ');
   const authToken = operatorToken ?? agentToken;
 
-  const audit = new AuditLog({ file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays });
+  // The fleet store is made here (not by the Gate) so the audit log can keep its head in Redis too.
+  const signingKey = Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.alloc(0), 'guardkernel fleet signing key v1', 32));
+  const fleet = args.redis === undefined ? null : FleetStore.redis({ redis: args.redis, prefix: args.redisPrefix, signingKey });
+  const anchors: AuditAnchor[] = [];
+  if (args.auditAnchor !== undefined) anchors.push(new FileAuditAnchor(path.resolve(args.auditAnchor)));
+  if (fleet !== null) anchors.push(new RedisAuditAnchor(fleet, `${os.hostname()}:${auditPath}`));
+  const anchor = anchors.length === 0 ? undefined : anchors.length === 1 ? anchors[0] : new AnchorPair(anchors[0], anchors[1]);
+  const audit = new AuditLog({ file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays, anchor });
   const policy = new PolicyEngine(fs.readFileSync(policyPath, 'utf8'), { audit });
   const stopWatching = args.policy ? policy.watch(policyPath) : () => {};
   const keyring = new Keyring({ keys: { k1: secret }, active: 'k1' });
   const nonceTtlMs = 300_000;
   const velocity = args.maxPerAgent === undefined ? undefined : { maxPerAgent: args.maxPerAgent, windowMs: args.rateWindowMs ?? 60_000 };
-  // The fleet signing key comes from the permit secret, which every server of
+  // The fleet signing key (above) comes from the permit secret, which every server of
   // a fleet shares anyway (a permit issued by one must verify on the others).
-  const signingKey = Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.alloc(0), 'guardkernel fleet signing key v1', 32));
-  const store = args.redis === undefined ? undefined : { redis: args.redis, prefix: args.redisPrefix, signingKey };
-  const gate = new Gate({ policy, keyring, audit, nonceTtlMs, velocity, store, onStoreError: args.onStoreError });
+  const gate = new Gate({ policy, keyring, audit, nonceTtlMs, velocity, store: fleet ?? undefined, onStoreError: args.onStoreError });
   if (gate.store !== null) {
     try {
       await gate.ready(5000);
@@ -253,12 +267,12 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
     operatorToken,
     agentToken,
     operatorUids: args.operatorUids,
-    context: { gate, metrics: {}, auditFile: auditPath, auditKey, policyFile: args.policy ? policyPath : undefined, readFile: (f) => fs.readFileSync(f, 'utf8'), compliance },
+    context: { gate, metrics: {}, auditFile: auditPath, auditKey, auditAnchor: anchor, policyFile: args.policy ? policyPath : undefined, readFile: (f) => fs.readFileSync(f, 'utf8'), compliance },
   });
   await server.listen();
   log(`guardkernel: listening on ${socket} (mode ${(args.socketMode ?? 0o600).toString(8)})`);
   log(`guardkernel: permit secret from ${secretSource}`);
-  log(`guardkernel: audit log ${auditPath} (key ${auditKeyFile})`);
+  log(`guardkernel: audit log ${auditPath} (key ${auditKeyFile})${args.auditAnchor ? `, head anchored in ${path.resolve(args.auditAnchor)}` : ''}${fleet !== null ? ' and in Redis' : ''}`);
   if (gate.store !== null) log(`guardkernel: fleet store redis ${args.redis!.replace(/\/\/[^@/]*@/, '//***@')} (prefix ${gate.store.prefix}, on store error: ${args.onStoreError ?? 'deny'})`);
   log(`guardkernel: policy ${policyPath} (version ${policy.version})${authToken ? '; authentication required' : ''}`);
   return {
@@ -269,6 +283,8 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
       await server.close();
       await gate.close();
       audit.close();
+      await audit.syncAnchor(); // the last head reaches the anchor (Redis is asynchronous)
+      await fleet?.close();
     },
   };
 }
@@ -279,4 +295,23 @@ function readToken(file: string | undefined): Buffer | undefined {
   const token = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'utf8');
   if (token.length < 16) throw new Error(`${file}: the token must be at least 16 bytes`);
   return token;
+}
+
+/** Two anchors kept together (a file and Redis): written to both; read as the one further ahead. */
+class AnchorPair implements AuditAnchor {
+  constructor(
+    private readonly a: AuditAnchor,
+    private readonly b: AuditAnchor,
+  ) {}
+
+  async write(state: AuditAnchorState): Promise<void> {
+    await Promise.all([this.a.write(state), this.b.write(state)]);
+  }
+
+  async read(): Promise<AuditAnchorState | null> {
+    const [x, y] = await Promise.all([this.a.read(), this.b.read()]);
+    if (x === null) return y;
+    if (y === null) return x;
+    return y.seq > x.seq ? y : x;
+  }
 }

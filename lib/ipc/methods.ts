@@ -3,7 +3,7 @@
  * Params are snake_case by name; each method declares them, so a missing or
  * ill-typed field is -32602 naming it.
  */
-import { AuditLog } from '../audit/log';
+import { AuditLog, type AuditAnchor, type AuditAnchorState } from '../audit/log';
 import { carHash, isCarHash } from '../canonical/car';
 import { ComplianceReporter } from '../compliance/reporter';
 import type { ComplianceContext } from '../compliance/types';
@@ -20,6 +20,8 @@ export interface ServiceContext {
   /** The audit log's file and key, for audit_verify. */
   auditFile?: string;
   auditKey?: Uint8Array;
+  /** Where the log's head is also kept (serve --audit-anchor, or Redis in fleet mode): audit_verify checks the log against it. */
+  auditAnchor?: AuditAnchor;
   /** Counters kept by the server. */
   metrics: Record<string, number>;
   /** Policy file the server watches, if any (policy_reload with no params reads it). */
@@ -196,8 +198,18 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     handler: (_p, ctx) => {
       if (ctx.auditFile === undefined || ctx.auditKey === undefined) throw new GuardError(ErrorCodes.AUDIT_UNAVAILABLE, 'No audit log on this server');
       ctx.gate.audit?.flush();
-      const { lastMac: _m, ...r } = AuditLog.verify(ctx.auditFile, ctx.auditKey) as ReturnType<typeof AuditLog.verify> & { lastMac?: string };
-      return r;
+      const file = ctx.auditFile;
+      const key = ctx.auditKey;
+      const run = (anchor: AuditAnchorState | null) => {
+        const { lastMac: _m, ...r } = AuditLog.verify(file, key, { anchor }) as ReturnType<typeof AuditLog.verify> & { lastMac?: string };
+        return r;
+      };
+      if (ctx.auditAnchor === undefined) return run(null);
+      // The log's own anchor first takes what was just flushed, then is read back.
+      // An anchor that cannot be read leaves the check incomplete: not ok, and why.
+      return Promise.resolve(ctx.gate.audit?.syncAnchor())
+        .then(() => ctx.auditAnchor!.read())
+        .then(run, (err: unknown) => ({ ...run(null), ok: false, reason: 'anchor_unavailable', anchorError: err instanceof Error ? err.message : String(err) }));
     },
   },
   compliance_report: {
