@@ -15,16 +15,16 @@
  * blocked) so one client cannot lock out the others, nor shed its own
  * history by reconnecting.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { describe } from '../errors';
-import { AGENT_METHODS, AccessControl, OPEN_METHODS, peerOf, type Role } from './access';
+import { AccessControl, peerOf } from './access';
 import { AuditThrottle } from './audit-throttle';
+import { Sessions } from './sessions';
 import { displaceable, type Connection } from './connection';
 import { decisionJson } from './decision-json';
 import { GateLineReader, carOfLine, type GateLine } from './gate-line';
-import { DEFAULT_LINE_LIMITS, JsonRpcDispatcher, RpcErrors, RpcFault, failureText, type MethodSpec } from './jsonrpc';
+import { DEFAULT_LINE_LIMITS, JsonRpcDispatcher, RpcErrors, failureText, type MethodSpec } from './jsonrpc';
 import { LineReader } from './line-reader';
 import { SERVICE_METHODS, type ServiceContext } from './methods';
 
@@ -99,6 +99,7 @@ export class GuardServer {
   readonly socketPath: string;
   readonly #opts: Required<Omit<GuardServerOptions, 'authToken' | 'operatorToken' | 'agentToken' | 'operatorUids' | 'context' | 'gateLineFastPath'>>;
   readonly #access: AccessControl;
+  readonly #sessions: Sessions;
   /** Refusals a client can repeat at will: one record per client, type and interval (with a count). */
   readonly #refusals: AuditThrottle;
   readonly #context: ServiceContext;
@@ -132,6 +133,7 @@ export class GuardServer {
     }
     this.#refusals = new AuditThrottle(() => this.#context.gate.audit, auditIntervalMs);
     this.#access = new AccessControl({ agentToken, operatorToken: operatorToken ?? authToken, operatorUids, socketMode });
+    this.#sessions = new Sessions(this.#access, this.#refusals, () => this.#context.gate.audit, sessionTtlMs);
     this.socketPath = socketPath;
     this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork, auditIntervalMs, lineDeadlineMs, authDeadlineMs };
     this.#context = context;
@@ -146,11 +148,11 @@ export class GuardServer {
         },
       };
     }
-    methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#auth(p.token as string, conn) };
+    methods.auth = { params: { token: { type: 'string', required: true } }, handler: (p, conn) => this.#sessions.auth(p.token as string, conn) };
     // version also says which role this connection has.
     const version = methods.version.handler;
     methods.version = { ...methods.version, handler: (p, conn) => ({ ...(version(p, conn) as object), role: conn.role }) };
-    this.#dispatcher = new JsonRpcDispatcher(methods, { maxBatch, maxWork: maxLineWork }, (method, conn) => this.#authorize(method, conn));
+    this.#dispatcher = new JsonRpcDispatcher(methods, { maxBatch, maxWork: maxLineWork }, (method, conn) => this.#sessions.authorize(method, conn));
     this.#gateLines = gateLineFastPath && context.gate.store === null ? GateLineReader.create() : null;
   }
 
@@ -361,7 +363,7 @@ export class GuardServer {
       while (conn.queue.length > 0) {
         const line = conn.queue.shift()!;
         const plain = line === null || this.#gateLines === null ? null : this.#gateLines.read(line);
-        let reply = line === null ? INVALID_UTF8_REPLY : plain !== null && this.#hasSession(conn) ? this.#gateCheckLine(plain, line) : this.#dispatcher.handleLine(line, conn);
+        let reply = line === null ? INVALID_UTF8_REPLY : plain !== null && this.#sessions.hasSession(conn) ? this.#gateCheckLine(plain, line) : this.#dispatcher.handleLine(line, conn);
         if (reply instanceof Promise) reply = await reply;
         if (reply !== null) {
           parts.push(reply, '\n');
@@ -396,48 +398,5 @@ export class GuardServer {
       return failureText(JSON.parse(g.id) as string | number, err);
     }
     return '{"jsonrpc":"2.0","id":' + g.id + ',"result":' + result + '}';
-  }
-
-  /** True when methods that need a session may run on this connection now (#authorize's test). */
-  #hasSession(conn: Connection): boolean {
-    if (!this.#access.tokensRequired) return true;
-    const s = conn.session;
-    return s !== null && s.expiresAt > Date.now();
-  }
-
-  /** Throws (an RpcFault) unless this connection may call `method` now: a session where tokens are required, and the role. */
-  #authorize(method: string, conn: Connection): void {
-    if (!OPEN_METHODS.has(method) && !this.#hasSession(conn)) {
-      if (conn.session !== null) {
-        conn.session = null;
-        this.#context.gate.audit?.append('session_expired', 'info', { connection: conn.id });
-      }
-      this.#refusals.note('invalid_session', 'warning', conn.client, { connection: conn.id, method });
-      throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: 'ERR_UNAUTHORIZED' });
-    }
-    if (conn.role !== 'operator' && !AGENT_METHODS.has(method)) {
-      this.#refusals.note('access_denied', 'warning', conn.client, { connection: conn.id, method, role: conn.role });
-      throw new RpcFault(RpcErrors.APPLICATION_ERROR, `Forbidden: ${method} needs the operator role`, { code: 'ERR_FORBIDDEN' });
-    }
-  }
-
-  #auth(token: string, conn: Connection): { session_id: string; expires_at: number; role: Role } {
-    if (!this.#access.tokensRequired) throw new RpcFault(-32001, 'Authentication is not enabled on this server', { code: 'ERR_AUTH_DISABLED' });
-    const now = Date.now();
-    const outcome = this.#access.authenticate(token, conn.client, now);
-    if (!outcome.ok) {
-      if ('blockedForMs' in outcome) {
-        this.#refusals.note('rate_limited', 'warning', conn.client, { connection: conn.id, what: 'auth', retry_after_ms: outcome.blockedForMs });
-        throw new RpcFault(-32002, 'Too many failed attempts: try again later', { code: 'ERR_AUTH_BLOCKED', retry_after_ms: outcome.blockedForMs });
-      }
-      this.#refusals.note('auth_failure', 'warning', conn.client, { connection: conn.id, failures: outcome.failures });
-      throw new RpcFault(-32001, 'Authentication failed', { code: 'ERR_AUTH_FAILED' });
-    }
-    // A token raises the role the peer gave; it never lowers it.
-    if (outcome.role === 'operator') conn.role = 'operator';
-    conn.session = { id: crypto.randomBytes(32).toString('hex'), expiresAt: now + this.#opts.sessionTtlMs };
-    this.#context.gate.audit?.append('auth_success', 'info', { connection: conn.id, client: conn.client, role: conn.role });
-    this.#context.gate.audit?.append('session_created', 'info', { connection: conn.id, expires_at: conn.session.expiresAt });
-    return { session_id: conn.session.id, expires_at: conn.session.expiresAt, role: conn.role };
   }
 }
