@@ -198,6 +198,27 @@ describe.skipIf(!native || !root)('roles by peer uid (SO_PEERCRED; needs root to
   });
 });
 
+describe.skipIf(!native)('new connections per client (peer uid)', () => {
+  test('past its rate (and burst) a client\'s new connections are closed at once; its open ones keep working', async () => {
+    const { socketPath } = await start({ connectionsPerSecond: 1 }); // bursts of 2
+    const first = await connect(socketPath);
+    const second = await connect(socketPath);
+    expect(await first.ping()).toBe('pong');
+    expect(await second.ping()).toBe('pong');
+    // The third, right away, is refused before anything is read.
+    const third = await GuardClient.connect(socketPath, { timeoutMs: 5000 });
+    cleanups.push(() => third.close());
+    await expect(third.ping()).rejects.toThrow(/connection closed|ECONNRESET|EPIPE/);
+    expect(await first.ping()).toBe('pong');
+    expect(((await first.call('metrics')) as Record<string, number>).connections_rate_limited).toBe(1);
+  });
+
+  test('bad values are refused', () => {
+    const context = { gate: new Gate({ policy: POLICY }), metrics: {} };
+    for (const bad of [0, -1, 1.5]) expect(() => new GuardServer({ socketPath: '/tmp/x.sock', context, connectionsPerSecond: bad })).toThrow(RangeError);
+  });
+});
+
 describe.skipIf(native)('auth lockout without peer identity (no addon)', () => {
   test('is per connection: another connection is not blocked by this one', async () => {
     const { socketPath } = await start({ operatorToken: Buffer.from(OPERATOR_TOKEN) });

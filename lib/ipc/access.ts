@@ -60,6 +60,8 @@ export interface AccessOptions {
   operatorUids?: readonly number[];
   /** The socket's file mode: decides the role of a peer the platform does not name. */
   socketMode: number;
+  /** New connections one client (a peer uid) may open per second, sustained; twice that in a burst. */
+  connectionsPerSecond?: number;
 }
 
 interface FailureRecord {
@@ -79,6 +81,9 @@ export class AccessControl {
   readonly #socketMode: number;
   readonly #ownUid: number | null;
   readonly #clients = new Map<string, FailureRecord>();
+  /** Per peer uid: tokens for new connections (milli-tokens, refilled by the ms). */
+  readonly #connectBuckets = new Map<string, { milli: number; at: number }>();
+  readonly #connectRate: number;
 
   constructor(options: AccessOptions) {
     this.#agentDigest = options.agentToken === undefined ? null : digest(options.agentToken);
@@ -86,6 +91,30 @@ export class AccessControl {
     this.#operatorUids = new Set(options.operatorUids ?? []);
     this.#socketMode = options.socketMode;
     this.#ownUid = typeof process.getuid === 'function' ? process.getuid() : null;
+    this.#connectRate = options.connectionsPerSecond ?? 100;
+  }
+
+  /**
+   * True when `client` may open another connection now. Only clients the
+   * kernel names (a uid) are limited: without a peer identity there is no
+   * client to count against, and the connection slots bound the rest.
+   */
+  admitConnection(peer: PeerCredentials | null, now: number): boolean {
+    if (peer === null) return true;
+    const key = `uid:${peer.uid}`;
+    const capacity = this.#connectRate * 2 * 1000;
+    let b = this.#connectBuckets.get(key);
+    if (b === undefined) {
+      if (this.#connectBuckets.size >= MAX_TRACKED_CLIENTS) this.#connectBuckets.clear(); // bounded: a full bucket is what a new one is
+      b = { milli: capacity, at: now };
+      this.#connectBuckets.set(key, b);
+    }
+    // Exact refill: rate tokens per 1000 ms is rate milli-tokens per ms.
+    b.milli = Math.min(capacity, b.milli + Math.max(0, now - b.at) * this.#connectRate);
+    b.at = now;
+    if (b.milli < 1000) return false;
+    b.milli -= 1000;
+    return true;
   }
 
   /** True when clients must authenticate with a token before calling non-open methods. */

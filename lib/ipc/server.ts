@@ -86,6 +86,11 @@ export interface GuardServerOptions {
   /** Where tokens are required: a connection must authenticate within this many ms. Default 10000. */
   authDeadlineMs?: number;
   /**
+   * New connections one client (peer uid) may open per second, with bursts
+   * of twice that; past it a connection is closed at once. Default 100.
+   */
+  connectionsPerSecond?: number;
+  /**
    * Answer plain gate_check lines through the native fast path
    * (lib/ipc/gate-line.ts) where the addon is loaded and the gate is
    * in-process. The replies are the same either way; false is for comparing
@@ -113,9 +118,9 @@ export class GuardServer {
 
   constructor(options: GuardServerOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
-    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork, operatorToken, agentToken, operatorUids, auditIntervalMs = 10_000, lineDeadlineMs = 10_000, authDeadlineMs = 10_000 } = options;
+    const { socketPath, context, socketMode = 0o600, maxLineBytes = 1 << 20, maxConnections = 64, maxInFlight = 32, idleTimeoutMs = 60_000, authToken, sessionTtlMs = 3_600_000, gateLineFastPath = true, maxBatch = DEFAULT_LINE_LIMITS.maxBatch, maxLineWork = DEFAULT_LINE_LIMITS.maxWork, operatorToken, agentToken, operatorUids, auditIntervalMs = 10_000, lineDeadlineMs = 10_000, authDeadlineMs = 10_000, connectionsPerSecond = 100 } = options;
     if (typeof socketPath !== 'string' || socketPath.length === 0) throw new TypeError(`Expected a socket path but received ${describe(socketPath)}`);
-    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1], ['auditIntervalMs', auditIntervalMs, 1], ['lineDeadlineMs', lineDeadlineMs, 1], ['authDeadlineMs', authDeadlineMs, 1]] as const) {
+    for (const [name, v, min] of [['maxLineBytes', maxLineBytes, 64], ['maxConnections', maxConnections, 1], ['maxInFlight', maxInFlight, 1], ['idleTimeoutMs', idleTimeoutMs, 100], ['sessionTtlMs', sessionTtlMs, 1000], ['maxBatch', maxBatch, 1], ['maxLineWork', maxLineWork, 1], ['auditIntervalMs', auditIntervalMs, 1], ['lineDeadlineMs', lineDeadlineMs, 1], ['authDeadlineMs', authDeadlineMs, 1], ['connectionsPerSecond', connectionsPerSecond, 1]] as const) {
       if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for ${name} but received ${describe(v)}`);
     }
     if (typeof gateLineFastPath !== 'boolean') throw new TypeError(`Expected a boolean for gateLineFastPath but received ${describe(gateLineFastPath)}`);
@@ -132,10 +137,10 @@ export class GuardServer {
       throw new TypeError('An agentToken without an operator credential (operatorToken or operatorUids) leaves the server without an operator');
     }
     this.#refusals = new AuditThrottle(() => this.#context.gate.audit, auditIntervalMs);
-    this.#access = new AccessControl({ agentToken, operatorToken: operatorToken ?? authToken, operatorUids, socketMode });
+    this.#access = new AccessControl({ agentToken, operatorToken: operatorToken ?? authToken, operatorUids, socketMode, connectionsPerSecond });
     this.#sessions = new Sessions(this.#access, this.#refusals, () => this.#context.gate.audit, sessionTtlMs);
     this.socketPath = socketPath;
-    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork, auditIntervalMs, lineDeadlineMs, authDeadlineMs };
+    this.#opts = { socketPath, socketMode, maxLineBytes, maxConnections, maxInFlight, idleTimeoutMs, sessionTtlMs, maxBatch, maxLineWork, auditIntervalMs, lineDeadlineMs, authDeadlineMs, connectionsPerSecond };
     this.#context = context;
     const methods: Record<string, MethodSpec<Connection>> = {};
     for (const [name, spec] of Object.entries(SERVICE_METHODS)) {
@@ -238,8 +243,15 @@ export class GuardServer {
       this.#context.metrics.connections_displaced = (this.#context.metrics.connections_displaced ?? 0) + 1;
       this.#drop(victim);
     }
-    const id = this.#nextId++;
     const peer = peerOf(socket);
+    if (!this.#access.admitConnection(peer, Date.now())) {
+      // Reconnecting fast does not buy more guesses or slots: refused before anything is read.
+      this.#context.metrics.connections_rate_limited = (this.#context.metrics.connections_rate_limited ?? 0) + 1;
+      this.#refusals.note('rate_limited', 'warning', `uid:${peer!.uid}`, { what: 'connect' });
+      socket.destroy();
+      return;
+    }
+    const id = this.#nextId++;
     let reader: LineReader | null = null;
     const conn: Connection = {
       id,
