@@ -10,7 +10,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog, Gate, GuardClient, GuardServer, Keyring, RpcCallError, SERVICE_METHODS, backends, carHash } from '../lib/index';
 import { AGENT_METHODS } from '../lib/ipc/access';
 import { repoRoot } from './helpers';
-import { startChild } from './child';
+import { runSync, startChild } from './child';
 
 const POLICY = { version: 1, mode: 'enforce', actions: { file_read: { constraints: { resource: { glob: '/srv/**' } } }, shell_exec: { require_approval: true } } };
 const car = { action_type: 'shell_exec', agent_id: 'agent-1' };
@@ -144,9 +144,17 @@ describe('roles', () => {
 });
 
 const root = typeof process.getuid === 'function' && process.getuid() === 0;
+const NOBODY = 65534;
+/** Why a client cannot run as another uid here (null: it can): root is needed, and that uid must be able to read this checkout. */
+function otherUidMissing(): string | null {
+  if (!native) return 'no addon: no peer identity';
+  if (!root) return 'not root: cannot run a client as another uid';
+  const r = runSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))})`], { uid: NOBODY, gid: NOBODY, stdio: 'ignore', timeout: 30_000 });
+  return r.status === 0 ? null : `uid ${NOBODY} cannot load ${repoRoot}/dist (a parent directory it may not enter?)`;
+}
+const otherUid = otherUidMissing();
 
-describe.skipIf(!native || !root)('roles by peer uid (SO_PEERCRED; needs root to run a client as another uid)', () => {
-  const NOBODY = 65534;
+describe.skipIf(otherUid !== null)(`roles by peer uid (SO_PEERCRED; a client run as uid ${NOBODY})${otherUid === null ? '' : ` — skipped: ${otherUid}`}`, () => {
   /** Runs a GuardClient as uid `uid` in a child process (async: the server is in this process); returns what each call gave. */
   async function asUser(uid: number, socketPath: string): Promise<Record<string, unknown>> {
     const script = `
