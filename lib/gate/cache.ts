@@ -271,7 +271,7 @@ export class DecisionCache {
 
   /** Stores a policy decision; an existing entry for `carHash` is replaced. */
   put(carHash: string, value: CachePutValue): void {
-    const { code, reason, version, ttl } = this.#prepare(carHash, value);
+    const { code, reason, version, ttl } = this.#prepare(value);
     const expiresAt = this.#clock() + ttl;
     if (this.#handle !== null) {
       this.#native!.cachePut(this.#handle, carHash, code, version, expiresAt, reason);
@@ -279,16 +279,17 @@ export class DecisionCache {
     }
     const lru = this.#lru;
     if (lru === null) return this.#closed();
-    lru.put(carHash, { decision: code, reason, policyVersion: version, expiresAt });
+    lru.put(checkKey(carHash), { decision: code, reason, policyVersion: version, expiresAt });
   }
 
   /** Throws what `put` would throw for these arguments, and stores nothing (a caller audits between the two). */
   checkPut(carHash: string, value: CachePutValue): void {
-    this.#prepare(carHash, value);
+    checkKey(carHash);
+    this.#prepare(value);
   }
 
-  #prepare(carHash: string, value: CachePutValue): { code: number; reason: string; version: number; ttl: number } {
-    checkKey(carHash);
+  /** The value's checks; the key is checked by the addon on the native path, by checkKey on the JS path. */
+  #prepare(value: CachePutValue): { code: number; reason: string; version: number; ttl: number } {
     if (typeof value !== 'object' || value === null) {
       throw new TypeError(`Expected an object for value but received ${describe(value)}`);
     }
