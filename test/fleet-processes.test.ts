@@ -122,7 +122,7 @@ describe.skipIf(!redisAvailable)('fleet mode across guardkernel serve processes'
     }
     await until(async () => (await deny.client.gateCheck({ car, nonce: `after-${Date.now()}` })).decision === 'allow', 10_000);
     // Its head is anchored in Redis too: verified once that connection is back (until then: anchor_unavailable).
-    await until(async () => ((await local.client.call('audit_verify')) as { ok: boolean }).ok, 10_000);
+    await until(async () => ((await local.client.call('audit_verify')) as { ok: boolean }).ok, 30_000);
     expect(await local.client.call('audit_verify')).toMatchObject({ ok: true });
     const log = fs.readFileSync(path.join(local.state, 'audit.log'), 'utf8');
     expect(log).toContain('"type":"store_unavailable"');
