@@ -138,3 +138,58 @@ redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2], 'mac', ARGV[5])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 0
 `;
+
+/**
+ * Opens an approval request: one compare-and-set on the pointer from a CAR
+ * hash to the request that stands for it. Only if the pointer still holds
+ * the id the caller read (ARGV[1]; '' for none) and no record has this id
+ * yet: writes the record, points the CAR key at it, indexes it (by
+ * requested_at, for listing oldest first, and by the instant its keys expire,
+ * for trimming), drops from both indexes up to 256 ids whose keys have
+ * expired, and announces the change. Records are stored as given (sealed by
+ * the process when there is a signing key; checked by the processes, not
+ * here).
+ * KEYS: CAR pointer, record, index, expiry index. ARGV: expected pointer
+ * ('' none), id, stored record, TTL in ms, requested_at, expiry score (now +
+ * TTL in the caller's clock), now (trim cutoff), channel, message.
+ * Returns 1 when written, 0 when the pointer moved or the id is taken.
+ */
+export const APPROVAL_CREATE_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if cur then return 0 end
+elseif cur ~= ARGV[1] then
+  return 0
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[2])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[7], 'LIMIT', 0, 256)
+if #gone > 0 then
+  redis.call('ZREM', KEYS[3], unpack(gone))
+  redis.call('ZREM', KEYS[4], unpack(gone))
+end
+redis.call('PUBLISH', ARGV[8], ARGV[9])
+return 1
+`;
+
+/**
+ * Replaces an approval record, only if the stored value is byte-identical
+ * to the one the caller read (compare-and-set), and announces the change.
+ * The CAR pointer's expiry follows the record's while it points at it.
+ * KEYS: record, CAR pointer, index, expiry index. ARGV: expected stored
+ * value, new stored value, TTL in ms, id, requested_at, expiry score,
+ * channel, message. Returns 1 when replaced, 0 when the record changed (or
+ * is gone).
+ */
+export const APPROVAL_REPLACE_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return 1
+`;

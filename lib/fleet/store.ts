@@ -19,7 +19,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { sha256Hex } from '../crypto/hash';
-import { GATE_STEPS_LUA, POLICY_PUBLISH_LUA, QUARANTINE_SET_LUA } from './scripts';
+import { APPROVAL_CREATE_LUA, APPROVAL_REPLACE_LUA, GATE_STEPS_LUA, POLICY_PUBLISH_LUA, QUARANTINE_SET_LUA } from './scripts';
 
 /** Where a component keeps its shared state. */
 export type StoreOption = 'memory' | FleetStore | RedisStoreSpec;
@@ -67,7 +67,7 @@ export interface FleetStoreStatus {
 /** A message on the events channel. `o` is the sender's origin id. */
 export interface FleetEvent {
   o: string;
-  t: 'quarantine' | 'policy' | 'cache';
+  t: 'quarantine' | 'policy' | 'cache' | 'approval';
   [field: string]: unknown;
 }
 
@@ -75,6 +75,8 @@ interface ScriptClient extends Redis {
   gkGateSteps(steps: string): Promise<number[]>;
   gkQuarantineSet(key: string, agent: string, record: string, channel: string, message: string): Promise<string | null>;
   gkPolicyPublish(key: string, version: number, doc: string, channel: string, message: string, mac: string): Promise<number>;
+  gkApprovalCreate(carKey: string, recordKey: string, indexKey: string, expiryKey: string, expected: string, id: string, record: string, ttlMs: number, requestedAt: number, expiryScore: number, now: number, channel: string, message: string): Promise<number>;
+  gkApprovalReplace(recordKey: string, carKey: string, indexKey: string, expiryKey: string, expected: string, record: string, ttlMs: number, id: string, requestedAt: number, expiryScore: number, channel: string, message: string): Promise<number>;
 }
 
 const DEFAULT_PREFIX = 'guardkernel:';
@@ -175,6 +177,8 @@ export class FleetStore extends EventEmitter {
     cmd.defineCommand('gkGateSteps', { numberOfKeys: 0, lua: GATE_STEPS_LUA });
     cmd.defineCommand('gkQuarantineSet', { numberOfKeys: 1, lua: QUARANTINE_SET_LUA });
     cmd.defineCommand('gkPolicyPublish', { numberOfKeys: 1, lua: POLICY_PUBLISH_LUA });
+    cmd.defineCommand('gkApprovalCreate', { numberOfKeys: 4, lua: APPROVAL_CREATE_LUA });
+    cmd.defineCommand('gkApprovalReplace', { numberOfKeys: 4, lua: APPROVAL_REPLACE_LUA });
     this.#cmd = cmd as ScriptClient;
     // The subscriber may queue its SUBSCRIBE until connected; it sends no checks.
     // It subscribes itself on every 'ready' (below, failures caught): ioredis's
