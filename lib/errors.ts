@@ -17,6 +17,12 @@ export const ErrorCodes = {
   STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
   /** A synchronous call on an object whose state lives in a fleet store: use the async form. */
   STORE_ASYNC: 'ERR_STORE_ASYNC',
+  /** The caller's credential may not do this (wrong role, self-approval, not an approver). */
+  FORBIDDEN: 'ERR_FORBIDDEN',
+  /** No approval request has this id (or it was forgotten after it ended). */
+  APPROVAL_NOT_FOUND: 'ERR_APPROVAL_NOT_FOUND',
+  /** The approval request is no longer pending: it cannot be decided again. */
+  APPROVAL_CLOSED: 'ERR_APPROVAL_CLOSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

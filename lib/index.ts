@@ -67,6 +67,10 @@ export { PolicyEngine, type PolicyDecision, type PolicyEngineOptions, type Polic
 export { FleetStore, type FleetStoreStatus, type OnStoreError, type RedisStoreSpec, type StoreOption } from './fleet/store';
 export { RedisAuditAnchor } from './fleet/audit-anchor';
 export { Gate, type GateDecision, type GateOptions, type GateRequest, type GateSource } from './gate/gate';
+export { ApprovalBook, type ApprovalBookOptions, type WaitOptions as ApprovalWaitOptions } from './gate/approvals/book';
+export { FleetApprovalBook } from './gate/approvals/fleet-book';
+export { ApprovalWebhook, signWebhook, verifyWebhookSignature, type ApprovalWebhookOptions } from './gate/approvals/webhook';
+export type { ApprovalEvent, ApprovalRequest, ApprovalStatus, ApprovalVote, ApprovalWaitResult } from './gate/approvals/types';
 export { GuardServer, type GuardServerOptions } from './ipc/server';
 export { GuardClient, RpcCallError, type GuardClientOptions } from './ipc/client';
 export { SERVICE_METHODS, type ServiceContext } from './ipc/methods';

@@ -48,10 +48,18 @@ Options:
   --redis-prefix P        namespace of the keys and events channel in Redis (default guardkernel:)
   --on-store-error MODE   when Redis cannot answer: deny (default, fail closed) or local (this server's
                           in-process stores decide; a store_unavailable event is audited)
+  --approval-webhook URL  POST each new approval request and each resolution to URL (http or https) as
+                          JSON, signed: header guardkernel-signature: t=<unix s>,v1=<hex HMAC-SHA256 of
+                          "<t>.<body>">; retried with backoff; failures are counted and audited
+  --approval-webhook-secret-file FILE  the webhook's signing secret (>= 32 bytes; default
+                          GUARD_WEBHOOK_SECRET (base64) or <state-dir>/webhook.key, generated with mode 0600)
   --max-per-agent N       rate limit: N checks per agent per --rate-window-ms (default: no limit)
   --rate-window-ms MS     the rate limit window (default 60000)
   --help                  this text
 
+Approvals: a rule with require_approval answers pending and opens an approval request (guardkernel
+approvals list|show|approve|deny). Open requests and decisions are kept in <state-dir>/approvals.jsonl
+(with --redis, in Redis) and survive a restart.
 Secrets: the permit HMAC secret is GUARD_HMAC_SECRET (base64, >= 32 bytes) or <state-dir>/hmac.key,
 generated on first start with mode 0600; the audit key is <state-dir>/audit.key, likewise.
 SIGINT/SIGTERM: stop accepting, finish in-flight requests, flush the audit log, remove the socket, exit 0.
@@ -74,6 +82,8 @@ export interface ServeArgs {
   onStoreError?: 'deny' | 'local';
   maxPerAgent?: number;
   rateWindowMs?: number;
+  approvalWebhook?: string;
+  approvalWebhookSecretFile?: string;
 }
 
 function positiveInt(v: string, flag: string, max: number): number {
@@ -142,6 +152,21 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         out.onStoreError = v;
         break;
       }
+      case '--approval-webhook': {
+        const v = value(i++, a);
+        let url: URL | null = null;
+        try {
+          url = new URL(v);
+        } catch {
+          url = null;
+        }
+        if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`--approval-webhook must be an http:// or https:// URL, not ${JSON.stringify(v)}`);
+        out.approvalWebhook = v;
+        break;
+      }
+      case '--approval-webhook-secret-file':
+        out.approvalWebhookSecretFile = value(i++, a);
+        break;
       case '--max-per-agent':
         out.maxPerAgent = positiveInt(value(i++, a), a, 1_000_000);
         break;
@@ -160,6 +185,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   }
   if (out.redisPrefix !== undefined && out.redis === undefined) throw new Error('--redis-prefix needs --redis');
   if (out.onStoreError !== undefined && out.redis === undefined) throw new Error('--on-store-error needs --redis');
+  if (out.approvalWebhookSecretFile !== undefined && out.approvalWebhook === undefined) throw new Error('--approval-webhook-secret-file needs --approval-webhook');
   if (out.rateWindowMs !== undefined && out.maxPerAgent === undefined) throw new Error('--rate-window-ms needs --max-per-agent');
   return out;
 }
@@ -246,7 +272,26 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const velocity = args.maxPerAgent === undefined ? undefined : { maxPerAgent: args.maxPerAgent, windowMs: args.rateWindowMs ?? 60_000 };
   // The fleet signing key (above) comes from the permit secret, which every server of
   // a fleet shares anyway (a permit issued by one must verify on the others).
-  const gate = new Gate({ policy, keyring, audit, nonceTtlMs, velocity, store: fleet ?? undefined, onStoreError: args.onStoreError });
+  let webhook: { url: string; secret: Buffer } | undefined;
+  let webhookSecretSource = '';
+  if (args.approvalWebhook !== undefined) {
+    if (args.approvalWebhookSecretFile !== undefined) {
+      webhook = { url: args.approvalWebhook, secret: secretFile(path.resolve(args.approvalWebhookSecretFile)).secret };
+      webhookSecretSource = path.resolve(args.approvalWebhookSecretFile);
+    } else if (process.env.GUARD_WEBHOOK_SECRET) {
+      webhook = { url: args.approvalWebhook, secret: Buffer.from(process.env.GUARD_WEBHOOK_SECRET, 'base64') };
+      if (webhook.secret.length < 32) throw new Error('GUARD_WEBHOOK_SECRET must decode to at least 32 bytes');
+      webhookSecretSource = 'GUARD_WEBHOOK_SECRET';
+    } else {
+      const file = path.join(stateDir, 'webhook.key');
+      const s = secretFile(file);
+      webhook = { url: args.approvalWebhook, secret: s.secret };
+      webhookSecretSource = `${file}${s.generated ? ' (generated now)' : ''}`;
+    }
+  }
+  // Approval requests: in Redis for a fleet, else journaled in the state directory (they survive a restart).
+  const approvalsFile = path.join(stateDir, 'approvals.jsonl');
+  const gate = new Gate({ policy, keyring, audit, nonceTtlMs, velocity, store: fleet ?? undefined, onStoreError: args.onStoreError, approvals: fleet === null ? { journal: approvalsFile } : {}, webhook });
   if (gate.store !== null) {
     try {
       await gate.ready(5000);
@@ -275,6 +320,7 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   log(`guardkernel: audit log ${auditPath} (key ${auditKeyFile})${args.auditAnchor ? `, head anchored in ${path.resolve(args.auditAnchor)}` : ''}${fleet !== null ? ' and in Redis' : ''}`);
   if (gate.store !== null) log(`guardkernel: fleet store redis ${args.redis!.replace(/\/\/[^@/]*@/, '//***@')} (prefix ${gate.store.prefix}, on store error: ${args.onStoreError ?? 'deny'})`);
   log(`guardkernel: policy ${policyPath} (version ${policy.version})${authToken ? '; authentication required' : ''}`);
+  log(`guardkernel: approval requests ${fleet === null ? `in ${approvalsFile}` : 'in Redis'}${webhook !== undefined ? `; webhook ${new URL(webhook.url).origin} (secret from ${webhookSecretSource})` : ''}`);
   return {
     server,
     paths: { socket, stateDir, audit: auditPath, secret: secretSource, auditKey: auditKeyFile, policy: policyPath },

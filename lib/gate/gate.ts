@@ -15,7 +15,13 @@
  * trip per check, one pipeline per batch); the sync `check` throws
  * ERR_STORE_ASYNC rather than decide from this process's state alone.
  */
+import { EventEmitter } from 'node:events';
 import type { AuditLog } from '../audit/log';
+import { ApprovalBook, type ApprovalBookOptions } from './approvals/book';
+import { FleetApprovalBook } from './approvals/fleet-book';
+import { ApprovalJournal } from './approvals/journal';
+import { ApprovalWebhook, type ApprovalWebhookOptions } from './approvals/webhook';
+import type { ApprovalEvent } from './approvals/types';
 import type { Car } from '../canonical/car';
 import { DecisionCache } from './cache';
 import { ErrorCodes, GuardError, describe } from '../errors';
@@ -67,9 +73,18 @@ export interface GateOptions {
   store?: StoreOption;
   /** When Redis cannot answer a check: `deny` (default, fail closed) or `local` (this process's stores decide; a security event is logged). */
   onStoreError?: OnStoreError;
+  /**
+   * Approval requests for `pending` decisions (on by default, in memory; in
+   * Redis for a fleet gate). `journal`: a file that keeps them across
+   * restarts (`serve` uses its state directory). `false`: no approval stage,
+   * a pending stays a bare pending.
+   */
+  approvals?: (ApprovalBookOptions & { journal?: string }) | false;
+  /** POST each new approval request and each resolution, signed (see ApprovalWebhook). */
+  webhook?: ApprovalWebhookOptions | ApprovalWebhook;
 }
 
-export class Gate {
+export class Gate extends EventEmitter {
   readonly policy: PolicyEngine;
   readonly keyring: Keyring | undefined;
   readonly cache: DecisionCache | null;
@@ -87,8 +102,19 @@ export class Gate {
   readonly #pipeline: GatePipeline;
   #closed = false;
   readonly #ownsQuarantine: boolean;
+  /**
+   * Approval requests: list, get, approve, deny, wait. In-process gates
+   * answer at once (await works too); a fleet gate's answers are promises.
+   */
+  readonly approvals: ApprovalBook | FleetApprovalBook | null;
+  readonly #webhook: ApprovalWebhook | null;
+  readonly #ownsWebhook: boolean;
+  readonly #journal: ApprovalJournal | null = null;
+  /** `approval` listeners that threw (their errors are not the gate's: counted, audited). */
+  approvalListenerErrors = 0;
 
   constructor(options: GateOptions) {
+    super();
     if (typeof options !== 'object' || options === null || options.policy === undefined) {
       throw new TypeError(`Expected options with a policy for Gate but received ${describe(options)}`);
     }
@@ -121,6 +147,25 @@ export class Gate {
       this.#fleetChecks = new FleetGateChecks(fleet, this.replay, this.velocity, this.keyring, nonceTtlMs, clock);
       this.#policySync = new FleetPolicySync(fleet, this.policy, this.cache, audit);
     }
+    const approvals = options.approvals ?? {};
+    if (approvals !== false && (typeof approvals !== 'object' || approvals === null)) throw new TypeError(`Expected approvals as options or false but received ${describe(approvals)}`);
+    const webhook = options.webhook;
+    this.#ownsWebhook = webhook !== undefined && !(webhook instanceof ApprovalWebhook);
+    this.#webhook = webhook === undefined ? null : webhook instanceof ApprovalWebhook ? webhook : new ApprovalWebhook({ audit, ...webhook });
+    const announce = (event: ApprovalEvent) => this.#announce(event);
+    if (approvals === false) this.approvals = null;
+    else if (fleet !== null) {
+      if (approvals.journal !== undefined) throw new TypeError('A fleet gate keeps approval requests in Redis: drop approvals.journal');
+      this.approvals = new FleetApprovalBook(fleet, { audit, announce }, clock);
+    } else {
+      let restored: ReturnType<typeof ApprovalJournal.open>['requests'] = [];
+      if (approvals.journal !== undefined) {
+        const opened = ApprovalJournal.open(approvals.journal);
+        this.#journal = opened.journal;
+        restored = opened.requests;
+      }
+      this.approvals = new ApprovalBook({ audit, journal: this.#journal ?? undefined, announce }, clock, approvals, restored);
+    }
     let quota: { agents: NonceQuota; clients: NonceQuota } | null = null;
     if (nonceQuota !== false) {
       if (nonceQuota !== undefined && (typeof nonceQuota !== 'object' || nonceQuota === null)) throw new TypeError(`Expected nonceQuota as { perAgent?, perClient } or false but received ${describe(nonceQuota)}`);
@@ -145,7 +190,24 @@ export class Gate {
       fleetChecks: this.#fleetChecks,
       policySync: this.#policySync,
       closed: () => this.#closed || (fleet !== null && fleet.closed),
+      approvals: this.approvals instanceof ApprovalBook ? this.approvals : null,
+      fleetApprovals: this.approvals instanceof FleetApprovalBook ? this.approvals : null,
     });
+  }
+
+  /** Tells `approval` listeners and the webhook; a listener's throw is not the gate's failure. */
+  #announce(event: ApprovalEvent): void {
+    try {
+      this.emit('approval', event);
+    } catch (err) {
+      this.approvalListenerErrors++;
+      try {
+        this.audit?.append('approval_listener_failed', 'warning', { approval_id: event.request.id, event: event.type, error: err instanceof Error ? err.message : String(err) });
+      } catch {
+        // the change itself was recorded; a closed log cannot take this note
+      }
+    }
+    this.#webhook?.send(event);
   }
 
   /** The shared store, or null for an in-process gate. */
@@ -178,6 +240,9 @@ export class Gate {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.approvals?.close();
+    this.#journal?.close();
+    if (this.#ownsWebhook) await this.#webhook?.close();
     this.#policySync?.close();
     if (this.#ownsQuarantine) this.quarantine.close();
     const owned = this.#ownedStore;
@@ -201,9 +266,9 @@ export class Gate {
    * hashed from its JSON text (lib/ipc/gate-line.ts). `loadCar` gives the
    * whole CAR when the policy must read it.
    */
-  checkParsed(carHash: string, agentId: string, actionType: string, loadCar: () => Car): GateDecision {
+  checkParsed(carHash: string, agentId: string, actionType: string, loadCar: () => Car, requester?: string): GateDecision {
     if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');
-    return this.#pipeline.checkParsed(carHash, { action_type: actionType, agent_id: agentId }, loadCar);
+    return this.#pipeline.checkParsed(carHash, { action_type: actionType, agent_id: agentId }, loadCar, requester);
   }
 
   /**

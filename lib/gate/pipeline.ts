@@ -21,8 +21,9 @@ import type { NonceQuota } from './nonce-quota';
 import type { Quarantine } from './quarantine';
 import type { ReplayDetector } from '../permits/replay';
 import type { VelocityGuard } from './velocity';
+import type { PendingCheck, Resolution } from './approvals/transitions';
 
-export type GateSource = 'validation' | 'quarantine' | 'velocity' | 'replay' | 'permit' | 'cache' | 'policy' | 'error';
+export type GateSource = 'validation' | 'quarantine' | 'velocity' | 'replay' | 'permit' | 'cache' | 'policy' | 'approval' | 'error';
 
 export interface GateDecision {
   decision: 'allow' | 'deny' | 'pending';
@@ -36,6 +37,10 @@ export interface GateDecision {
   confidence: number;
   /** With a velocity deny: when to retry. */
   retry_after_ms?: number;
+  /** A pending decision's approval request (and the decisions an approval made). */
+  approval_id?: string;
+  /** When that request (and a grant of it) ends. */
+  approval_expires_at?: number;
 }
 
 export interface GateRequest {
@@ -43,6 +48,12 @@ export interface GateRequest {
   permit?: string;
   nonce?: string;
   sessionId?: string;
+  /**
+   * The credential that asks (the IPC server passes the connection's token
+   * role or peer uid): recorded in an approval request this check opens, and
+   * never accepted as its approver.
+   */
+  requester?: string;
   /**
    * Who is asking, where the caller knows (the IPC server passes its client:
    * the peer uid or the connection): a request nonce then counts against
@@ -70,7 +81,13 @@ export interface PipelineParts {
   policySync: FleetPolicySync | null;
   /** True once the gate (or its store) is closed: a fleet gate then denies everything. */
   closed: () => boolean;
+  /** The approval stage: in-process (sync) or fleet (async, after the pipeline's Redis step). */
+  approvals: { resolve(check: PendingCheck): Resolution | null } | null;
+  fleetApprovals: { resolve(check: PendingCheck): Promise<Resolution | null> } | null;
 }
+
+/** A pending decision's approval check, for the fleet path to resolve after the synchronous stages. */
+const pendingChecks = new WeakMap<GateDecision, PendingCheck>();
 
 /** Marks a request that is not an object (check() reports it as an internal error deny). */
 const REQUEST_NOT_OBJECT = new Error('request is not an object');
@@ -120,8 +137,8 @@ export class GatePipeline {
    * CAR, and `loadCar()` for the policy, which reads the whole CAR only when
    * the cache does not answer.
    */
-  checkParsed(hash: string, stub: Car, loadCar: () => Car): GateDecision {
-    return this.checkHashed({ car: stub }, hash, undefined, loadCar);
+  checkParsed(hash: string, stub: Car, loadCar: () => Car, requester?: string): GateDecision {
+    return this.checkHashed(requester === undefined ? { car: stub } : { car: stub, requester }, hash, undefined, loadCar);
   }
 
   /** Many requests in-process: hashed in one native call, then `check`'s stages each in order. */
@@ -201,7 +218,9 @@ export class GatePipeline {
           const q = this.quarantineStage(car, hashed, trust);
           if (q !== null) d = q;
           else if (p === undefined) d = this.deny('quarantine', 'agent was quarantined when the check began', hashed, trust);
-          else d = this.afterChecks(results !== undefined ? checks.finish(p, result ?? null) : this.storeFailure(storeError, request, hashed), car, hashed, trust);
+          else d = this.afterChecks(results !== undefined ? checks.finish(p, result ?? null) : this.storeFailure(storeError, request, hashed), car, hashed, trust, undefined, undefined, request);
+          const pending = pendingChecks.get(d);
+          if (pending !== undefined) d = this.approvalDecision(await this.p.fleetApprovals!.resolve(pending), pending, trust);
         }
       } catch (err) {
         d = this.errorDeny(err, hashed, trust);
@@ -251,7 +270,7 @@ export class GatePipeline {
     try {
       const car = request.car as Car;
       trust = this.p.policy.trustScore(car.agent_id);
-      d = this.quarantineStage(car, hash, trust) ?? this.afterChecks(this.localChecks(request, car.agent_id, hash, false), car, hash, trust, cacheNow, loadCar);
+      d = this.quarantineStage(car, hash, trust) ?? this.afterChecks(this.localChecks(request, car.agent_id, hash, false), car, hash, trust, cacheNow, loadCar, request);
     } catch (err) {
       d = this.errorDeny(err, hash, trust);
     }
@@ -333,42 +352,88 @@ export class GatePipeline {
   }
 
   /**
-   * The decision once the store-backed checks have spoken: their deny, a
-   * permit's allow, or cache and policy. `cacheNow`: a batch's instant on the
+   * The decision once the store-backed checks have spoken: their deny, or
+   * cache and policy, then the approval stage for a `pending`. A valid permit
+   * is an approval, not an exemption: it turns a `pending` into an allow for
+   * its CAR and changes no other answer. `cacheNow`: a batch's instant on the
    * cache's clock (undefined: the cache reads its clock). `loadCar`: the
    * whole CAR for the policy, where `car` holds only action_type and agent_id.
    */
-  private afterChecks(outcome: ChecksOutcome, car: Car, hash: string, trust: number, cacheNow?: number, loadCar?: () => Car): GateDecision {
+  private afterChecks(outcome: ChecksOutcome, car: Car, hash: string, trust: number, cacheNow?: number, loadCar?: () => Car, request?: GateRequest): GateDecision {
     if (outcome.kind === 'deny') {
       const d = this.deny(outcome.source, outcome.reason, hash, trust);
       if (outcome.retryAfterMs !== undefined) d.retry_after_ms = outcome.retryAfterMs;
       return d;
     }
-    if (outcome.kind === 'permit') {
-      // A valid permit authorizes exactly this CAR; it is never cached.
-      const c = outcome.claims;
-      return { decision: 'allow', source: 'permit', reason: `permit ${c.jti} (${c.use})`, car_hash: hash, policy_version: this.p.policy.version, trust_score: trust, confidence: 1 };
-    }
+    const permit = outcome.kind === 'permit' ? outcome.claims : null;
     const version = this.p.policy.version;
+    let whole: Car | undefined;
+    const full = () => (whole ??= loadCar === undefined ? car : loadCar());
     // A fleet gate that is not hearing invalidations does not trust its cache.
     // A min_trust decision is cached only when made with enough trust, and
     // served only while the agent still has it.
     if (this.p.cache !== null && (this.p.fleet === null || this.p.fleet.subscribed) && this.p.policy.meetsMinTrust(car.action_type, trust)) {
       const hit = cacheNow === undefined ? this.p.cache.get(hash, version) : this.p.cache.getAt(hash, version, cacheNow);
       if (hit !== undefined) {
-        return { decision: hit.decision, source: 'cache', reason: hit.reason ?? 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
+        const d: GateDecision = { decision: hit.decision, source: 'cache', reason: hit.reason ?? 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
+        // A pending (put by an operator) still goes to a person.
+        return d.decision === 'pending' ? this.pendingStage(d, permit, full(), hash, request) : d;
       }
     }
-    const p = this.p.policy.evaluate(loadCar === undefined ? car : loadCar());
+    const p = this.p.policy.evaluate(full());
     if (p.quarantine) this.p.quarantine.quarantine(car.agent_id, `policy: ${p.reason}`);
     const confidence = p.matched_rule === null || p.would_be !== undefined ? 0.5 : 1;
-    // Only decisions a rule made are cached: a cached decision is served with
-    // confidence 1, so a default or an audit/permissive override (0.5) is
-    // decided afresh each time rather than served with a confidence it lacks.
-    if (this.p.cache !== null && p.cacheable && confidence === 1 && p.policy_version === version) {
+    // Only final decisions a rule made are cached: a cached decision is served
+    // with confidence 1, so a default or an audit/permissive override (0.5) is
+    // decided afresh each time rather than served with a confidence it lacks;
+    // a pending is the approval stage's each time.
+    if (this.p.cache !== null && p.cacheable && confidence === 1 && p.policy_version === version && p.decision !== 'pending') {
       this.p.cache.put(hash, { decision: p.decision, reason: p.reason, policyVersion: p.policy_version });
     }
-    return { decision: p.decision, source: 'policy', reason: p.reason, car_hash: hash, policy_version: p.policy_version, trust_score: p.trust_score, confidence };
+    const d: GateDecision = { decision: p.decision, source: 'policy', reason: p.reason, car_hash: hash, policy_version: p.policy_version, trust_score: p.trust_score, confidence };
+    return d.decision === 'pending' ? this.pendingStage(d, permit, full(), hash, request) : d;
+  }
+
+  /**
+   * A `pending`: a permit for this CAR allows it; else the approval stage
+   * (in-process now; in fleet mode marked for checkBatchFleet, which awaits
+   * Redis). Without approvals configured, the pending stands as it is.
+   */
+  private pendingStage(d: GateDecision, permit: { jti: string; use: string } | null, car: Car, hash: string, request?: GateRequest): GateDecision {
+    if (permit !== null) return { decision: 'allow', source: 'permit', reason: `permit ${permit.jti} (${permit.use}) approves: ${d.reason}`, car_hash: hash, policy_version: d.policy_version, trust_score: d.trust_score, confidence: 1 };
+    const settings = this.p.policy.approvalOf(car.action_type);
+    if (settings === undefined || (this.p.approvals === null && this.p.fleetApprovals === null)) return d;
+    const check: PendingCheck = {
+      carHash: hash,
+      car: car as unknown as Record<string, unknown>,
+      sessionId: typeof request?.sessionId === 'string' ? request.sessionId : null,
+      requester: typeof request?.requester === 'string' ? request.requester : null,
+      rule: car.action_type,
+      policyVersion: d.policy_version,
+      settings,
+      now: this.p.clock(),
+    };
+    if (this.p.approvals === null) {
+      pendingChecks.set(d, check);
+      return d;
+    }
+    return this.approvalDecision(this.p.approvals.resolve(check), check, d.trust_score);
+  }
+
+  /** The answer the approval stage gives: pending with the request's id, a granted request's one allow, a denied request's deny. */
+  private approvalDecision(res: Resolution | null, c: PendingCheck, trust: number): GateDecision {
+    const base = { car_hash: c.carHash, policy_version: c.policyVersion, trust_score: trust, confidence: 1 };
+    if (res === null) return { decision: 'deny', source: 'approval', reason: 'too many open approval requests (for this agent or in all; fail closed)', ...base };
+    if (res.kind === 'use') {
+      const r = res.request;
+      return { decision: 'allow', source: 'approval', reason: `approval ${r.id} granted by ${r.decided_by ?? 'an approver'} (used once)`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
+    }
+    if (res.kind === 'denied') {
+      const r = res.request;
+      return { decision: 'deny', source: 'approval', reason: `approval ${r.id} denied by ${r.decided_by ?? 'an approver'}${r.reason === null ? '' : `: ${r.reason}`}`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
+    }
+    const r = res.kind === 'pending' ? res.request : res.next;
+    return { decision: 'pending', source: 'policy', reason: `rule ${c.rule} requires approval: request ${r.id}`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
   }
 
   private deny(source: GateSource, reason: string, hash: string | null, trust: number): GateDecision {

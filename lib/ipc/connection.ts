@@ -29,6 +29,12 @@ export interface Connection {
   pendingBytes: () => number;
   /** Runs when the current unfinished line must be finished by (null: none pending). */
   lineTimer: NodeJS.Timeout | null;
+  /** The credential it speaks with: `token:<role>` once a token authenticated it, else `uid:N` or `connection:N`. */
+  identity: string;
+  /** approval_wait calls whose replies will come later (out of order). */
+  waits: number;
+  /** Set by a handler while the current line runs: its reply is written when it comes, not in order. */
+  detachNext: boolean;
 }
 
 /** The connection a newcomer may displace, oldest first (a Set iterates in insertion order); null: none. */

@@ -17,7 +17,7 @@ const KEYS = ['decision', 'source', 'reason', 'car_hash', 'policy_version', 'tru
 const quote = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"');
 // Decisions and sources come from small fixed sets (lib/gate/pipeline.ts):
 // their JSON is known, and a Map lookup of a constant string is cheaper than the escape scan.
-const KNOWN = new Map(['allow', 'deny', 'pending', 'validation', 'quarantine', 'velocity', 'replay', 'permit', 'cache', 'policy', 'error'].map((s) => [s, JSON.stringify(s)]));
+const KNOWN = new Map(['allow', 'deny', 'pending', 'validation', 'quarantine', 'velocity', 'replay', 'permit', 'cache', 'policy', 'approval', 'error'].map((s) => [s, JSON.stringify(s)]));
 const quoteKnown = (s: string): string => KNOWN.get(s) ?? quote(s);
 
 function hasDecisionShape(d: GateDecision): boolean {

@@ -14,6 +14,8 @@ import { VERSION } from '../version';
 import type { MethodSpec } from './jsonrpc';
 import { RawJson, RpcErrors, RpcFault } from './jsonrpc';
 import { decisionJson } from './decision-json';
+import type { ApprovalRequest } from '../gate/approvals/types';
+import { MAX_WAIT_MS } from '../gate/approvals/book';
 
 export interface ServiceContext {
   gate: Gate;
@@ -35,6 +37,48 @@ export interface ServiceContext {
    * against its share of the nonce store.
    */
   client?: string;
+  /** The caller's credential (`token:<role>`, else `uid:N`, else `connection:N`): a gate check's requester, an approval's approver. Set with client. */
+  identity?: string;
+  /** The caller's role. Set with client. */
+  role?: 'agent' | 'operator';
+  /**
+   * Lets the reply to this call come later than the replies after it (an
+   * approval_wait must not hold up the connection's other calls); false when
+   * the connection or server already has as many waits as it may. Set with client.
+   */
+  detach?: () => boolean;
+}
+
+function needApprovals(ctx: ServiceContext) {
+  if (ctx.gate.approvals === null) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, 'Approvals are disabled on this server');
+  return ctx.gate.approvals;
+}
+
+/**
+ * The agent role may read and wait on the requests its own credential made;
+ * any other is refused (audited), as an operator method would be.
+ */
+function checkOwner(ctx: ServiceContext, r: ApprovalRequest, method: string): ApprovalRequest {
+  if (ctx.role === 'operator' || (r.requester !== null && r.requester === ctx.identity)) return r;
+  ctx.gate.audit?.append('access_denied', 'warning', { method, approval_id: r.id, client: ctx.client ?? null, role: ctx.role ?? null, why: 'not the credential that made the request' });
+  throw new GuardError(ErrorCodes.FORBIDDEN, `Forbidden: ${method} on a request another credential made needs the operator role`);
+}
+
+/** An approve or deny over the socket: the approver is the caller's credential; a refused vote is audited. */
+function vote(ctx: ServiceContext, method: 'approve' | 'deny', p: Record<string, unknown>): Promise<ApprovalRequest> {
+  const book = needApprovals(ctx);
+  const approver = ctx.identity ?? 'operator';
+  const run = async () => {
+    try {
+      return await book[method](p.id as string, { approver, reason: p.reason as string | undefined });
+    } catch (err) {
+      if (err instanceof GuardError && err.code === ErrorCodes.FORBIDDEN) {
+        ctx.gate.audit?.append('approval_refused', 'warning', { approval_id: p.id, approver, op: method, why: err.message });
+      }
+      throw err;
+    }
+  };
+  return run();
 }
 
 function hashFrom(p: Record<string, unknown>): string {
@@ -143,7 +187,7 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     params: { car: { type: 'object', required: true }, permit: { type: 'string' }, nonce: { type: 'string' }, session_id: { type: 'string' } },
     handler: (p, ctx) => {
       ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + 1;
-      const request = { car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined, client: ctx.client };
+      const request = { car: p.car as Record<string, unknown>, permit: p.permit as string | undefined, nonce: p.nonce as string | undefined, sessionId: p.session_id as string | undefined, client: ctx.client, requester: ctx.identity };
       return ctx.gate.store === null ? new RawJson(decisionJson(ctx.gate.check(request))) : ctx.gate.checkAsync(request).then((d) => new RawJson(decisionJson(d)));
     },
   },
@@ -156,10 +200,37 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
       ctx.metrics.gate_checks = (ctx.metrics.gate_checks ?? 0) + reqs.length;
       const requests = reqs.map((r) => {
         const o = (typeof r === 'object' && r !== null ? r : {}) as Record<string, unknown>;
-        return { car: o.car as Record<string, unknown>, permit: o.permit as string | undefined, nonce: o.nonce as string | undefined, sessionId: o.session_id as string | undefined, client: ctx.client };
+        return { car: o.car as Record<string, unknown>, permit: o.permit as string | undefined, nonce: o.nonce as string | undefined, sessionId: o.session_id as string | undefined, client: ctx.client, requester: ctx.identity };
       });
       if (ctx.gate.store !== null) return ctx.gate.checkBatchAsync(requests).then((decisions) => ({ decisions }));
       return { decisions: ctx.gate.checkBatch(requests) };
+    },
+  },
+  approval_list: {
+    params: { status: { type: 'string' } },
+    handler: (p, ctx) => Promise.resolve(needApprovals(ctx).list(p.status === undefined ? undefined : { status: p.status as 'pending' })).then((approvals) => ({ approvals })),
+  },
+  approval_get: {
+    params: { id: { type: 'string', required: true } },
+    handler: (p, ctx) => Promise.resolve(needApprovals(ctx).get(p.id as string)).then((r) => checkOwner(ctx, r, 'approval_get')),
+  },
+  approval_approve: { params: { id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => vote(ctx, 'approve', p) },
+  approval_deny: { params: { id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => vote(ctx, 'deny', p) },
+  approval_wait: {
+    params: { id: { type: 'string', required: true }, timeout_ms: { type: 'integer' } },
+    handler: (p, ctx) => {
+      const book = needApprovals(ctx);
+      const id = p.id as string;
+      const timeoutMs = p.timeout_ms as number | undefined;
+      if (timeoutMs !== undefined && (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS)) throw new RpcFault(RpcErrors.INVALID_PARAMS, `Invalid params: timeout_ms must be in [0, ${MAX_WAIT_MS}]`, { field: 'timeout_ms' });
+      if (ctx.detach !== undefined && !ctx.detach()) throw new RpcFault(RpcErrors.APPLICATION_ERROR, 'Too many approval waits open on this connection or server: wait on fewer at once', { code: 'ERR_LIMIT' });
+      // Ownership first (and the id checked), then the wait, off the connection's order.
+      return Promise.resolve(book.get(id))
+        .then((r) => checkOwner(ctx, r, 'approval_wait'))
+        .then((r) => {
+          if (r.status !== 'pending' || timeoutMs === 0) return r.status === 'pending' ? { ...r, timed_out: true } : r;
+          return book.wait(id, { timeoutMs });
+        });
     },
   },
   policy_get: { handler: (_p, ctx) => ({ version: ctx.gate.policy.version, mode: ctx.gate.policy.mode, document: ctx.gate.policy.document }) },

@@ -39,6 +39,9 @@ const REPLY_FLUSH_BYTES = 8192;
 
 /** How long a connection that sent an oversized line is drained before it is closed. */
 const LINGER_MS = 2000;
+/** approval_wait replies one connection, and the server, may owe at once. */
+const MAX_WAITS_PER_CONNECTION = 16;
+const MAX_WAITS = 1024;
 /** The answer to a line that is not valid UTF-8: a parse error, as for any line that is not JSON. */
 const INVALID_UTF8_REPLY = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrors.PARSE_ERROR, message: 'Parse error: the line is not valid UTF-8' } });
 
@@ -115,6 +118,8 @@ export class GuardServer {
   #server: net.Server | null = null;
   #nextId = 1;
   #closing = false;
+  /** approval_wait replies outstanding, all connections. */
+  #waits = 0;
 
   constructor(options: GuardServerOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options but received ${describe(options)}`);
@@ -148,8 +153,13 @@ export class GuardServer {
         params: spec.params,
         cost: spec.cost,
         handler: (p, conn) => {
-          this.#context.client = conn.client; // read synchronously by the handler (nonce quota per client)
-          return spec.handler(p, this.#context);
+          // Read synchronously by the handler: nonce quota per client, requester and approver, detached waits.
+          const ctx = this.#context;
+          ctx.client = conn.client;
+          ctx.identity = conn.identity;
+          ctx.role = conn.role;
+          ctx.detach = () => this.#detach(conn);
+          return spec.handler(p, ctx);
         },
       };
     }
@@ -264,10 +274,16 @@ export class GuardServer {
       role: this.#access.roleOfPeer(peer),
       pendingBytes: () => reader?.buffered ?? 0,
       lineTimer: null,
+      identity: peer !== null ? `uid:${peer.uid}` : `connection:${id}`,
+      waits: 0,
+      detachNext: false,
     };
     this.#connections.add(conn);
     this.#context.metrics.connections_total = (this.#context.metrics.connections_total ?? 0) + 1;
-    socket.setTimeout(this.#opts.idleTimeoutMs, () => socket.destroy());
+    // A connection waiting on an approval is not idle.
+    socket.setTimeout(this.#opts.idleTimeoutMs, () => {
+      if (conn.waits === 0) socket.destroy();
+    });
     // Where tokens are required, a connection has authDeadlineMs to authenticate.
     const authTimer = this.#access.tokensRequired
       ? setTimeout(() => {
@@ -375,8 +391,12 @@ export class GuardServer {
       while (conn.queue.length > 0) {
         const line = conn.queue.shift()!;
         const plain = line === null || this.#gateLines === null ? null : this.#gateLines.read(line);
-        let reply = line === null ? INVALID_UTF8_REPLY : plain !== null && this.#sessions.hasSession(conn) ? this.#gateCheckLine(plain, line) : this.#dispatcher.handleLine(line, conn);
-        if (reply instanceof Promise) reply = await reply;
+        conn.detachNext = false;
+        let reply = line === null ? INVALID_UTF8_REPLY : plain !== null && this.#sessions.hasSession(conn) ? this.#gateCheckLine(plain, line, conn) : this.#dispatcher.handleLine(line, conn);
+        if (reply instanceof Promise && conn.detachNext) {
+          this.#later(conn, reply);
+          reply = null;
+        } else if (reply instanceof Promise) reply = await reply;
         if (reply !== null) {
           parts.push(reply, '\n');
           pending += reply.length + 1;
@@ -392,6 +412,30 @@ export class GuardServer {
     }
   }
 
+  /** Reserves a detached reply (an approval_wait) for `conn`; false past 16 per connection or 1024 in all. */
+  #detach(conn: Connection): boolean {
+    if (conn.waits >= MAX_WAITS_PER_CONNECTION || this.#waits >= MAX_WAITS) return false;
+    conn.detachNext = true;
+    return true;
+  }
+
+  /** Writes a detached reply whenever it comes (JSON-RPC matches replies by id, not order). */
+  #later(conn: Connection, reply: Promise<string | null>): void {
+    conn.waits++;
+    this.#waits++;
+    const done = () => {
+      conn.waits--;
+      this.#waits--;
+    };
+    reply.then(
+      (text) => {
+        done();
+        if (text !== null && !conn.socket.destroyed && !conn.socket.writableEnded) conn.socket.write(text + '\n');
+      },
+      () => done(),
+    );
+  }
+
   async #drain(conn: Connection): Promise<void> {
     while (conn.busy || conn.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
   }
@@ -400,12 +444,12 @@ export class GuardServer {
    * The reply to a plain gate_check line (GateLineReader took it): what the
    * dispatcher and the gate_check method answer for it, byte for byte.
    */
-  #gateCheckLine(g: GateLine, line: string): string {
+  #gateCheckLine(g: GateLine, line: string, conn: Connection): string {
     const metrics = this.#context.metrics;
     metrics.gate_checks = (metrics.gate_checks ?? 0) + 1;
     let result: string;
     try {
-      result = decisionJson(this.#context.gate.checkParsed(g.carHash, g.agentId, g.actionType, () => carOfLine(line)));
+      result = decisionJson(this.#context.gate.checkParsed(g.carHash, g.agentId, g.actionType, () => carOfLine(line), conn.identity));
     } catch (err) {
       return failureText(JSON.parse(g.id) as string | number, err);
     }

@@ -56,6 +56,7 @@ export class Sessions {
     }
     // A token raises the role the peer gave; it never lowers it.
     if (outcome.role === 'operator') conn.role = 'operator';
+    conn.identity = `token:${outcome.role}`;
     conn.session = { id: crypto.randomBytes(32).toString('hex'), expiresAt: now + this.sessionTtlMs };
     this.audit()?.append('auth_success', 'info', { connection: conn.id, client: conn.client, role: conn.role });
     this.audit()?.append('session_created', 'info', { connection: conn.id, expires_at: conn.session.expiresAt });

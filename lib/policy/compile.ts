@@ -47,7 +47,37 @@ export interface CompiledRule {
   deny: IdentityMatcher | undefined;
   constraints: CompiledConstraint[];
   requireApproval: boolean;
+  /** Approval settings of a require_approval rule (the policy's defaults filled in). */
+  approval: RuleApproval;
   onViolation: OnViolation;
+}
+
+/** How a rule's approval requests are decided and shown. */
+export interface RuleApproval {
+  /** The rule's `approvers` globs as written (null: any operator), and their matcher. */
+  approvers: string[] | null;
+  approverMatcher: IdentityMatcher | null;
+  minApprovals: number;
+  ttlMs: number;
+  /** CAR fields shown to approvers as digests (the policy's list and the rule's), split into segments. */
+  redact: string[][];
+}
+
+/** Default lifetime of an approval request: 15 minutes. */
+export const DEFAULT_APPROVAL_TTL_MS = 15 * 60_000;
+const MAX_APPROVAL_TTL_MS = 7 * 24 * 3_600_000;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A policy duration (integer ms, or `15m`-style text: the schema checked the form) in ms, within [1 s, 7 d]. */
+function durationMs(path: string, v: unknown): number {
+  let ms: number;
+  if (typeof v === 'number') ms = v;
+  else {
+    const m = /^([1-9][0-9]*)(ms|s|m|h|d)$/.exec(v as string)!;
+    ms = Number(m[1]) * UNIT_MS[m[2]];
+  }
+  if (ms < 1000 || ms > MAX_APPROVAL_TTL_MS) throw new CompileError(path, `must be between 1s and 7d (got ${ms} ms)`);
+  return ms;
 }
 
 export interface CompiledPolicy {
@@ -311,6 +341,8 @@ export function compilePolicy(doc: Record<string, unknown>): CompiledPolicy {
     }
   };
   const rules = new Map<string, CompiledRule>();
+  const defaultTtl = doc.approval_ttl === undefined ? DEFAULT_APPROVAL_TTL_MS : durationMs('approval_ttl', doc.approval_ttl);
+  const policyRedact = (doc.redact ?? []) as string[];
   for (const [actionType, raw] of Object.entries((doc.actions ?? {}) as Record<string, Record<string, unknown>>)) {
     const at = `actions.${actionType}`;
     const constraints = Object.entries((raw.constraints ?? {}) as Record<string, Record<string, unknown>>).map(([field, spec]) =>
@@ -323,6 +355,13 @@ export function compilePolicy(doc: Record<string, unknown>): CompiledPolicy {
       deny: raw.deny_identities === undefined ? undefined : compileIds(`${at}.deny_identities`, raw.deny_identities as string[]),
       constraints,
       requireApproval: raw.require_approval === true,
+      approval: {
+        approvers: raw.approvers === undefined ? null : [...(raw.approvers as string[])],
+        approverMatcher: raw.approvers === undefined ? null : compileIds(`${at}.approvers`, raw.approvers as string[]),
+        minApprovals: (raw.min_approvals as number | undefined) ?? 1,
+        ttlMs: raw.approval_ttl === undefined ? defaultTtl : durationMs(`${at}.approval_ttl`, raw.approval_ttl),
+        redact: [...new Set([...policyRedact, ...((raw.redact ?? []) as string[])])].map((f) => f.split('.')),
+      },
       onViolation: (raw.on_violation as OnViolation | undefined) ?? 'block',
     });
   }

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { CompileError, compilePolicy, type CompiledPolicy, type Mode, type OnViolation } from './compile';
+import { CompileError, compilePolicy, type CompiledPolicy, type Mode, type OnViolation, type RuleApproval } from './compile';
 import { schemaError } from './schema';
 
 export type { Mode, OnViolation } from './compile';
@@ -207,6 +207,12 @@ export class PolicyEngine extends EventEmitter {
   meetsMinTrust(actionType: string, trust: number): boolean {
     const min = this.#policy?.rules.get(actionType)?.minTrust;
     return min === undefined || trust >= min;
+  }
+
+  /** The approval settings of the active rule for `actionType` when it requires approval (undefined otherwise). */
+  approvalOf(actionType: string): RuleApproval | undefined {
+    const rule = this.#policy?.rules.get(actionType);
+    return rule?.requireApproval ? rule.approval : undefined;
   }
 
   /** Evaluates a (validated) CAR against the active policy. */

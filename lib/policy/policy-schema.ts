@@ -25,6 +25,17 @@ const constraint = {
   },
 } as const;
 
+/** A duration: integer milliseconds, or a string with a unit (`90s`, `15m`, `2h`, `1d`, `500ms`). */
+const duration = {
+  anyOf: [
+    { type: 'integer', minimum: 1000, maximum: 604800000 },
+    { type: 'string', pattern: '^[1-9][0-9]{0,8}(ms|s|m|h|d)$' },
+  ],
+} as const;
+
+/** Dotted CAR field paths (as constraint keys). */
+const fieldPaths = { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z0-9_$-]+(\\.[A-Za-z0-9_$-]+)*$' } } as const;
+
 const rule = {
   type: 'object',
   additionalProperties: false,
@@ -38,6 +49,11 @@ const rule = {
       additionalProperties: constraint,
     },
     require_approval: { type: 'boolean' },
+    /** Who may approve this rule's requests (identity globs over approver credentials); default any operator. */
+    approvers: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', minLength: 1 } },
+    min_approvals: { type: 'integer', minimum: 1, maximum: 16 },
+    approval_ttl: duration,
+    redact: fieldPaths,
     on_violation: { enum: ['block', 'quarantine', 'warn', 'allow'] },
   },
 } as const;
@@ -68,6 +84,10 @@ export const POLICY_SCHEMA = {
         recovery_per_hour: { type: 'number', minimum: 0 },
       },
     },
+    /** How long an approval request (and its grant) stands. Default 15 min. */
+    approval_ttl: duration,
+    /** CAR fields an approver sees only as digests. */
+    redact: fieldPaths,
     actions: { type: 'object', additionalProperties: rule },
   },
 } as const;

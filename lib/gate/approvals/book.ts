@@ -1,0 +1,302 @@
+/**
+ * ApprovalBook: the approval requests of an in-process gate. Every change is
+ * audited first, then written to the journal (when the book has one: `serve`
+ * keeps it in its state directory), then applied, then announced (the gate's
+ * `approval` event, waiters, the webhook). A change whose audit record or
+ * journal line cannot be written is not made: the check fails closed.
+ *
+ * Bounded: open requests in all and per agent (past either, a new request is
+ * not opened and the check is denied), and ended requests kept for listing.
+ */
+import type { AuditLog } from '../../audit/log';
+import { ErrorCodes, GuardError, describe } from '../../errors';
+import { APPROVAL_ID, approve, auditOf, deny, expire, isDue, resolvePending, type PendingCheck, type Resolution, type Vote } from './transitions';
+import type { ApprovalEvent, ApprovalRequest, ApprovalStatus, ApprovalWaitResult } from './types';
+
+/** Where changes go besides the book itself. */
+export interface ApprovalSinks {
+  audit?: AuditLog;
+  /** Durable record: `write` must not return before the line is on disk. */
+  journal?: { write(r: ApprovalRequest): void };
+  /** Announcements (the gate's `approval` event and the webhook); must not throw. */
+  announce: (event: ApprovalEvent) => void;
+}
+
+export interface ApprovalBookOptions {
+  /** Open (pending or granted) requests at once. Default 10000. */
+  maxOpen?: number;
+  /** Open requests one agent may have. Default 100. */
+  maxOpenPerAgent?: number;
+  /** Ended requests kept for listing (oldest forgotten first). Default 10000. */
+  maxEnded?: number;
+}
+
+export interface WaitOptions {
+  /** Default 30000; at most 3600000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'granted', 'denied', 'expired', 'used']);
+export const MAX_WAIT_MS = 3_600_000;
+
+export function checkId(id: unknown): string {
+  if (typeof id !== 'string' || !APPROVAL_ID.test(id)) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, `Expected an approval id ("apr_" + 22 base64url characters) but received ${describe(id)}`);
+  return id;
+}
+
+export function checkWaitTimeout(timeoutMs: unknown): number {
+  if (timeoutMs === undefined) return 30_000;
+  if (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) < 0 || (timeoutMs as number) > MAX_WAIT_MS) {
+    throw new GuardError(ErrorCodes.INVALID_ARGUMENT, `Expected timeoutMs as an integer in [0, ${MAX_WAIT_MS}] but received ${describe(timeoutMs)}`);
+  }
+  return timeoutMs as number;
+}
+
+export function checkStatusFilter(options: unknown): ApprovalStatus | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, `Expected { status? } but received ${describe(options)}`);
+  const status = (options as { status?: unknown }).status;
+  if (status !== undefined && (typeof status !== 'string' || !STATUSES.has(status))) {
+    throw new GuardError(ErrorCodes.INVALID_ARGUMENT, `Expected status as one of ${[...STATUSES].join(', ')} but received ${describe(status)}`);
+  }
+  return status as ApprovalStatus | undefined;
+}
+
+export function checkVote(vote: unknown): Vote {
+  if (typeof vote !== 'object' || vote === null) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, `Expected { approver, reason? } but received ${describe(vote)}`);
+  return vote as Vote;
+}
+
+/** Copies out: callers never hold the book's own records. */
+const copy = (r: ApprovalRequest): ApprovalRequest => structuredClone(r);
+
+export class ApprovalBook {
+  readonly #requests = new Map<string, ApprovalRequest>();
+  /** CAR hash -> the id of the request that stands for it. */
+  readonly #byCar = new Map<string, string>();
+  readonly #openPerAgent = new Map<string, number>();
+  #open = 0;
+  /** Ended ids in the order they ended (Map order), for forgetting the oldest. */
+  readonly #ended = new Map<string, true>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #sinks: ApprovalSinks;
+  readonly #clock: () => number;
+  readonly #maxOpen: number;
+  readonly #maxOpenPerAgent: number;
+  readonly #maxEnded: number;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Infinity;
+  #closed = false;
+
+  constructor(sinks: ApprovalSinks, clock: () => number, options: ApprovalBookOptions = {}, restored: readonly ApprovalRequest[] = []) {
+    const { maxOpen = 10_000, maxOpenPerAgent = 100, maxEnded = 10_000 } = options;
+    for (const [name, v] of [['maxOpen', maxOpen], ['maxOpenPerAgent', maxOpenPerAgent], ['maxEnded', maxEnded]] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`Expected a positive integer for ${name} but received ${describe(v)}`);
+    }
+    this.#sinks = sinks;
+    this.#clock = clock;
+    this.#maxOpen = maxOpen;
+    this.#maxOpenPerAgent = maxOpenPerAgent;
+    this.#maxEnded = maxEnded;
+    // Restored from the journal, oldest first: the latest request per CAR stands.
+    for (const r of [...restored].sort((a, b) => a.requested_at - b.requested_at)) this.#put(r);
+    this.#schedule();
+  }
+
+  /** Requests, oldest first; `status` filters. Ended ones are kept a while (maxEnded). */
+  list(options?: { status?: ApprovalStatus }): ApprovalRequest[] {
+    const status = checkStatusFilter(options);
+    this.sweep();
+    const out: ApprovalRequest[] = [];
+    for (const r of this.#requests.values()) if (status === undefined || r.status === status) out.push(copy(r));
+    return out.sort((a, b) => a.requested_at - b.requested_at);
+  }
+
+  /** One request. Throws ERR_APPROVAL_NOT_FOUND for an id the book does not hold. */
+  get(id: string): ApprovalRequest {
+    return copy(this.#current(checkId(id)));
+  }
+
+  /** Counts `approver`'s approval; granted once the rule's min_approvals distinct approvers agree. Returns the request after. */
+  approve(id: string, vote: { approver: string; reason?: string }): ApprovalRequest {
+    const r = this.#current(checkId(id));
+    return copy(this.#change(r, approve(r, checkVote(vote), this.#clock())));
+  }
+
+  /** Denies the request: its CAR is denied until the request expires. Returns the request after. */
+  deny(id: string, vote: { approver: string; reason?: string }): ApprovalRequest {
+    const r = this.#current(checkId(id));
+    return copy(this.#change(r, deny(r, checkVote(vote), this.#clock())));
+  }
+
+  /**
+   * Resolves with the request once it is no longer pending (granted, denied,
+   * expired, used), or after `timeoutMs` with the pending request and
+   * `timed_out: true`. An aborted `signal` rejects with its reason.
+   */
+  wait(id: string, options: WaitOptions = {}): Promise<ApprovalWaitResult> {
+    try {
+      checkId(id);
+      if (typeof options !== 'object' || options === null) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, `Expected wait options but received ${describe(options)}`);
+      const timeoutMs = checkWaitTimeout(options.timeoutMs);
+      const { signal } = options;
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      const now = this.#current(id);
+      if (now.status !== 'pending') return Promise.resolve(copy(now));
+      return new Promise<ApprovalWaitResult>((resolve, reject) => {
+        let set = this.#waiters.get(id);
+        if (set === undefined) this.#waiters.set(id, (set = new Set()));
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', aborted);
+          set!.delete(wake);
+          if (set!.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
+        };
+        const wake = () => {
+          const r = this.#requests.get(id);
+          if (r !== undefined && r.status === 'pending' && !this.#closed) return;
+          done();
+          if (r === undefined) reject(new GuardError(ErrorCodes.APPROVAL_NOT_FOUND, `approval ${id} was forgotten while waiting`));
+          else resolve(copy(r));
+        };
+        const aborted = () => {
+          done();
+          reject(signal!.reason);
+        };
+        const timer = setTimeout(() => {
+          done();
+          const r = this.#requests.get(id);
+          if (r === undefined) reject(new GuardError(ErrorCodes.APPROVAL_NOT_FOUND, `no approval request ${id}`));
+          else resolve(r.status === 'pending' ? { ...copy(r), timed_out: true } : copy(r));
+        }, timeoutMs);
+        set.add(wake);
+        signal?.addEventListener('abort', aborted, { once: true });
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The gate's approval stage for a `pending` policy decision (see
+   * transitions.resolvePending). Throws when a change cannot be recorded;
+   * returns null when the book is full (the gate denies).
+   */
+  resolve(check: PendingCheck): Resolution | null {
+    const id = this.#byCar.get(check.carHash);
+    let existing = id === undefined ? null : (this.#requests.get(id) ?? null);
+    if (existing !== null && isDue(existing, check.now)) existing = this.#change(existing, expire(existing, check.now));
+    const res = resolvePending(existing, check);
+    if (res.kind === 'use') this.#change(res.request, res.next);
+    else if (res.kind === 'open') {
+      if (res.close !== null) this.#change(existing!, res.close);
+      const agent = res.next.agent_id;
+      if (this.#open >= this.#maxOpen || (this.#openPerAgent.get(agent) ?? 0) >= this.#maxOpenPerAgent) return null;
+      this.#change(null, res.next);
+    }
+    return res;
+  }
+
+  /** Expires every request whose time is up (runs on a timer too; call it where the clock is injected). */
+  sweep(): void {
+    const now = this.#clock();
+    for (const r of [...this.#requests.values()]) if (isDue(r, now)) this.#change(r, expire(r, now));
+    this.#schedule();
+  }
+
+  get openCount(): number {
+    return this.#open;
+  }
+
+  /** Stops the expiry timer; waiters resolve with the request as it stands. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    for (const set of [...this.#waiters.values()]) for (const wake of [...set]) wake();
+  }
+
+  #current(id: string): ApprovalRequest {
+    const r = this.#requests.get(id);
+    if (r === undefined) throw new GuardError(ErrorCodes.APPROVAL_NOT_FOUND, `no approval request ${id}`);
+    if (isDue(r, this.#clock())) return this.#change(r, expire(r, this.#clock()));
+    return r;
+  }
+
+  /** Records, then applies, then announces one change. `before` null: a new request. */
+  #change(before: ApprovalRequest | null, after: ApprovalRequest): ApprovalRequest {
+    const { type, fields } = auditOf(after);
+    this.#sinks.audit?.append(type, after.status === 'denied' || after.status === 'expired' ? 'warning' : 'info', fields);
+    this.#sinks.journal?.write(after);
+    if (before !== null && isOpen(before.status)) this.#countOpen(before.agent_id, -1);
+    this.#put(after);
+    if (before === null || before.status !== after.status) {
+      const event = eventType(after.status);
+      if (event !== null) this.#sinks.announce({ type: event, request: copy(after) });
+      const set = this.#waiters.get(after.id);
+      if (set !== undefined) for (const wake of [...set]) wake();
+    }
+    this.#schedule();
+    return after;
+  }
+
+  #put(r: ApprovalRequest): void {
+    this.#requests.set(r.id, r);
+    const standing = this.#byCar.get(r.car_hash);
+    if (standing === undefined || standing === r.id || (this.#requests.get(standing)?.requested_at ?? -1) <= r.requested_at) this.#byCar.set(r.car_hash, r.id);
+    if (isOpen(r.status)) this.#countOpen(r.agent_id, 1);
+    else {
+      this.#ended.delete(r.id);
+      this.#ended.set(r.id, true);
+      while (this.#ended.size > this.#maxEnded) {
+        const oldest = this.#ended.keys().next().value as string;
+        this.#ended.delete(oldest);
+        const gone = this.#requests.get(oldest);
+        this.#requests.delete(oldest);
+        if (gone !== undefined && this.#byCar.get(gone.car_hash) === oldest) this.#byCar.delete(gone.car_hash);
+      }
+    }
+  }
+
+  #countOpen(agent: string, delta: number): void {
+    this.#open += delta;
+    const n = (this.#openPerAgent.get(agent) ?? 0) + delta;
+    if (n <= 0) this.#openPerAgent.delete(agent);
+    else this.#openPerAgent.set(agent, n);
+  }
+
+  /** One unref'd timer at the earliest expiry of an open request (capped at a minute: the clock may be injected). */
+  #schedule(): void {
+    if (this.#closed) return;
+    let next = Infinity;
+    for (const r of this.#requests.values()) if (isOpen(r.status) && r.expires_at < next) next = r.expires_at;
+    if (next === this.#timerAt && this.#timer !== null) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = next;
+    if (next === Infinity) return;
+    const delay = Math.min(60_000, Math.max(5, next - this.#clock()));
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Infinity;
+      try {
+        this.sweep();
+      } catch {
+        // An audit log or journal that refuses: try again in a second (the
+        // next access also expires it, and fails closed there).
+        this.#timer = setTimeout(() => this.#schedule(), 1000);
+        this.#timer.unref();
+      }
+    }, delay);
+    this.#timer.unref();
+  }
+}
+
+function isOpen(s: ApprovalStatus): boolean {
+  return s === 'pending' || s === 'granted';
+}
+
+function eventType(s: ApprovalStatus): ApprovalEvent['type'] | null {
+  return s === 'pending' ? 'requested' : s;
+}
