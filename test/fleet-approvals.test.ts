@@ -33,8 +33,8 @@ async function fleet(p: string, signed = true): Promise<FleetStore> {
   return s;
 }
 
-function approvals(s: FleetStore, options?: ConstructorParameters<typeof FleetApprovalStore>[1]): FleetApprovalStore {
-  const a = new FleetApprovalStore(s, options);
+function approvals(s: FleetStore, options?: ConstructorParameters<typeof FleetApprovalStore>[1]): FleetApprovalStore<ApprovalRequest> {
+  const a = new FleetApprovalStore<ApprovalRequest>(s, options);
   books.push(a);
   return a;
 }

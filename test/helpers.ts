@@ -64,3 +64,20 @@ export async function until(what: () => boolean | Promise<boolean>, ms = 3000): 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/**
+ * Gate decisions with their approval ids replaced by their order of first
+ * appearance (`apr#1`, ...) and no expiry instant: two gates fed the same
+ * requests open requests with different random ids at different instants,
+ * and compare equal this way while "the same request again" still shows.
+ */
+export function sameApprovals<T>(decisions: T[]): T[] {
+  const seen = new Map<string, string>();
+  return decisions.map((d) => {
+    const o = d as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null || typeof o.approval_id !== 'string') return d;
+    const { approval_id: id, approval_expires_at: _at, ...rest } = o;
+    if (!seen.has(id as string)) seen.set(id as string, `apr#${seen.size + 1}`);
+    return { ...rest, approval_id: seen.get(id as string) } as T;
+  });
+}

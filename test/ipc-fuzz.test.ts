@@ -40,7 +40,8 @@ const audits: AuditLog[] = [];
 function makeGate(name: string): Gate {
   const audit = new AuditLog({ file: path.join(dir, `${name}.log`), key: crypto.randomBytes(32) });
   audits.push(audit);
-  return new Gate({ policy: POLICY, audit, clock, velocity: { maxPerAgent: 150, windowMs: 60_000 } });
+  // No approval stage: two gates would open requests with different random ids (test/approvals-ipc.test.ts covers it on the socket).
+  return new Gate({ policy: POLICY, audit, clock, velocity: { maxPerAgent: 150, windowMs: 60_000 }, approvals: false });
 }
 afterAll(() => {
   for (const a of audits) a.close();

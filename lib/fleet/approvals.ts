@@ -35,12 +35,26 @@
 import { EventEmitter } from 'node:events';
 import { canonicalizeJson, isCarHash } from '../canonical/car';
 import { describe } from '../errors';
-import type { ApprovalRequest, ApprovalStatus } from '../gate/approvals/types';
 import type { FleetEvent, FleetStore } from './store';
 
 /** `apr_` + 22 base64url characters (128 random bits). */
 const APPROVAL_ID = /^apr_[A-Za-z0-9_-]{22}$/;
-const STATUSES: ReadonlySet<string> = new Set<ApprovalStatus>(['pending', 'granted', 'denied', 'expired', 'used']);
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'granted', 'denied', 'expired', 'used']);
+
+/**
+ * What this store reads of an approval record (the gate's R,
+ * lib/gate/approvals/types.ts, which sits a layer above, has these and more):
+ * it keeps the whole record and checks only these fields.
+ */
+export interface StoredApproval {
+  id: string;
+  status: string;
+  car_hash: string;
+  car: Record<string, unknown>;
+  requested_at: number;
+  expires_at: number;
+  approvals: unknown[];
+}
 
 /** A stored record (sealed, in bytes) above this is refused, on write and on read. */
 export const MAX_APPROVAL_RECORD_BYTES = 256 * 1024;
@@ -66,7 +80,7 @@ export interface ApprovalListOptions {
 }
 
 /** The shape checks shared by reads (a record from Redis) and writes (a record from the book). */
-function isRecord(v: unknown): v is ApprovalRequest {
+function isRecord(v: unknown): v is StoredApproval {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const r = v as Record<string, unknown>;
   return (
@@ -86,7 +100,7 @@ function isRecord(v: unknown): v is ApprovalRequest {
   );
 }
 
-export class FleetApprovalStore extends EventEmitter {
+export class FleetApprovalStore<R extends StoredApproval = StoredApproval> extends EventEmitter {
   readonly #clock: () => number;
   readonly #index: string;
   readonly #expiry: string;
@@ -121,7 +135,7 @@ export class FleetApprovalStore extends EventEmitter {
   }
 
   /** The record `id`, or null when there is none (or it does not verify). */
-  async get(id: string): Promise<ApprovalRequest | null> {
+  async get(id: string): Promise<R | null> {
     if (typeof id !== 'string' || !APPROVAL_ID.test(id)) return null; // ids come from operators: not one of ours is simply unknown
     const stored = await this.store.run((r) => r.get(this.#recordKey(id)));
     if (stored === null) return null;
@@ -147,7 +161,7 @@ export class FleetApprovalStore extends EventEmitter {
    * pointer still holds `expectedCurrent` (null: no pointer) and no record
    * has this id. False (nothing written) otherwise.
    */
-  async create(request: ApprovalRequest, expectedCurrent: string | null): Promise<boolean> {
+  async create(request: R, expectedCurrent: string | null): Promise<boolean> {
     if (expectedCurrent !== null && (typeof expectedCurrent !== 'string' || expectedCurrent.length === 0)) {
       throw new TypeError(`Expected null or an approval id for expectedCurrent but received ${describe(expectedCurrent)}`);
     }
@@ -181,7 +195,7 @@ export class FleetApprovalStore extends EventEmitter {
    * exactly what `previous` is stored as (its canonical encoding); false when
    * it changed first (or is gone). `next` keeps the id and CAR hash.
    */
-  async replace(previous: ApprovalRequest, next: ApprovalRequest): Promise<boolean> {
+  async replace(previous: R, next: R): Promise<boolean> {
     const expected = this.#encode(previous);
     const stored = this.#encode(next);
     if (next.id !== previous.id) throw new TypeError(`replace must keep the id: ${previous.id} became ${next.id}`);
@@ -197,12 +211,12 @@ export class FleetApprovalStore extends EventEmitter {
   }
 
   /** Records from the index, oldest request first: those that verify and match `status`, at most `limit`. */
-  async list(options: ApprovalListOptions = {}): Promise<ApprovalRequest[]> {
+  async list(options: ApprovalListOptions = {}): Promise<R[]> {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected an options object but received ${describe(options)}`);
     const { status, limit = LIST_DEFAULT } = options;
     if (status !== undefined && typeof status !== 'string') throw new TypeError(`Expected a string for status but received ${describe(status)}`);
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) throw new RangeError(`Expected an integer in [1, ${LIST_MAX}] for limit but received ${describe(limit)}`);
-    const out: ApprovalRequest[] = [];
+    const out: R[] = [];
     let refused = 0;
     // Paged by score (requested_at) with an offset among equal scores, so that
     // ids trimmed meanwhile do not shift later pages past live ones.
@@ -251,7 +265,7 @@ export class FleetApprovalStore extends EventEmitter {
   }
 
   /** What Redis holds for `record`: its canonical JSON, sealed when the store signs. */
-  #encode(record: ApprovalRequest): string {
+  #encode(record: R): string {
     if (!isRecord(record)) throw new TypeError(`Expected an approval request record (id apr_…, a known status, a CAR hash, integer times) but received ${describe(record)}`);
     let text: string;
     try {
@@ -266,7 +280,7 @@ export class FleetApprovalStore extends EventEmitter {
   }
 
   /** The record in `stored`, or null when it does not verify, is malformed, too large, or is not `id`. */
-  #decode(id: string, stored: string): ApprovalRequest | null {
+  #decode(id: string, stored: string): R | null {
     if (stored.length > MAX_APPROVAL_RECORD_BYTES || Buffer.byteLength(stored, 'utf8') > MAX_APPROVAL_RECORD_BYTES) return null;
     const text = this.store.signed ? this.store.open('approval', stored) : stored;
     if (text === null) return null;
@@ -277,11 +291,11 @@ export class FleetApprovalStore extends EventEmitter {
       return null;
     }
     // A signed record copied under another id's key verifies: the id inside must match.
-    return isRecord(record) && record.id === id ? record : null;
+    return isRecord(record) && record.id === id ? (record as R) : null;
   }
 
   /** Key lifetime (ms from now) and expiry-index score for `r`, and now, in the book's clock. */
-  #lifetime(r: ApprovalRequest): { ttl: number; score: number; now: number } {
+  #lifetime(r: R): { ttl: number; score: number; now: number } {
     const now = this.#clock();
     if (!Number.isSafeInteger(now)) throw new TypeError(`Expected the clock to return an integer but received ${describe(now)}`);
     const ttl = Math.max(MIN_TTL_MS, r.expires_at + APPROVAL_RETENTION_MS - now);
@@ -290,7 +304,7 @@ export class FleetApprovalStore extends EventEmitter {
   }
 
   /** Tells the listeners of this process (every FleetApprovalStore on this FleetStore): Redis does not echo our own events back. */
-  #announce(r: ApprovalRequest): void {
+  #announce(r: R): void {
     const event: FleetEvent = { o: this.store.originId, t: 'approval', id: r.id, status: r.status };
     try {
       this.store.emit('event:approval', event);

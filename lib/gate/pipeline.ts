@@ -433,7 +433,7 @@ export class GatePipeline {
       return { decision: 'deny', source: 'approval', reason: `approval ${r.id} denied by ${r.decided_by ?? 'an approver'}${r.reason === null ? '' : `: ${r.reason}`}`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
     }
     const r = res.kind === 'pending' ? res.request : res.next;
-    return { decision: 'pending', source: 'policy', reason: `rule ${c.rule} requires approval: request ${r.id}`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
+    return { decision: 'pending', source: 'policy', reason: `rule ${c.rule} requires approval`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
   }
 
   private deny(source: GateSource, reason: string, hash: string | null, trust: number): GateDecision {

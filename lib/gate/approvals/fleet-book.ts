@@ -23,7 +23,7 @@ import type { ApprovalRequest, ApprovalStatus, ApprovalWaitResult } from './type
 const ROUNDS = 8;
 
 export class FleetApprovalBook {
-  readonly #store: FleetApprovalStore;
+  readonly #store: FleetApprovalStore<ApprovalRequest>;
   readonly #sinks: Omit<ApprovalSinks, 'journal'>;
   readonly #clock: () => number;
   readonly #maxOpenPerAgent: number;
@@ -31,7 +31,7 @@ export class FleetApprovalBook {
   readonly #opened = new Map<string, number[]>();
 
   constructor(store: FleetStore, sinks: Omit<ApprovalSinks, 'journal'>, clock: () => number, options: { maxOpenPerAgent?: number } = {}) {
-    this.#store = new FleetApprovalStore(store, { clock });
+    this.#store = new FleetApprovalStore<ApprovalRequest>(store, { clock });
     this.#sinks = sinks;
     this.#clock = clock;
     this.#maxOpenPerAgent = options.maxOpenPerAgent ?? 100;
