@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { GuardError, describe } from '../errors';
+import type { ApprovalRequest, ApprovalStatus, ApprovalWaitResult } from '../gate/approvals/types';
 import type { GateDecision } from '../gate/gate';
 import { LineReader } from './line-reader';
 import type { RpcError } from './jsonrpc';
@@ -26,6 +27,32 @@ export class RpcCallError extends Error {
     super(message);
     this.name = 'RpcCallError';
   }
+}
+
+export type { ApprovalRequest, ApprovalStatus, ApprovalVote, ApprovalWaitResult } from '../gate/approvals/types';
+
+/** The longest wait one approval_wait call may ask for (the server's cap), ms. */
+export const APPROVAL_WAIT_MAX_MS = 3_600_000;
+/** What approval_wait waits when no timeout is given (the server's default), ms. */
+export const APPROVAL_WAIT_DEFAULT_MS = 30_000;
+/**
+ * waitForApproval asks for at most this much per approval_wait call, so a
+ * long wait is many short calls: each one keeps the connection from looking
+ * idle to the server, and a dropped connection costs at most one call.
+ */
+const APPROVAL_WAIT_SLICE_MS = 30_000;
+
+export interface WaitForApprovalOptions {
+  /** How long to wait in all, ms (a positive integer). */
+  timeoutMs: number;
+  /** Stops the wait: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Where the server requires tokens: the token to authenticate again with
+   * after a reconnect (a new connection has no session). Without it, a wait
+   * that has to reconnect to such a server fails with its -32001 reply.
+   */
+  authToken?: string;
 }
 
 /** A gate decision as it travels over the socket: the Gate's own shape. */
@@ -118,16 +145,36 @@ export class GuardClient {
   }
 
   /** Calls `method` with params by name; resolves with its result or rejects with RpcCallError. */
-  async call<T = unknown>(method: string, params?: Record<string, unknown>): Promise<T> {
+  call<T = unknown>(method: string, params?: Record<string, unknown>): Promise<T> {
+    return this.#request<T>(method, params, this.#timeoutMs);
+  }
+
+  /** call() with its own time limit (ms) and, optionally, a signal that stops waiting for the reply. */
+  async #request<T>(method: string, params: Record<string, unknown> | undefined, timeoutMs: number, signal?: AbortSignal): Promise<T> {
     if (this.#closed) throw new GuardError('ERR_CLOSED', 'GuardClient has been closed');
+    signal?.throwIfAborted();
     const socket = await this.#ensure();
+    signal?.throwIfAborted();
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        const p = this.#pending.get(id);
+        if (p === undefined) return;
+        this.#pending.delete(id);
+        clearTimeout(p.timer);
+        reject(signal!.reason);
+      };
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new Error(`${method}: no reply within ${this.#timeoutMs} ms`));
-      }, this.#timeoutMs);
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+        signal?.removeEventListener('abort', onAbort);
+        reject(new Error(`${method}: no reply within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settle = <V>(fn: (v: V) => void) => (v: V) => {
+        signal?.removeEventListener('abort', onAbort);
+        fn(v);
+      };
+      this.#pending.set(id, { resolve: settle(resolve as (v: unknown) => void), reject: settle(reject), timer });
+      signal?.addEventListener('abort', onAbort, { once: true });
       socket.write(JSON.stringify(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params }) + '\n');
     });
   }
@@ -217,9 +264,125 @@ export class GuardClient {
     return this.call('metrics');
   }
 
+  // Approvals (operator; approval_get and approval_wait also for the agent credential that made the request).
+  /** The approval requests the server keeps, or those in one status. */
+  async approvalList(status?: ApprovalStatus): Promise<{ approvals: ApprovalRequest[] }> {
+    return this.call('approval_list', status === undefined ? {} : { status });
+  }
+  async approvalGet(id: string): Promise<ApprovalRequest> {
+    return this.call('approval_get', { id: approvalId(id) });
+  }
+  /** Votes to grant a request; the server records this connection's credential as the approver. Resolves with the request after the vote. */
+  async approvalApprove(id: string, reason?: string): Promise<ApprovalRequest> {
+    return this.call('approval_approve', reason === undefined ? { id: approvalId(id) } : { id: approvalId(id), reason: approvalReason(reason) });
+  }
+  async approvalDeny(id: string, reason?: string): Promise<ApprovalRequest> {
+    return this.call('approval_deny', reason === undefined ? { id: approvalId(id) } : { id: approvalId(id), reason: approvalReason(reason) });
+  }
+  /**
+   * One approval_wait call: resolves with the request once it is no longer
+   * pending, or, when `timeoutMs` (default 30 s, at most one hour) runs out
+   * first, with the still-pending request and `timed_out: true`. This call's
+   * own reply limit is `timeoutMs` plus the client's timeout (not the
+   * client's timeout alone).
+   */
+  async approvalWait(id: string, timeoutMs?: number): Promise<ApprovalWaitResult> {
+    return this.#approvalWait(id, timeoutMs);
+  }
+
+  async #approvalWait(id: string, timeoutMs: number | undefined, signal?: AbortSignal): Promise<ApprovalWaitResult> {
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > APPROVAL_WAIT_MAX_MS)) {
+      throw new RangeError(`Expected an integer from 0 to ${APPROVAL_WAIT_MAX_MS} for timeoutMs but received ${describe(timeoutMs)}`);
+    }
+    const params = timeoutMs === undefined ? { id: approvalId(id) } : { id: approvalId(id), timeout_ms: timeoutMs };
+    return this.#request('approval_wait', params, (timeoutMs ?? APPROVAL_WAIT_DEFAULT_MS) + this.#timeoutMs, signal);
+  }
+
+  /**
+   * Waits until request `id` is no longer pending (granted, denied, expired
+   * or used) or `timeoutMs` has passed, as a series of approval_wait calls.
+   * A dropped connection, or a server that is restarting, is retried (the
+   * next call reconnects; with `authToken`, it authenticates again) until the
+   * time is up. Resolves with the request: final, or still pending with
+   * `timed_out: true`. Rejects with the server's RpcCallError (not found,
+   * forbidden), with the signal's reason when aborted, and with an Error
+   * when no answer came at all before the time was up.
+   */
+  async waitForApproval(id: string, options: WaitForApprovalOptions): Promise<ApprovalWaitResult> {
+    approvalId(id);
+    const { timeoutMs, signal, authToken } = options ?? ({} as WaitForApprovalOptions);
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError(`Expected a positive integer for options.timeoutMs but received ${describe(timeoutMs)}`);
+    if (authToken !== undefined && typeof authToken !== 'string') throw new TypeError(`Expected a string for options.authToken but received ${describe(authToken)}`);
+    signal?.throwIfAborted();
+    const deadline = Date.now() + timeoutMs;
+    let last: ApprovalWaitResult | null = null;
+    let lastError: unknown = null;
+    let backoffMs = 50;
+    let justAuthenticated = false;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      try {
+        const r = await this.#approvalWait(id, Math.min(left, APPROVAL_WAIT_SLICE_MS), signal);
+        justAuthenticated = false;
+        backoffMs = 50;
+        if (r.status !== 'pending') return r;
+        last = r;
+        continue;
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (this.#closed) throw err;
+        const unauthenticated = err instanceof RpcCallError && err.rpcCode === -32001 && (err.data as { code?: unknown } | undefined)?.code === 'ERR_UNAUTHORIZED';
+        if (unauthenticated && authToken !== undefined && !justAuthenticated) {
+          // A reconnected connection has no session yet.
+          await this.auth(authToken);
+          justAuthenticated = true;
+          continue;
+        }
+        // The server's answer (not found, forbidden, bad params) and our own argument errors are final;
+        // a refused or dropped connection, or a call with no reply, is tried again.
+        if (err instanceof RpcCallError || err instanceof GuardError || err instanceof TypeError || err instanceof RangeError) throw err;
+        lastError = err;
+      }
+      await sleepUnlessAborted(Math.min(backoffMs, Math.max(0, deadline - Date.now())), signal);
+      backoffMs = Math.min(backoffMs * 2, 1000);
+    }
+    if (last !== null) return { ...last, timed_out: true };
+    const why = lastError instanceof Error ? `: ${lastError.message}` : '';
+    throw new Error(`waitForApproval ${id}: no answer from ${this.socketPath} within ${timeoutMs} ms${why}`);
+  }
+
   close(): void {
     this.#closed = true;
     this.#socket?.end();
     this.#failAll(new Error('client closed'));
   }
+}
+
+/** An approval request id: `apr_` and 22 base64url characters. */
+export const APPROVAL_ID_PATTERN = /^apr_[A-Za-z0-9_-]{22}$/;
+
+function approvalId(id: unknown): string {
+  if (typeof id !== 'string' || !APPROVAL_ID_PATTERN.test(id)) throw new TypeError(`Expected an approval id (apr_ and 22 base64url characters) but received ${typeof id === 'string' ? JSON.stringify(id.slice(0, 64)) : describe(id)}`);
+  return id;
+}
+
+function approvalReason(reason: unknown): string {
+  if (typeof reason !== 'string') throw new TypeError(`Expected a string for reason but received ${describe(reason)}`);
+  return reason;
+}
+
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
