@@ -2,6 +2,7 @@
 /** The `guardkernel` command. */
 import fs from 'node:fs';
 import { AuditLog, FileAuditAnchor } from '../audit/log';
+import { approvalsCommand } from './approvals';
 import { reportCommand } from './report';
 import { doctorReport } from './doctor';
 import { fleetDoctor, formatFleetDoctor } from '../fleet/doctor';
@@ -30,6 +31,10 @@ Commands:
                     A compliance report (soc2, gdpr, hipaa, pci-dss, iso27001, fedramp, nist-csf) from a
                     running server or a configuration file (report --help for options). Exit 0 if no
                     check is non-compliant, 1 if some are, 2 on bad usage or failure.
+  approvals list|show ID|approve ID|deny ID [--socket PATH] [--auth-token-file FILE]
+                    List, read, approve or deny a running server's approval requests (approvals
+                    --help for options). Exit 0 if done, 1 if the server refused, 2 on bad usage or
+                    when no server answers.
   version           Print the version
   help              Show this help
 `;
@@ -123,6 +128,8 @@ export function main(argv: string[]): number {
       return serveCommand(rest);
     case 'report':
       return reportCommand(rest);
+    case 'approvals':
+      return approvalsCommand(rest);
     case 'version':
     case '--version':
     case '-v':
