@@ -28,7 +28,8 @@ import { ErrorCodes, GuardError, describe } from '../errors';
 import { FleetGateChecks } from './fleet-checks';
 import { FleetPolicySync } from './policy-sync';
 import { checkOnStoreError, resolveStore, type FleetStore, type OnStoreError, type StoreOption } from '../fleet/store';
-import { GatePipeline, type GateDecision, type GateRequest } from './pipeline';
+import { GatePipeline } from './pipeline';
+import type { GateDecision, GateRequest } from './decision';
 import type { Keyring } from '../permits/keyring';
 import { PolicyEngine, type PolicyInput } from '../policy/engine';
 import { Quarantine } from './quarantine';
@@ -36,7 +37,7 @@ import { ReplayDetector } from '../permits/replay';
 import { NonceQuota } from './nonce-quota';
 import { VelocityGuard, type VelocityGuardOptions } from './velocity';
 
-export type { GateDecision, GateRequest, GateSource } from './pipeline';
+export type { GateDecision, GateRequest, GateSource } from './decision';
 
 export interface GateOptions {
   /** A policy document, its YAML/JSON text, or a PolicyEngine. */

@@ -22,45 +22,10 @@ import type { Quarantine } from './quarantine';
 import type { ReplayDetector } from '../permits/replay';
 import type { VelocityGuard } from './velocity';
 import type { PendingCheck, Resolution } from './approvals/transitions';
+import type { GateDecision, GateRequest, GateSource } from './decision';
+import { approvalDecision, pendingCheck } from './approvals/stage';
 
-export type GateSource = 'validation' | 'quarantine' | 'velocity' | 'replay' | 'permit' | 'cache' | 'policy' | 'approval' | 'error';
-
-export interface GateDecision {
-  decision: 'allow' | 'deny' | 'pending';
-  source: GateSource;
-  reason: string;
-  /** null only when the CAR itself was invalid. */
-  car_hash: string | null;
-  policy_version: number;
-  trust_score: number;
-  /** 1 for decisions from a rule or a check; 0.5 for a policy default or an audit/permissive override. */
-  confidence: number;
-  /** With a velocity deny: when to retry. */
-  retry_after_ms?: number;
-  /** A pending decision's approval request (and the decisions an approval made). */
-  approval_id?: string;
-  /** When that request (and a grant of it) ends. */
-  approval_expires_at?: number;
-}
-
-export interface GateRequest {
-  car: Car | Record<string, unknown>;
-  permit?: string;
-  nonce?: string;
-  sessionId?: string;
-  /**
-   * The credential that asks (the IPC server passes the connection's token
-   * role or peer uid): recorded in an approval request this check opens, and
-   * never accepted as its approver.
-   */
-  requester?: string;
-  /**
-   * Who is asking, where the caller knows (the IPC server passes its client:
-   * the peer uid or the connection): a request nonce then counts against
-   * this client's share of the nonce store as well as the agent's.
-   */
-  client?: string;
-}
+export type { GateDecision, GateRequest, GateSource } from './decision';
 
 /** What the pipeline works with (the Gate's parts). */
 export interface PipelineParts {
@@ -220,7 +185,7 @@ export class GatePipeline {
           else if (p === undefined) d = this.deny('quarantine', 'agent was quarantined when the check began', hashed, trust);
           else d = this.afterChecks(results !== undefined ? checks.finish(p, result ?? null) : this.storeFailure(storeError, request, hashed), car, hashed, trust, undefined, undefined, request);
           const pending = pendingChecks.get(d);
-          if (pending !== undefined) d = this.approvalDecision(await this.p.fleetApprovals!.resolve(pending), pending, trust);
+          if (pending !== undefined) d = approvalDecision(await this.p.fleetApprovals!.resolve(pending), pending, trust);
         }
       } catch (err) {
         d = this.errorDeny(err, hashed, trust);
@@ -367,8 +332,6 @@ export class GatePipeline {
     }
     const permit = outcome.kind === 'permit' ? outcome.claims : null;
     const version = this.p.policy.version;
-    let whole: Car | undefined;
-    const full = () => (whole ??= loadCar === undefined ? car : loadCar());
     // A fleet gate that is not hearing invalidations does not trust its cache.
     // A min_trust decision is cached only when made with enough trust, and
     // served only while the agent still has it.
@@ -377,10 +340,11 @@ export class GatePipeline {
       if (hit !== undefined) {
         const d: GateDecision = { decision: hit.decision, source: 'cache', reason: hit.reason ?? 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
         // A pending (put by an operator) still goes to a person.
-        return d.decision === 'pending' ? this.pendingStage(d, permit, full(), hash, request) : d;
+        return d.decision === 'pending' ? this.pendingStage(d, permit, loadCar === undefined ? car : loadCar(), hash, request) : d;
       }
     }
-    const p = this.p.policy.evaluate(full());
+    const whole = loadCar === undefined ? car : loadCar();
+    const p = this.p.policy.evaluate(whole);
     if (p.quarantine) this.p.quarantine.quarantine(car.agent_id, `policy: ${p.reason}`);
     const confidence = p.matched_rule === null || p.would_be !== undefined ? 0.5 : 1;
     // Only final decisions a rule made are cached: a cached decision is served
@@ -391,7 +355,7 @@ export class GatePipeline {
       this.p.cache.put(hash, { decision: p.decision, reason: p.reason, policyVersion: p.policy_version });
     }
     const d: GateDecision = { decision: p.decision, source: 'policy', reason: p.reason, car_hash: hash, policy_version: p.policy_version, trust_score: p.trust_score, confidence };
-    return d.decision === 'pending' ? this.pendingStage(d, permit, full(), hash, request) : d;
+    return d.decision === 'pending' ? this.pendingStage(d, permit, whole, hash, request) : d;
   }
 
   /**
@@ -403,37 +367,12 @@ export class GatePipeline {
     if (permit !== null) return { decision: 'allow', source: 'permit', reason: `permit ${permit.jti} (${permit.use}) approves: ${d.reason}`, car_hash: hash, policy_version: d.policy_version, trust_score: d.trust_score, confidence: 1 };
     const settings = this.p.policy.approvalOf(car.action_type);
     if (settings === undefined || (this.p.approvals === null && this.p.fleetApprovals === null)) return d;
-    const check: PendingCheck = {
-      carHash: hash,
-      car: car as unknown as Record<string, unknown>,
-      sessionId: typeof request?.sessionId === 'string' ? request.sessionId : null,
-      requester: typeof request?.requester === 'string' ? request.requester : null,
-      rule: car.action_type,
-      policyVersion: d.policy_version,
-      settings,
-      now: this.p.clock(),
-    };
+    const check = pendingCheck(d, car, hash, request, settings, this.p.clock());
     if (this.p.approvals === null) {
       pendingChecks.set(d, check);
       return d;
     }
-    return this.approvalDecision(this.p.approvals.resolve(check), check, d.trust_score);
-  }
-
-  /** The answer the approval stage gives: pending with the request's id, a granted request's one allow, a denied request's deny. */
-  private approvalDecision(res: Resolution | null, c: PendingCheck, trust: number): GateDecision {
-    const base = { car_hash: c.carHash, policy_version: c.policyVersion, trust_score: trust, confidence: 1 };
-    if (res === null) return { decision: 'deny', source: 'approval', reason: 'too many open approval requests (for this agent or in all; fail closed)', ...base };
-    if (res.kind === 'use') {
-      const r = res.request;
-      return { decision: 'allow', source: 'approval', reason: `approval ${r.id} granted by ${r.decided_by ?? 'an approver'} (used once)`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
-    }
-    if (res.kind === 'denied') {
-      const r = res.request;
-      return { decision: 'deny', source: 'approval', reason: `approval ${r.id} denied by ${r.decided_by ?? 'an approver'}${r.reason === null ? '' : `: ${r.reason}`}`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
-    }
-    const r = res.kind === 'pending' ? res.request : res.next;
-    return { decision: 'pending', source: 'policy', reason: `rule ${c.rule} requires approval`, ...base, approval_id: r.id, approval_expires_at: r.expires_at };
+    return approvalDecision(this.p.approvals.resolve(check), check, d.trust_score);
   }
 
   private deny(source: GateSource, reason: string, hash: string | null, trust: number): GateDecision {

@@ -8,7 +8,7 @@
  * result is exactly `JSON.stringify(decision)` (the tests hold the two to
  * byte equality); anything off the shape takes JSON.stringify itself.
  */
-import type { GateDecision } from '../gate/pipeline';
+import type { GateDecision } from '../gate/decision';
 
 // Characters JSON.stringify escapes: '"', '\\', controls, and surrogates (lone ones become \uXXXX).
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
