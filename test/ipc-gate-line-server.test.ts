@@ -26,7 +26,8 @@ async function start(fast: boolean, auth: boolean) {
   const auditKey = crypto.randomBytes(32);
   const audit = new AuditLog({ file: auditFile, key: auditKey });
   // A fixed clock: trust recovers with time, and both servers must see the same time.
-  const gate = new Gate({ policy: POLICY, audit, velocity: { maxPerAgent: 500, windowMs: 60_000 }, clock: () => 1_700_000_000_000 });
+  // No approval stage: the two servers would open requests with different random ids (approvals-ipc covers the stage on both paths).
+  const gate = new Gate({ policy: POLICY, audit, velocity: { maxPerAgent: 500, windowMs: 60_000 }, clock: () => 1_700_000_000_000, approvals: false });
   const metrics: Record<string, number> = {};
   const server = new GuardServer({ socketPath: path.join(dir, 'core.sock'), context: { gate, metrics, auditFile, auditKey }, gateLineFastPath: fast, authToken: auth ? TOKEN : undefined });
   await server.listen();
