@@ -33,9 +33,10 @@ Options:
   --auth-token-file FILE  require clients to call auth with the token in this file (at least 16 bytes)
                           (the operator role's token; the same as --operator-token-file)
   --operator-token-file FILE  the token of the operator role (mint permits, reload policy, write the
-                          cache, quarantine, audit); with any token file, clients must call auth first
+                          cache, quarantine, audit, approvals); with any token file, clients must call auth first
   --agent-token-file FILE the token of the agent role (gate_check, gate_check_batch, hash_car,
-                          verify_permit, check_replay, ping, version, auth)
+                          verify_permit, check_replay, ping, version, auth; approval_get and
+                          approval_wait on its own requests)
   --operator-uid UID      peers with this uid (as the kernel reports it) are operators; repeatable.
                           Without token files, the server's own uid is operator and any other uid an agent
   --socket-mode MODE      socket file mode, octal (default 600)
