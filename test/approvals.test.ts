@@ -213,6 +213,19 @@ describe('approval lifecycle (in process)', () => {
     expect(gate.check({ car: shell('c0', 'agent-2') }).decision).toBe('pending');
   });
 
+  test('bounded per requesting credential, whatever agent ids its CARs name, and in CAR bytes', () => {
+    const gate = new Gate({ policy: policy(), approvals: { maxOpenPerRequester: 5, maxBytes: 64 * 1024 } });
+    for (let i = 0; i < 5; i++) expect(gate.check({ car: shell('x', `agent-${i}`), requester: 'uid:1234' }).decision).toBe('pending');
+    expect(gate.check({ car: shell('x', 'agent-new'), requester: 'uid:1234' })).toMatchObject({ decision: 'deny', source: 'approval' });
+    expect(gate.check({ car: shell('x', 'agent-new'), requester: 'uid:99' }).decision).toBe('pending');
+    // Bytes: big CARs fill the budget; past it new requests are refused, not kept.
+    const big = (i: number) => ({ action_type: 'shell_exec', agent_id: `agent-big-${i}`, args: { blob: 'x'.repeat(20_000) } });
+    const answers = Array.from({ length: 4 }, (_, i) => gate.check({ car: big(i) }).decision);
+    expect(answers.slice(0, 2)).toEqual(['pending', 'pending']);
+    expect(answers.slice(2)).toContain('deny');
+    expect(book(gate).list().length).toBeLessThanOrEqual(9);
+  });
+
   test('audited: requested, granted, used, denied, expired (with approver and reason), before the change', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-approvals-'));
     const file = path.join(dir, 'audit.log');

@@ -55,6 +55,42 @@ describe.skipIf(!redisAvailable)('fleet mode across guardkernel serve processes'
     await redis?.stop();
   });
 
+  it('approvals: pending on one server, approved through another; racing retries on both are allowed exactly once', async () => {
+    const prefix = `appr-${randomBytes(4).toString('hex')}:`;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-fleet-appr-'));
+    const [opToken, agentToken] = ['operator-token-0123456789', 'agent-token-0123456789abc'];
+    fs.writeFileSync(path.join(dir, 'op.token'), opToken, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'agent.token'), agentToken, { mode: 0o600 });
+    const tokens = ['--operator-token-file', path.join(dir, 'op.token'), '--agent-token-file', path.join(dir, 'agent.token')];
+    const [sa, sb] = await Promise.all([server(prefix, tokens), server(prefix, tokens)]);
+    const as = async (state: string, token: string) => {
+      const c = await GuardClient.connect(path.join(state, 'core.sock'));
+      clients.push(c);
+      await c.auth(token);
+      return c;
+    };
+    const [agentA, agentB, operatorB] = [await as(sa.state, agentToken), await as(sb.state, agentToken), await as(sb.state, opToken)];
+    const car = { action_type: 'shell_exec', agent_id: 'agent-appr', args: { cmd: 'deploy' } };
+    for (let round = 0; round < 3; round++) {
+      const first = (await agentA.gateCheck({ car })) as unknown as { decision: string; approval_id: string };
+      expect(first.decision).toBe('pending');
+      expect(((await agentB.gateCheck({ car })) as unknown as { approval_id: string }).approval_id).toBe(first.approval_id);
+      const waiting = agentA.call('approval_wait', { id: first.approval_id, timeout_ms: 30_000 });
+      expect(await operatorB.call('approval_approve', { id: first.approval_id })).toMatchObject({ status: 'granted' });
+      await expect(waiting).resolves.toMatchObject({ status: 'granted' });
+      const tries = await Promise.all([agentA, agentB, agentA, agentB].map((c) => c.gateCheck({ car })));
+      expect(tries.filter((d) => d.decision === 'allow' && d.source === 'approval')).toHaveLength(1);
+      expect(tries.filter((d) => d.decision === 'pending')).toHaveLength(3);
+      // The next round's request is the one those pending answers opened.
+      const open = (await operatorB.call('approval_list', { status: 'pending' })) as { approvals: Array<{ id: string }> };
+      expect(open.approvals).toHaveLength(1);
+      await operatorB.call('approval_deny', { id: open.approvals[0].id });
+      expect(await agentA.gateCheck({ car })).toMatchObject({ decision: 'deny', source: 'approval' });
+      await expect(operatorB.call('approval_get', { id: open.approvals[0].id })).resolves.toMatchObject({ status: 'denied' });
+      car.args.cmd = `deploy-${round}`;
+    }
+  });
+
   it('three servers: nonces and single-use permits once, one exact rate budget, quarantine and reload reach the others', async () => {
     const prefix = `procs-${randomBytes(4).toString('hex')}:`;
     const rate = ['--max-per-agent', '50', '--rate-window-ms', '3600000'];
@@ -122,7 +158,10 @@ describe.skipIf(!redisAvailable)('fleet mode across guardkernel serve processes'
     }
     await until(async () => (await deny.client.gateCheck({ car, nonce: `after-${Date.now()}` })).decision === 'allow', 10_000);
     // Its head is anchored in Redis too: verified once that connection is back (until then: anchor_unavailable).
-    await until(async () => ((await local.client.call('audit_verify')) as { ok: boolean }).ok, 30_000);
+    let last: unknown = null;
+    await until(async () => ((last = await local.client.call('audit_verify')) as { ok: boolean }).ok, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}: last audit_verify ${JSON.stringify(last)}`);
+    });
     expect(await local.client.call('audit_verify')).toMatchObject({ ok: true });
     const log = fs.readFileSync(path.join(local.state, 'audit.log'), 'utf8');
     expect(log).toContain('"type":"store_unavailable"');

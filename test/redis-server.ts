@@ -13,26 +13,40 @@ if (!redisAvailable && redisRequired) {
   throw new Error(`GUARDKERNEL_REQUIRE_REDIS=1 but "${REDIS_BINARY} --version" failed: install redis-server`);
 }
 
-/** Free loopback port (bind to 0, read it, close). */
+/**
+ * A free loopback port below Linux's ephemeral range (32768-60999), so no
+ * socket another test binds to port 0 can take it while the server is down
+ * between kill() and restart(); each start checks the server that answers is
+ * its own child (see launch).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
-async function pingable(port: number): Promise<boolean> {
+/** The process id of the redis-server answering on `port`, or null (none, or not answering yet). */
+async function serverPid(port: number): Promise<number | null> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    s.once('error', () => resolve(false));
-    s.once('connect', () => s.write('PING\r\n'));
-    s.once('data', (d) => {
+    let text = '';
+    const done = (pid: number | null) => {
       s.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      resolve(pid);
+    };
+    s.once('error', () => done(null));
+    s.once('connect', () => s.write('INFO server\r\n'));
+    s.on('data', (d) => {
+      text += d;
+      const m = /process_id:(\d+)/.exec(text);
+      if (m) done(Number(m[1]));
+      else if (text.startsWith('-')) done(null);
     });
   });
 }
@@ -50,14 +64,16 @@ export interface RedisProcess {
 }
 
 export async function startRedis(): Promise<RedisProcess> {
-  const port = await freePort();
+  let port = await freePort();
   let child: ReturnType<typeof startChild>;
+  // Ready when the server answering on the port is this child: a server of
+  // another test that took the port would answer PING as well.
   const launch = async () => {
     child = startChild(REDIS_BINARY, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: 'ignore' }, 600_000);
     const deadline = Date.now() + 10_000;
-    while (!(await pingable(port))) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      if (Date.now() > deadline) throw new Error('redis-server did not answer PING within 10 s');
+    while ((await serverPid(port)) !== child.pid) {
+      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode} (port taken?)`);
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within 10 s`);
       await new Promise((r) => setTimeout(r, 20));
     }
   };
@@ -67,7 +83,15 @@ export async function startRedis(): Promise<RedisProcess> {
     process.kill(child.pid!, 'SIGKILL');
     await exited;
   };
-  await launch();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (attempt >= 5 || child!.exitCode === null) throw err;
+      port = await freePort(); // lost a race for the port: another one
+    }
+  }
   const handle: RedisProcess = {
     port,
     url: `redis://127.0.0.1:${port}`,

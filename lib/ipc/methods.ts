@@ -207,8 +207,13 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     },
   },
   approval_list: {
-    params: { status: { type: 'string' } },
-    handler: (p, ctx) => Promise.resolve(needApprovals(ctx).list(p.status === undefined ? undefined : { status: p.status as 'pending' })).then((approvals) => ({ approvals })),
+    params: { status: { type: 'string' }, limit: { type: 'integer' } },
+    handler: (p, ctx) => {
+      // Bounded reply: each request carries its CAR (up to 64 KiB). The newest `limit` (default 1000), oldest first.
+      const limit = (p.limit as number | undefined) ?? 1000;
+      if (limit < 1 || limit > 10_000) throw new RpcFault(RpcErrors.INVALID_PARAMS, 'Invalid params: limit must be in [1, 10000]', { field: 'limit' });
+      return Promise.resolve(needApprovals(ctx).list(p.status === undefined ? undefined : { status: p.status as 'pending' })).then((all) => ({ approvals: all.slice(-limit), total: all.length }));
+    },
   },
   approval_get: {
     params: { id: { type: 'string', required: true } },

@@ -29,6 +29,10 @@ export interface ApprovalBookOptions {
   maxOpenPerAgent?: number;
   /** Ended requests kept for listing (oldest forgotten first). Default 10000. */
   maxEnded?: number;
+  /** Open requests one requesting credential (a socket client) may have, whatever agent ids its CARs name. Default 1000. */
+  maxOpenPerRequester?: number;
+  /** Bytes of CAR text all kept requests may hold (ended ones are forgotten first, then new ones refused). Default 64 MiB. */
+  maxBytes?: number;
 }
 
 export interface WaitOptions {
@@ -76,6 +80,12 @@ export class ApprovalBook {
   /** CAR hash -> the id of the request that stands for it. */
   readonly #byCar = new Map<string, string>();
   readonly #openPerAgent = new Map<string, number>();
+  readonly #openPerRequester = new Map<string, number>();
+  /** The CAR text size of each kept request, and their sum. */
+  readonly #sizes = new Map<string, number>();
+  #bytes = 0;
+  readonly #maxOpenPerRequester: number;
+  readonly #maxBytes: number;
   #open = 0;
   /** Ended ids in the order they ended (Map order), for forgetting the oldest. */
   readonly #ended = new Map<string, true>();
@@ -90,14 +100,17 @@ export class ApprovalBook {
   #closed = false;
 
   constructor(sinks: ApprovalSinks, clock: () => number, options: ApprovalBookOptions = {}, restored: readonly ApprovalRequest[] = []) {
-    const { maxOpen = 10_000, maxOpenPerAgent = 100, maxEnded = 10_000 } = options;
-    for (const [name, v] of [['maxOpen', maxOpen], ['maxOpenPerAgent', maxOpenPerAgent], ['maxEnded', maxEnded]] as const) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected approvals options but received ${describe(options)}`);
+    const { maxOpen = 10_000, maxOpenPerAgent = 100, maxEnded = 10_000, maxOpenPerRequester = 1000, maxBytes = 64 * 1024 * 1024 } = options;
+    for (const [name, v] of [['maxOpen', maxOpen], ['maxOpenPerAgent', maxOpenPerAgent], ['maxEnded', maxEnded], ['maxOpenPerRequester', maxOpenPerRequester], ['maxBytes', maxBytes]] as const) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`Expected a positive integer for ${name} but received ${describe(v)}`);
     }
     this.#sinks = sinks;
     this.#clock = clock;
     this.#maxOpen = maxOpen;
     this.#maxOpenPerAgent = maxOpenPerAgent;
+    this.#maxOpenPerRequester = maxOpenPerRequester;
+    this.#maxBytes = maxBytes;
     this.#maxEnded = maxEnded;
     // Restored from the journal, oldest first: the latest request per CAR stands.
     for (const r of [...restored].sort((a, b) => a.requested_at - b.requested_at)) this.#put(r);
@@ -192,7 +205,10 @@ export class ApprovalBook {
     else if (res.kind === 'open') {
       if (res.close !== null) this.#change(existing!, res.close);
       const agent = res.next.agent_id;
+      const requester = res.next.requester;
       if (this.#open >= this.#maxOpen || (this.#openPerAgent.get(agent) ?? 0) >= this.#maxOpenPerAgent) return null;
+      if (requester !== null && (this.#openPerRequester.get(requester) ?? 0) >= this.#maxOpenPerRequester) return null;
+      if (!this.#room(sizeOf(res.next))) return null;
       this.#change(null, res.next);
     }
     return res;
@@ -229,7 +245,7 @@ export class ApprovalBook {
     const { type, fields } = auditOf(after);
     this.#sinks.audit?.append(type, after.status === 'denied' || after.status === 'expired' ? 'warning' : 'info', fields);
     this.#sinks.journal?.write(after);
-    if (before !== null && isOpen(before.status)) this.#countOpen(before.agent_id, -1);
+    if (before !== null && isOpen(before.status)) this.#countOpen(before, -1);
     this.#put(after);
     if (before === null || before.status !== after.status) {
       const event = eventType(after.status);
@@ -245,25 +261,40 @@ export class ApprovalBook {
     this.#requests.set(r.id, r);
     const standing = this.#byCar.get(r.car_hash);
     if (standing === undefined || standing === r.id || (this.#requests.get(standing)?.requested_at ?? -1) <= r.requested_at) this.#byCar.set(r.car_hash, r.id);
-    if (isOpen(r.status)) this.#countOpen(r.agent_id, 1);
+    if (!this.#sizes.has(r.id)) {
+      const size = sizeOf(r);
+      this.#sizes.set(r.id, size);
+      this.#bytes += size;
+    }
+    if (isOpen(r.status)) this.#countOpen(r, 1);
     else {
       this.#ended.delete(r.id);
       this.#ended.set(r.id, true);
-      while (this.#ended.size > this.#maxEnded) {
-        const oldest = this.#ended.keys().next().value as string;
-        this.#ended.delete(oldest);
-        const gone = this.#requests.get(oldest);
-        this.#requests.delete(oldest);
-        if (gone !== undefined && this.#byCar.get(gone.car_hash) === oldest) this.#byCar.delete(gone.car_hash);
-      }
+      while (this.#ended.size > this.#maxEnded) this.#dropOldestEnded();
     }
   }
 
-  #countOpen(agent: string, delta: number): void {
+  #countOpen(r: ApprovalRequest, delta: number): void {
     this.#open += delta;
-    const n = (this.#openPerAgent.get(agent) ?? 0) + delta;
-    if (n <= 0) this.#openPerAgent.delete(agent);
-    else this.#openPerAgent.set(agent, n);
+    count(this.#openPerAgent, r.agent_id, delta);
+    if (r.requester !== null) count(this.#openPerRequester, r.requester, delta);
+  }
+
+  /** Forgets the request that ended longest ago. */
+  #dropOldestEnded(): void {
+    const oldest = this.#ended.keys().next().value as string;
+    this.#ended.delete(oldest);
+    this.#bytes -= this.#sizes.get(oldest) ?? 0;
+    this.#sizes.delete(oldest);
+    const gone = this.#requests.get(oldest);
+    this.#requests.delete(oldest);
+    if (gone !== undefined && this.#byCar.get(gone.car_hash) === oldest) this.#byCar.delete(gone.car_hash);
+  }
+
+  /** True when `size` more bytes fit, after forgetting ended requests (oldest first) as needed. */
+  #room(size: number): boolean {
+    while (this.#bytes + size > this.#maxBytes && this.#ended.size > 0) this.#dropOldestEnded();
+    return this.#bytes + size <= this.#maxBytes;
   }
 
   /** One unref'd timer at the earliest expiry of an open request (capped at a minute: the clock may be injected). */
@@ -291,6 +322,17 @@ export class ApprovalBook {
     }, delay);
     this.#timer.unref();
   }
+}
+
+function count(m: Map<string, number>, key: string, delta: number): void {
+  const n = (m.get(key) ?? 0) + delta;
+  if (n <= 0) m.delete(key);
+  else m.set(key, n);
+}
+
+/** What a request costs to keep: its CAR's JSON text (the rest is small and fixed). */
+function sizeOf(r: ApprovalRequest): number {
+  return JSON.stringify(r.car).length + 512;
 }
 
 function isOpen(s: ApprovalStatus): boolean {
