@@ -99,6 +99,9 @@ describe('approvals over the socket', () => {
     const r = (await a.call('approval_get', { id })) as { requester: string };
     expect(r.requester).toMatch(/^uid:\d+$/);
     await expect(a.call('approval_approve', { id })).rejects.toSatisfy((e) => codeOf(e) === 'ERR_FORBIDDEN');
+    // Another connection of the same uid is the same credential (also where the platform names no peer: an owner-only socket).
+    const b = await client(socketPath);
+    await expect(b.call('approval_approve', { id })).rejects.toSatisfy((e) => codeOf(e) === 'ERR_FORBIDDEN');
   });
 
   test('approval_get / approval_wait: the agent may read its own requests only', async () => {

@@ -135,6 +135,18 @@ export class AccessControl {
     return !this.tokensRequired && (this.#socketMode & 0o077) === 0 ? 'operator' : 'agent';
   }
 
+  /**
+   * The credential a connection speaks with before any token (an approval's
+   * requester or approver): the peer's uid; where the platform names no peer,
+   * a socket only its owner can open makes the peer the owner (as for the
+   * role), else the connection is all there is.
+   */
+  identityOf(peer: PeerCredentials | null, connectionId: number): string {
+    if (peer !== null) return `uid:${peer.uid}`;
+    if ((this.#socketMode & 0o077) === 0 && this.#ownUid !== null) return `uid:${this.#ownUid}`;
+    return `connection:${connectionId}`;
+  }
+
   /** The key the lockout is kept under: the peer's uid where known, else the connection. */
   clientKey(peer: PeerCredentials | null, connectionId: number): string {
     return peer !== null ? `uid:${peer.uid}` : `connection:${connectionId}`;

@@ -29,7 +29,7 @@ export interface Connection {
   pendingBytes: () => number;
   /** Runs when the current unfinished line must be finished by (null: none pending). */
   lineTimer: NodeJS.Timeout | null;
-  /** The credential it speaks with: `token:<role>` once a token authenticated it, else `uid:N` or `connection:N`. */
+  /** The credential it speaks with: `token:<role>` once a token authenticated it, else AccessControl.identityOf. */
   identity: string;
   /** approval_wait calls whose replies will come later (out of order). */
   waits: number;

@@ -274,7 +274,7 @@ export class GuardServer {
       role: this.#access.roleOfPeer(peer),
       pendingBytes: () => reader?.buffered ?? 0,
       lineTimer: null,
-      identity: peer !== null ? `uid:${peer.uid}` : `connection:${id}`,
+      identity: this.#access.identityOf(peer, id),
       waits: 0,
       detachNext: false,
     };
