@@ -88,6 +88,14 @@ describe.skipIf(missing)('approvals across a fleet (real redis-server)', () => {
     expect(await b.checkAsync({ car })).toMatchObject({ decision: 'allow', source: 'approval' });
   });
 
+  it('closing the gate ends its open waits with the request as last read', async () => {
+    const a = await fleetGate(`close-${randomBytes(4).toString('hex')}:`);
+    const id = (await a.checkAsync({ car: shell('close') })).approval_id!;
+    const waiting = book(a).wait(id, { timeoutMs: 600_000 });
+    await a.close();
+    await expect(waiting).resolves.toMatchObject({ id, status: 'pending' });
+  });
+
   it('attack: a grant written into Redis without the signing key is not honoured', async () => {
     const p = `forge-${randomBytes(4).toString('hex')}:`;
     const a = await fleetGate(p);

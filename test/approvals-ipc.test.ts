@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { AuditLog, Gate, GuardClient, GuardServer, RpcCallError } from '../lib/index';
@@ -35,8 +36,10 @@ async function start(opts: Partial<ConstructorParameters<typeof GuardServer>[0]>
     audit.flush();
     return fs.readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   };
+  gateOf.set(socketPath, gate);
   return { socketPath, records, gate };
 }
+const gateOf = new Map<string, Gate>();
 
 async function client(socketPath: string, token?: string) {
   const c = await GuardClient.connect(socketPath, { timeoutMs: 5000 });
@@ -131,6 +134,41 @@ describe('approvals over the socket', () => {
     await operator.call('approval_approve', { id });
     await expect(waiting).resolves.toMatchObject({ id, status: 'granted' });
     await expect(waiting2).resolves.toMatchObject({ id, status: 'granted' });
+  });
+
+  test('an approval_wait inside a JSON-RPC batch: the batch reply comes once the wait ends, later calls are not held up', async () => {
+    const { socketPath } = await start({ operatorToken: undefined, agentToken: undefined });
+    const asker = await client(socketPath);
+    const id = ((await asker.call('gate_check', { car: car('batch') })) as { approval_id: string }).approval_id;
+    const s = net.connect(socketPath);
+    cleanups.push(() => void s.destroy());
+    const lines: string[] = [];
+    let buf = '';
+    const arrived = (n: number) =>
+      new Promise<void>((resolve) => {
+        const look = () => {
+          if (lines.length >= n) resolve();
+          else s.once('data', look);
+        };
+        look();
+      });
+    s.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        lines.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    });
+    s.write(JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'approval_wait', params: { id, timeout_ms: 60_000 } }, { jsonrpc: '2.0', id: 2, method: 'ping' }]) + '\n');
+    s.write(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'ping' }) + '\n');
+    await arrived(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ id: 3, result: 'pong' });
+    gateOf.get(socketPath)!.approvals!.deny(id, { approver: 'alice' });
+    await arrived(2);
+    const batch = JSON.parse(lines[1]) as Array<{ id: number; result: unknown }>;
+    expect(batch.map((r) => r.id)).toEqual([1, 2]);
+    expect(batch[0].result).toMatchObject({ id, status: 'denied' });
   });
 
   test('rejects bad input', async () => {

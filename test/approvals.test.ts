@@ -1,10 +1,11 @@
 // Approvals in process: a `pending` decision opens a request a person decides;
 // a grant allows exactly that CAR once, by that agent, under that policy version.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ApprovalBook, AuditLog, Gate, GuardError, Keyring, carHash, type ApprovalEvent } from '../lib/index';
+import { ApprovalBook, AuditLog, Gate, GuardError, Keyring, carHash, verifyWebhookSignature, type ApprovalEvent } from '../lib/index';
 import { fakeClock } from './helpers';
 
 const policy = (version = 1, extra: Record<string, unknown> = {}) => ({
@@ -264,6 +265,35 @@ describe('approval lifecycle (in process)', () => {
     });
     expect(gate.check({ car: shell() }).decision).toBe('pending');
     expect(gate.approvalListenerErrors).toBe(1);
+  });
+
+  test('the webhook option: each new request and resolution is POSTed, signed; a receiver that is down never fails the check', async () => {
+    const secret = Buffer.alloc(32, 9);
+    const got: Array<{ type: string; request: { id: string } }> = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        if (verifyWebhookSignature(secret, req.headers['guardkernel-signature'] as string, body).ok) got.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+      const gate = new Gate({ policy: policy(), webhook: { url, secret } });
+      const id = gate.check({ car: shell() }).approval_id!;
+      book(gate).deny(id, { approver: 'alice' });
+      while (got.length < 2) await new Promise((r) => setTimeout(r, 10));
+      expect(got.map((e) => e.type).sort()).toEqual(['approval.denied', 'approval.requested']);
+      expect(got.every((e) => e.request.id === id)).toBe(true);
+      await gate.close();
+      const down = new Gate({ policy: policy(), webhook: { url: 'http://127.0.0.1:1/hook', secret, attempts: 1 } });
+      expect(down.check({ car: shell() }).decision).toBe('pending');
+      await down.close();
+    } finally {
+      await new Promise<void>((r) => receiver.close(() => r()));
+    }
   });
 
   test('approvals: false keeps the bare pending', () => {

@@ -29,6 +29,9 @@ export class FleetApprovalBook {
   readonly #maxOpenPerAgent: number;
   /** Per agent: when the requests this process opened end (a local bound on what one agent can open). */
   readonly #opened = new Map<string, number[]>();
+  /** Open waits: close() ends each with the request as last read. */
+  readonly #waits = new Set<() => void>();
+  #closed = false;
 
   constructor(store: FleetStore, sinks: Omit<ApprovalSinks, 'journal'>, clock: () => number, options: { maxOpenPerAgent?: number } = {}) {
     this.#store = new FleetApprovalStore<ApprovalRequest>(store, { clock });
@@ -69,9 +72,10 @@ export class FleetApprovalBook {
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     const first = await this.#current(id);
-    if (first.status !== 'pending') return first;
+    if (first.status !== 'pending' || this.#closed) return first;
     return new Promise<ApprovalWaitResult>((resolve, reject) => {
       let settled = false;
+      let latest = first;
       let reading = false;
       let again = false;
       const finish = (f: () => void) => {
@@ -79,6 +83,7 @@ export class FleetApprovalBook {
         settled = true;
         clearTimeout(timer);
         clearTimeout(expiry);
+        this.#waits.delete(closing);
         this.#store.off('change', onChange);
         this.#store.off('resync', look);
         signal?.removeEventListener('abort', aborted);
@@ -93,6 +98,7 @@ export class FleetApprovalBook {
         this.#current(id).then(
           (r) => {
             reading = false;
+            latest = r;
             if (r.status !== 'pending') finish(() => resolve(r));
             else if (again) {
               again = false;
@@ -110,6 +116,8 @@ export class FleetApprovalBook {
         if (changed === id) look();
       };
       const aborted = () => finish(() => reject(signal!.reason));
+      const closing = () => finish(() => resolve(latest));
+      this.#waits.add(closing);
       const timer = setTimeout(() => {
         this.#current(id).then(
           (r) => finish(() => resolve(r.status === 'pending' ? { ...r, timed_out: true } : r)),
@@ -160,7 +168,10 @@ export class FleetApprovalBook {
     await this.list();
   }
 
+  /** Stops listening to the fleet; open waits resolve with the request as last read. */
   close(): void {
+    this.#closed = true;
+    for (const end of [...this.#waits]) end();
     this.#store.detach();
   }
 
