@@ -1,6 +1,9 @@
 // gate.check of a typical CAR through a 50-rule policy (cache miss and hit),
 // and checkBatch of 1,000 requests, against one crypto.createHmac of 200 B in
-// the same process; with and without an audit log writing to a file.
+// the same process; with and without an audit log writing to a file. Then
+// mixed traffic (bench/workload.js): CARs drawn Zipf(1) from 100,000, with
+// nonces, permits and invalid requests, through the gate as `serve` builds it
+// (the example policy, or the 50-rule one), with and without an audit log.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -8,23 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const gk = require('../../dist/index.js');
 const { runCases } = require('../harness');
-
-function fiftyRulePolicy() {
-  const actions = {};
-  for (let i = 0; i < 49; i++) {
-    actions[`action_${i}`] = {
-      allow_identities: ['agent-*'],
-      deny_identities: ['agent-untrusted-*'],
-      constraints: { resource: { glob: `/srv/app${i}/**` }, 'args.mode': { one_of: ['r', 'w'] } },
-    };
-  }
-  actions.file_read = {
-    allow_identities: ['agent-*'],
-    deny_identities: ['agent-untrusted-*'],
-    constraints: { resource: { glob: '/srv/data/**' }, 'args.mode': { one_of: ['r'] }, 'args.limit': { range: { min: 1, max: 65536 } } },
-  };
-  return { version: 1, mode: 'enforce', default: 'deny', trust: { base: 0.5, identities: [{ match: 'agent-prod-*', adjust: 0.3 }] }, actions };
-}
+const { createWorkload, describeSample, fiftyRulePolicy } = require('../workload');
 
 async function main() {
   const key = crypto.randomBytes(32);
@@ -44,6 +31,61 @@ async function main() {
   const batchGate = new gk.Gate({ policy: fiftyRulePolicy() });
   batchGate.checkBatch(batch); // warm: 50 distinct CARs cached
 
+  // Mixed traffic: requests generated before timing; each case replays its
+  // own sequence from a cursor (fresh nonces and single-use permits as long
+  // as the sequence does not wrap; wraps are counted and reported).
+  const secret = crypto.randomBytes(32);
+  const keyring = new gk.Keyring({ keys: { k1: secret }, active: 'k1' });
+  const examplePolicy = fs.readFileSync(path.join(__dirname, '..', '..', 'examples', 'policy.yaml'), 'utf8');
+  const MIXED = 300_000;
+  let gates = 0;
+  // The gate as `serve` builds it (lib/cli/serve.ts): policy engine auditing
+  // its loads, keyring, audit log, 5-minute nonces, journaled approvals.
+  const serveGate = (policy, audit) => {
+    const n = ++gates;
+    const log = audit ? new gk.AuditLog({ file: path.join(dir, `mixed-${n}.log`), key }) : undefined;
+    return new gk.Gate({ policy: new gk.PolicyEngine(policy, { audit: log }), keyring: new gk.Keyring({ keys: { k1: secret }, active: 'k1' }), audit: log, nonceTtlMs: 300_000, approvals: { journal: path.join(dir, `approvals-${n}.jsonl`) } });
+  };
+  const mixed = [];
+  for (const [label, which, policy] of [['example policy', 'example', examplePolicy], ['50-rule policy', 'fifty', fiftyRulePolicy()]]) {
+    const sample = describeSample(createWorkload({ policy: which }), 100_000);
+    // What the gate answers on this traffic (a separate gate, not timed).
+    const probe = serveGate(policy, true);
+    const outcomes = {};
+    const probeReqs = createWorkload({ policy: which, keyring }).requests(20_000);
+    for (const r of probeReqs) {
+      const d = probe.check(r);
+      const k = `${d.decision}/${d.source}`;
+      outcomes[k] = (outcomes[k] ?? 0) + 1;
+    }
+    const answered = shares(Object.fromEntries(Object.entries(outcomes).map(([k, v]) => [k, v / probeReqs.length])));
+    const reqs = createWorkload({ policy: which, keyring }).requests(MIXED);
+    for (const audit of [true, false]) {
+      const gate = serveGate(policy, audit);
+      const cur = { i: 0, wraps: 0 };
+      const name = `gate.check, mixed traffic, ${label}, ${audit ? 'audit log to a file' : 'no audit log'}`;
+      mixed.push({
+        name,
+        cur,
+        note: `requests ${shares(sample.kinds)}; action types ${shares(sample.actions, 6)}; require_approval rules ${pct(sample.approvalShare)}; answers to the first 20,000: ${answered}`,
+        fn: () => {
+          const r = reqs[cur.i];
+          if (++cur.i === MIXED) {
+            cur.i = 0;
+            cur.wraps++;
+          }
+          return gate.check(r);
+        },
+      });
+    }
+  }
+  const m = 'gate.check on mixed traffic (Zipf(1) over 100,000 CARs, 2,000 agents; nonces, permits, invalid) vs one HMAC of 200 B';
+
+  annotateRows((row) => {
+    const c = mixed.find((x) => row.group === m && x.name === row.name);
+    if (c !== undefined) row.note = `${c.note}; the sequence of ${MIXED.toLocaleString('en-US')} ${c.cur.wraps === 0 ? 'did not wrap' : `wrapped ${c.cur.wraps}x`} (${c.cur.i.toLocaleString('en-US')} into its last pass)`;
+  });
+
   const g = 'gate.check vs one HMAC of 200 B';
   await runCases('gate', [
     { group: g, name: "crypto.createHmac('sha256', key).update(200 B).digest()", baseline: true, inner: 50, fn: () => crypto.createHmac('sha256', key).update(msg).digest() },
@@ -53,7 +95,31 @@ async function main() {
     { group: g, name: 'gate.check, cache miss, audit log to a file', inner: 50, fn: () => auditedMiss.check({ car }) },
     { group: 'checkBatch of 1,000 (per decision)', name: "crypto.createHmac('sha256', key).update(200 B).digest()", baseline: true, inner: 50, fn: () => crypto.createHmac('sha256', key).update(msg).digest() },
     { group: 'checkBatch of 1,000 (per decision)', name: 'gate.checkBatch(1000 requests) / 1000', inner: 1, fn: () => batchGate.checkBatch(batch), perOpDivisor: 1000 },
+    { group: m, name: "crypto.createHmac('sha256', key).update(200 B).digest()", baseline: true, inner: 50, fn: () => crypto.createHmac('sha256', key).update(msg).digest() },
+    ...mixed.map((c) => ({ group: m, name: c.name, inner: 50, fn: c.fn })),
   ]);
+}
+
+const pct = (x) => `${(100 * x).toFixed(1)} %`;
+/** "a 50.0 %, b 20.0 %, ..." largest first; at most `top` named, the rest summed. */
+function shares(obj, top = Infinity) {
+  const e = Object.entries(obj).sort((a, b) => b[1] - a[1]);
+  const rest = e.slice(top).reduce((n, [, v]) => n + v, 0);
+  return e.slice(0, top).map(([k, v]) => `${k} ${pct(v)}`).concat(rest > 0 ? [`${e.length - top} others ${pct(rest)}`] : []).join(', ');
+}
+
+/**
+ * runCases prints its rows as one JSON line; the mixed rows get a note (what
+ * the traffic was, and whether a sequence wrapped: a wrapped sequence repeats
+ * its nonces and permits, which are then denied as replays).
+ */
+function annotateRows(annotate) {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (text, ...rest) => {
+    const rows = JSON.parse(String(text));
+    for (const row of rows) annotate(row);
+    return write(JSON.stringify(rows) + '\n', ...rest);
+  };
 }
 
 main().catch((e) => {
