@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { AuditLog, FileAuditAnchor } from '../audit/log';
 import { approvalsCommand } from './approvals';
+import { mcpCommand } from './mcp';
 import { reportCommand } from './report';
 import { doctorReport } from './doctor';
 import { fleetDoctor, formatFleetDoctor } from '../fleet/doctor';
@@ -35,6 +36,9 @@ Commands:
                     List, read, approve or deny a running server's approval requests (approvals
                     --help for options). Exit 0 if done, 1 if the server refused, 2 on bad usage or
                     when no server answers.
+  mcp [--policy FILE | --socket PATH] [--agent-id ID] [--server-id ID] [--approval-timeout MS] [--hide-denied] -- COMMAND [ARGS...]
+                    An MCP guard proxy on stdio: starts COMMAND (an MCP server) and checks each tools/call,
+                    resources/read and prompts/get with the gate first (mcp --help for options)
   version           Print the version
   help              Show this help
 `;
@@ -130,6 +134,8 @@ export function main(argv: string[]): number {
       return reportCommand(rest);
     case 'approvals':
       return approvalsCommand(rest);
+    case 'mcp':
+      return mcpCommand(rest);
     case 'version':
     case '--version':
     case '-v':

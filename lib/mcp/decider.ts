@@ -1,0 +1,84 @@
+/**
+ * Where the proxy's decisions come from: a Gate in this process, or a
+ * running `guardkernel serve` through a GuardClient (whose connection
+ * credential is the agent's). Both check a CAR, wait on an approval request,
+ * and (for hideDenied) show the policy document.
+ */
+import { GuardError, ErrorCodes } from '../errors';
+import type { Gate } from '../gate/gate';
+import type { GateDecision } from '../gate/decision';
+import type { ApprovalWaitResult } from '../gate/approvals/types';
+import { GuardClient } from '../ipc/client';
+
+export interface Decider {
+  check(car: Record<string, unknown>): Promise<GateDecision>;
+  /** Waits until approval `id` is decided or `timeoutMs` passes (then `timed_out: true`). */
+  wait(id: string, timeoutMs: number, signal: AbortSignal): Promise<ApprovalWaitResult>;
+  /** The policy document, for hideDenied (null when there is none to read). */
+  policyDocument(): Promise<Readonly<Record<string, unknown>> | null>;
+  close(): Promise<void>;
+}
+
+/** One in-process approval wait is capped at an hour; longer waits are chained. */
+const MAX_WAIT_SLICE_MS = 3_600_000;
+
+export function gateDecider(gate: Gate, requester?: string): Decider {
+  return {
+    check: (car) => gate.checkAsync(requester === undefined ? { car } : { car, requester }),
+    async wait(id, timeoutMs, signal) {
+      const book = gate.approvals;
+      if (book === null) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, 'this gate has no approvals stage');
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const left = Math.max(0, deadline - Date.now());
+        const r = await book.wait(id, { timeoutMs: Math.min(left, MAX_WAIT_SLICE_MS), signal });
+        if (r.status !== 'pending' || left <= MAX_WAIT_SLICE_MS) return r;
+      }
+    },
+    policyDocument: async () => gate.policy.document,
+    close: async () => {},
+  };
+}
+
+export interface ClientDeciderOptions {
+  /** The token to authenticate with (again after a reconnect): the agent's. */
+  authToken?: string;
+  /** Close the client with the proxy (true when the proxy opened it). */
+  owned?: boolean;
+}
+
+export function clientDecider(client: GuardClient, options: ClientDeciderOptions = {}): Decider {
+  const { authToken, owned = false } = options;
+  let authed = false;
+  const ensureAuth = async () => {
+    if (authToken !== undefined && !authed) {
+      await client.auth(authToken);
+      authed = true;
+    }
+  };
+  const retryUnauthorized = async <T>(f: () => Promise<T>): Promise<T> => {
+    await ensureAuth();
+    try {
+      return await f();
+    } catch (err) {
+      // A reconnect loses the session: authenticate again once.
+      if (authToken !== undefined && (err as { rpcCode?: number }).rpcCode === -32001) {
+        authed = false;
+        await ensureAuth();
+        return f();
+      }
+      throw err;
+    }
+  };
+  return {
+    check: (car) => retryUnauthorized(() => client.gateCheck({ car })),
+    wait: (id, timeoutMs, signal) => retryUnauthorized(() => client.waitForApproval(id, { timeoutMs: Math.max(1, timeoutMs), signal, authToken })),
+    async policyDocument() {
+      const p = await retryUnauthorized(() => client.policyGet());
+      return p.document;
+    },
+    async close() {
+      if (owned) await client.close();
+    },
+  };
+}
