@@ -17,7 +17,15 @@ const snapshotFile = path.join(root, 'test', 'public-api', 'surface.json');
 
 // Help screens: each is printed by the installed bin, so a moved entry point
 // that forgets a flag or a line shows here.
-const HELP_COMMANDS = [['--help'], ['help'], ['-h'], ['serve', '--help'], ['report', '--help'], ['nonsense-command'], ['audit']];
+const HELP_COMMANDS = [['--help'], ['help'], ['-h'], ['serve', '--help'], ['report', '--help'], ['nonsense-command'], ['audit'], ['mcp', '--help']];
+
+/**
+ * Subpath exports (e.g. "./mcp"): their names are listed in the same maps as
+ * the main entry's, prefixed "guardkernel/<subpath>#", so the test holds them too.
+ */
+function subpaths() {
+  return Object.keys(pkg.exports).filter((k) => k !== '.' && k !== './package.json' && !k.includes('*')).sort();
+}
 
 function valueKinds(api) {
   const out = {};
@@ -25,9 +33,9 @@ function valueKinds(api) {
   return out;
 }
 
-function typeExports() {
+function typeExports(types = pkg.types) {
   const ts = require('typescript');
-  const entry = path.join(root, pkg.types);
+  const entry = path.join(root, types);
   const program = ts.createProgram([entry], { skipLibCheck: true });
   const checker = program.getTypeChecker();
   const symbol = checker.getSymbolAtLocation(program.getSourceFile(entry));
@@ -49,10 +57,20 @@ function helpTexts() {
 async function surface() {
   const cjs = require(path.join(root, pkg.exports['.'].require));
   const esm = await import(path.join(root, pkg.exports['.'].import));
+  const out = { require: valueKinds(cjs), import: valueKinds(esm), types: typeExports() };
+  for (const sub of subpaths()) {
+    const e = pkg.exports[sub];
+    const prefix = `guardkernel/${sub.slice(2)}#`;
+    const file = path.join(root, e.require ?? e.default);
+    const kinds = (api) => Object.fromEntries(Object.entries(valueKinds(api)).filter(([n]) => n !== 'default' && n !== '__esModule').map(([n, k]) => [prefix + n, k]));
+    Object.assign(out.require, kinds(require(file)));
+    Object.assign(out.import, kinds(await import(path.join(root, e.import ?? e.default))));
+    out.types.push(...typeExports(e.types).map((n) => prefix + n));
+  }
   return {
-    require: valueKinds(cjs),
-    import: valueKinds(esm),
-    types: typeExports(),
+    require: out.require,
+    import: out.import,
+    types: out.types,
     bin: Object.keys(pkg.bin).sort(),
     help: helpTexts(),
   };
