@@ -3,6 +3,7 @@
 // own Client. Every process goes through test/child.ts; the SDK's stdio
 // transport class is used over the children's pipes (it only frames lines).
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -10,7 +11,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { CreateMessageRequestSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { startChild } from './child';
 import { AuditLog, Gate, GuardClient, carHash } from '../lib/index';
@@ -181,9 +182,14 @@ describe('guardkernel mcp (CLI) over server-everything', () => {
     await exited(child);
   });
 
-  test('server-to-client request: sampling/createMessage from the server reaches the client and its answer goes back', async () => {
+  test('server-to-client requests: sampling/createMessage and elicitation/create from the server reach the client and its answers go back', async () => {
     const { child } = startProxy();
-    const client = await connectedClient(child, { sampling: {} });
+    const client = await connectedClient(child, { sampling: {}, elicitation: {} });
+    let elicited = '';
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      elicited = String(req.params.message);
+      return { action: 'decline' };
+    });
     let asked = '';
     client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
       asked = JSON.stringify(req.params.messages);
@@ -194,6 +200,9 @@ describe('guardkernel mcp (CLI) over server-everything', () => {
     expect(r.isError).toBeFalsy();
     expect(asked).toContain('hello from the test');
     expect(text(r)).toContain('sampled by the client');
+    const e = await client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+    expect(elicited.length).toBeGreaterThan(0);
+    expect(text(e)).toContain('User declined');
     await client.close();
     await exited(child);
   });
@@ -301,6 +310,32 @@ describe('guardkernel mcp (CLI) over server-everything', () => {
     } finally {
       s.child.kill('SIGKILL');
       await s.exited;
+    }
+  });
+
+  test('--upstream-url: a Streamable HTTP upstream (server-everything streamableHttp), allowed and denied; a server-to-client request over its SSE stream', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const server = startChild(process.execPath, [everything, 'streamableHttp'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PORT: String(port) } });
+    try {
+      let err = '';
+      server.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+      await until(() => err.includes('listening on port'), 'the HTTP server');
+      const child = startChild(process.execPath, [cli, 'mcp', '--policy', policyFile, '--agent-id', 'agent-1', '--upstream-url', `http://127.0.0.1:${port}/mcp`], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const client = await connectedClient(child, { sampling: {} });
+      client.setRequestHandler(CreateMessageRequestSchema, async () => ({ model: 'm', role: 'assistant', content: { type: 'text', text: 'sampled over http' } }));
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'safe over http' } }))).toBe('Echo: safe over http');
+      expect((await client.callTool({ name: 'get-env', arguments: {} })).isError).toBe(true);
+      expect(text(await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'p' } }))).toContain('sampled over http');
+      await client.close();
+      expect(await exited(child)).toBe(0);
+    } finally {
+      server.kill('SIGKILL');
+      await exited(server);
     }
   });
 
