@@ -16,7 +16,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { startChild } from './child';
 import { AuditLog, Gate, GuardClient, carHash } from '../lib/index';
 import { startServe } from './serve-process';
-import { guardMcp } from '../lib/mcp/index';
+import { carFor, guardMcp, neverAllowed } from '../lib/mcp/index';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -273,6 +273,11 @@ describe('guardkernel mcp (CLI) over server-everything', () => {
     // Malformed gated requests are refused, never forwarded.
     send(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'echo', arguments: ['safe'] } }));
     expect((await reply(8)).error.code).toBe(-32602);
+    // A JSON-RPC batch (which MCP no longer has) is no way around the gate: the SDK's transport drops the line.
+    send(JSON.stringify([{ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get-env', arguments: {} } }]));
+    send(JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'echo', arguments: { message: 'safe after batch' } } }));
+    expect((await reply(10)).result.content[0].text).toBe('Echo: safe after batch');
+    expect(replies.has(9)).toBe(false);
     child.stdin!.end();
     expect(await exited(child)).toBe(0);
   });
@@ -448,5 +453,34 @@ describe('guardMcp in process', () => {
     const gate = new Gate({ policy: POLICY });
     await expect(guardMcp({ gate, agentId: '', upstream: { command: 'true' } })).rejects.toThrow(/agentId/);
     await expect(guardMcp({ agentId: 'a', upstream: { command: 'true' } } as never)).rejects.toThrow(/exactly one of gate, client, socket/);
+  });
+});
+
+describe('CAR mapping and hideDenied rules', () => {
+  const ctx = { agentId: 'agent-1', serverId: 's', toolActions: { rm: 'shell_exec' } };
+  test('each gated method becomes its CAR; the tool name comes from params.name only', () => {
+    expect(carFor('tools/call', { name: 'echo', arguments: { name: 'other', x: 1 }, _meta: { progressToken: 1 } }, ctx)).toEqual({ car: { action_type: 'mcp.tool.echo', agent_id: 'agent-1', server_id: 's', tool: 'echo', args: { name: 'other', x: 1 } } });
+    expect(carFor('tools/call', { name: 'rm', arguments: {} }, ctx)).toMatchObject({ car: { action_type: 'shell_exec', tool: 'rm' } });
+    expect(carFor('tools/call', { name: 'toString' }, ctx)).toEqual({ car: { action_type: 'mcp.tool.toString', agent_id: 'agent-1', server_id: 's', tool: 'toString' } });
+    expect(carFor('resources/read', { uri: 'file:///a' }, ctx)).toEqual({ car: { action_type: 'mcp.resource.read', agent_id: 'agent-1', server_id: 's', resource: 'file:///a' } });
+    expect(carFor('prompts/get', { name: 'p', arguments: { a: 'b' } }, ctx)).toEqual({ car: { action_type: 'mcp.prompt.get', agent_id: 'agent-1', server_id: 's', prompt: 'p', args: { a: 'b' } } });
+    for (const bad of [undefined, null, [], { name: 1 }, { name: '' }, { name: 'x', arguments: 'y' }, { name: 'x', arguments: null }]) expect(carFor('tools/call', bad, ctx)).toHaveProperty('invalid');
+    expect(carFor('resources/read', { uri: 5 }, ctx)).toHaveProperty('invalid');
+  });
+
+  test('neverAllowed: only what no call could change', () => {
+    const doc = (extra: Record<string, unknown>) => ({ version: 1, mode: 'enforce', default: 'deny', actions: { a: extra } });
+    expect(neverAllowed(doc({}), 'agent-1', 'missing')).toBe(true);
+    expect(neverAllowed({ ...doc({}), default: 'allow' }, 'agent-1', 'missing')).toBe(false);
+    expect(neverAllowed({ ...doc({}), mode: 'audit' }, 'agent-1', 'missing')).toBe(false);
+    expect(neverAllowed(doc({ deny_identities: ['agent-*'] }), 'agent-1', 'a')).toBe(true);
+    expect(neverAllowed(doc({ deny_identities: ['agent-*'], on_violation: 'warn' }), 'agent-1', 'a')).toBe(false);
+    expect(neverAllowed(doc({ allow_identities: ['ops-*'] }), 'agent-1', 'a')).toBe(true);
+    expect(neverAllowed(doc({ allow_identities: ['agent-*'] }), 'agent-1', 'a')).toBe(false);
+    expect(neverAllowed(doc({ constraints: { 'args.x': { equals: 1 } } }), 'agent-1', 'a')).toBe(false);
+    expect(neverAllowed(doc({ min_trust: 0.99 }), 'agent-1', 'a')).toBe(false);
+    expect(neverAllowed(doc({ require_approval: true }), 'agent-1', 'a')).toBe(false);
+    expect(neverAllowed(null, 'agent-1', 'a')).toBe(true);
+    expect(neverAllowed(doc({}), 'agent-1', 'toString')).toBe(true); // no prototype lookups
   });
 });
