@@ -8,6 +8,10 @@
 //
 //   node bench/suites/profile.js [--policy example|fifty] [--requests N]
 //       [--connections C] [--window W] [--interval-us U] [--keep DIR]
+//       [--traffic mixed|repeated]
+//
+// --traffic repeated: the best case of bench/suites/server.js instead (one
+// CAR sent over and over), for comparison.
 //
 // Prints the breakdown on stderr; the last line of stdout is the JSON rows
 // bench/run.js expects (so `node bench/run.js profile` works: each category's
@@ -24,6 +28,9 @@ function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
 }
+
+// The repeated-CAR case of bench/suites/server.js.
+const REPEATED_CAR = { action_type: 'file_read', agent_id: 'agent-prod-42', resource: '/srv/data/reports/q3.csv', args: { mode: 'r' } };
 
 const CATEGORIES = ['parse', 'hash', 'policy', 'trust', 'audit seal', 'file write', 'reply', 'other'];
 
@@ -45,6 +52,10 @@ const NATIVE = {
   writeBuffer: 'file write',
   fsync: 'file write',
   fdatasync: 'file write',
+  rename: 'file write',
+  open: 'file write',
+  close: 'file write',
+  fstat: 'file write',
   writeUtf8String: 'reply',
   writeLatin1String: 'reply',
   writeBuffer_: 'reply',
@@ -181,7 +192,11 @@ async function main() {
   } else if (which !== 'example') throw new Error(`--policy example|fifty, not ${which}`);
   // Every line is made before serve starts.
   const round = (n) => Math.ceil(n / connections) * connections;
-  const lines = new Lines(createWorkload({ policy: which, keyring }).lineTails(round(warm) + round(requests)), false);
+  const traffic = option('traffic', 'mixed');
+  if (traffic !== 'mixed' && traffic !== 'repeated') throw new Error(`--traffic mixed|repeated, not ${traffic}`);
+  const count = round(warm) + round(requests);
+  const tails = traffic === 'mixed' ? createWorkload({ policy: which, keyring }).lineTails(count) : new Array(count).fill(`,"method":"gate_check","params":${JSON.stringify({ car: REPEATED_CAR })}}\n`);
+  const lines = new Lines(tails, false);
 
   const mainJs = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
   const nodeFlags = ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', String(intervalUs)];
@@ -209,10 +224,10 @@ async function main() {
   // (µs); a profile that does not overlap the window would say so here.
   if (profile.startTime > to || profile.endTime < from) throw new Error(`the profile (${profile.startTime}-${profile.endTime} µs) does not cover the load window (${from}-${to} µs)`);
   const s = summarize(profile, from, to, requests);
-  const header = `serve under mixed traffic (${which === 'example' ? 'example policy' : '50-rule policy'}), ${requests.toLocaleString('en-US')} gate_checks, ${connections} connections x ${window} in flight, --cpu-prof-interval ${intervalUs} µs, native core ${process.env.GUARDKERNEL_NATIVE === '0' ? 'off' : 'on'}: ${Math.round(load.opsPerSec).toLocaleString('en-US')} requests/s under the profiler, server CPU ${cpu === null ? '?' : cpu.toFixed(1)} µs/request (from /proc)\nprofile: ${path.join(profDir, file)}`;
+  const header = `serve under ${traffic === 'mixed' ? 'mixed traffic' : 'one repeated CAR'} (${which === 'example' ? 'example policy' : '50-rule policy'}), ${requests.toLocaleString('en-US')} gate_checks, ${connections} connections x ${window} in flight, --cpu-prof-interval ${intervalUs} µs, native core ${process.env.GUARDKERNEL_NATIVE === '0' ? 'off' : 'on'}: ${Math.round(load.opsPerSec).toLocaleString('en-US')} requests/s under the profiler, server CPU ${cpu === null ? '?' : cpu.toFixed(1)} µs/request (from /proc)\nprofile: ${path.join(profDir, file)}`;
   process.stderr.write(report(s, header) + '\n');
 
-  const group = `serve CPU self time by category, mixed traffic (${which === 'example' ? 'example policy' : '50-rule policy'}), per request`;
+  const group = `serve CPU self time by category, ${traffic === 'mixed' ? 'mixed traffic' : 'one repeated CAR'} (${which === 'example' ? 'example policy' : '50-rule policy'}), per request`;
   const rows = [];
   for (const [c, us] of [...s.categories].sort((a, b) => b[1] - a[1])) {
     const ns = (us * 1000) / requests;
