@@ -38,13 +38,16 @@ async function main() {
   const keyring = new gk.Keyring({ keys: { k1: secret }, active: 'k1' });
   const examplePolicy = fs.readFileSync(path.join(__dirname, '..', '..', 'examples', 'policy.yaml'), 'utf8');
   const MIXED = 300_000;
+  // Their audit logs grow by hundreds of MB: removed when the suite ends.
+  const mixedDir = fs.mkdtempSync(path.join(dir, 'mixed-'));
+  process.on('exit', () => fs.rmSync(mixedDir, { recursive: true, force: true }));
   let gates = 0;
   // The gate as `serve` builds it (lib/cli/serve.ts): policy engine auditing
   // its loads, keyring, audit log, 5-minute nonces, journaled approvals.
   const serveGate = (policy, audit) => {
     const n = ++gates;
-    const log = audit ? new gk.AuditLog({ file: path.join(dir, `mixed-${n}.log`), key }) : undefined;
-    return new gk.Gate({ policy: new gk.PolicyEngine(policy, { audit: log }), keyring: new gk.Keyring({ keys: { k1: secret }, active: 'k1' }), audit: log, nonceTtlMs: 300_000, approvals: { journal: path.join(dir, `approvals-${n}.jsonl`) } });
+    const log = audit ? new gk.AuditLog({ file: path.join(mixedDir, `audit-${n}.log`), key }) : undefined;
+    return new gk.Gate({ policy: new gk.PolicyEngine(policy, { audit: log }), keyring: new gk.Keyring({ keys: { k1: secret }, active: 'k1' }), audit: log, nonceTtlMs: 300_000, approvals: { journal: path.join(mixedDir, `approvals-${n}.jsonl`) } });
   };
   const mixed = [];
   for (const [label, which, policy] of [['example policy', 'example', examplePolicy], ['50-rule policy', 'fifty', fiftyRulePolicy()]]) {

@@ -213,6 +213,8 @@ async function main() {
         }
       } finally {
         child.kill('SIGTERM');
+        await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', resolve)));
+        fs.rmSync(stateDir, { recursive: true, force: true }); // its audit log: hundreds of MB
       }
     }
   } finally {
