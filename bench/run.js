@@ -13,7 +13,8 @@ const suitesDir = path.join(__dirname, 'suites');
 const resultsDir = path.join(__dirname, 'results');
 const all = fs.readdirSync(suitesDir).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3)).sort();
 const wanted = process.argv.slice(2);
-const suites = wanted.length ? wanted : all.filter((s) => !s.startsWith('gpu'));
+// profile is a tool (a CPU profile of serve), run by name: `node bench/run.js profile`.
+const suites = wanted.length ? wanted : all.filter((s) => !s.startsWith('gpu') && s !== 'profile');
 for (const s of suites) {
   if (!all.includes(s)) {
     console.error(`unknown suite "${s}" (have: ${all.join(', ')})`);
