@@ -5,10 +5,9 @@
  * server takes it from the connection, never from us.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { flagValue } from './args';
 import { APPROVAL_ID_PATTERN, GuardClient, RpcCallError, type ApprovalRequest, type ApprovalStatus } from '../ipc/client';
-import { defaultStateDir } from './serve';
+import { defaultSocket } from './serve';
 
 const STATUSES: readonly ApprovalStatus[] = ['pending', 'granted', 'denied', 'expired', 'used'];
 
@@ -127,11 +126,6 @@ export function parseApprovalsArgs(argv: string[]): ApprovalsArgs | 'help' {
 }
 
 /** The socket `guardkernel serve` listens on by default (as `report` finds it). */
-export function defaultSocket(): string {
-  const runtime = process.env.XDG_RUNTIME_DIR;
-  return runtime ? path.join(runtime, 'guardkernel', 'core.sock') : path.join(defaultStateDir(), 'core.sock');
-}
-
 // Text an agent chose (its id, action type, CAR fields) reaches the operator's
 // terminal: control, format and bidirectional characters are shown escaped so
 // that none can recolour, hide or reorder what the operator approves.

@@ -3,10 +3,9 @@
  * compliance_report method over its socket) or from a configuration file.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { flagValue } from './args';
 import { GuardClient } from '../ipc/client';
-import { defaultStateDir } from './serve';
+import { defaultSocket } from './serve';
 import { loadComplianceConfig } from '../compliance/config';
 import { exportReport, renderReport, validateReport } from '../compliance/export';
 import { ComplianceReporter } from '../compliance/reporter';
@@ -82,11 +81,6 @@ export function parseReportArgs(argv: string[]): ReportArgs | 'help' {
   out.format ??= 'json';
   if (out.format === 'pdf' && out.out === undefined) throw new Error('--format pdf needs --out FILE');
   return out as ReportArgs;
-}
-
-function defaultSocket(): string {
-  const runtime = process.env.XDG_RUNTIME_DIR;
-  return runtime ? path.join(runtime, 'guardkernel', 'core.sock') : path.join(defaultStateDir(), 'core.sock');
 }
 
 async function fromServer(args: ReportArgs): Promise<ComplianceReport> {

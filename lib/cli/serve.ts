@@ -213,6 +213,12 @@ export function defaultStateDir(): string {
   return path.join(base, 'guardkernel');
 }
 
+/** Where clients look for the server when no --socket is given: serve's own default. */
+export function defaultSocket(): string {
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  return runtime ? path.join(runtime, 'guardkernel', 'core.sock') : path.join(defaultStateDir(), 'core.sock');
+}
+
 export interface RunningServer {
   server: GuardServer;
   stop(): Promise<void>;
