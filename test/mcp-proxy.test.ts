@@ -457,6 +457,126 @@ describe('guardMcp in process', () => {
   });
 });
 
+describe("the policy's mcp section names tool calls", () => {
+  const MAPPED = (version: number, echoAs: string) => `
+version: ${version}
+mode: enforce
+default: deny
+mcp:
+  tools:
+    echo: ${echoAs}
+    get-sum: mcp.tool.never
+  servers:
+    everything:
+      tools:
+        get-sum: math_add
+actions:
+  file_read:
+    allow_identities: ["agent-*"]
+  math_add: {}
+`;
+
+  test('in process: the mapping applies (server-specific first), follows a reload, and unmapped tools keep mcp.tool.<name>', async () => {
+    const gate = new Gate({ policy: MAPPED(1, 'file_read') });
+    const cars: Array<Record<string, unknown>> = [];
+    const check = gate.checkAsync.bind(gate);
+    gate.checkAsync = (req) => {
+      cars.push(req.car as Record<string, unknown>);
+      return check(req);
+    };
+    const up = startChild(process.execPath, upstreamArgs(path.join(dir, `mapped-${nextName++}.pid`)), { stdio: ['pipe', 'pipe', 'ignore'] });
+    const [clientSide, proxySide] = InMemoryTransport.createLinkedPair();
+    const proxy = await guardMcp({ gate, agentId: 'agent-1', serverId: 'everything', upstream: { transport: childTransport(up) }, transport: proxySide, toolActions: { echo: 'mcp.tool.echo' } });
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(clientSide);
+    try {
+      // echo is judged as file_read (allowed), though no rule names mcp.tool.echo; the policy wins over toolActions.
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'm' } }))).toBe('Echo: m');
+      expect(cars.at(-1)).toMatchObject({ action_type: 'file_read', tool: 'echo', server_id: 'everything' });
+      // the server's own entry wins over the global one
+      expect(text(await client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } }))).toContain('3');
+      expect(cars.at(-1)).toMatchObject({ action_type: 'math_add' });
+      // unmapped: the default name, denied by default
+      expect((await client.callTool({ name: 'get-env', arguments: {} })).isError).toBe(true);
+      expect(cars.at(-1)).toMatchObject({ action_type: 'mcp.tool.get-env' });
+      // a reload that maps echo elsewhere: the next call is judged under it
+      gate.policy.load(MAPPED(2, 'file_write'));
+      const denied = await client.callTool({ name: 'echo', arguments: { message: 'm' } });
+      expect(denied.isError).toBe(true);
+      expect(cars.at(-1)).toMatchObject({ action_type: 'file_write' });
+    } finally {
+      await client.close();
+      await proxy.closed;
+      up.kill('SIGKILL');
+    }
+  });
+
+  test('over the socket with the agent token: the mapping comes from mcp_tool_actions and is re-read when a decision names a newer policy', async () => {
+    const sdir = fs.mkdtempSync(path.join(dir, 'serve-map-'));
+    const mapped = path.join(sdir, 'policy.yaml');
+    fs.writeFileSync(mapped, MAPPED(1, 'file_read'));
+    fs.writeFileSync(path.join(sdir, 'operator.token'), 'operator-token-0123456789', { mode: 0o600 });
+    fs.writeFileSync(path.join(sdir, 'agent.token'), 'agent-token-0123456789abc', { mode: 0o600 });
+    const socket = path.join(sdir, 'core.sock');
+    const s = startServe(['--state-dir', path.join(sdir, 'state'), '--socket', socket, '--policy', mapped, '--operator-token-file', path.join(sdir, 'operator.token'), '--agent-token-file', path.join(sdir, 'agent.token')]);
+    try {
+      await s.ready;
+      const agent = await GuardClient.connect(socket, { timeoutMs: 5000 });
+      await agent.auth('agent-token-0123456789abc');
+      expect(await agent.mcpToolActions('everything')).toEqual({ version: 1, tools: { echo: 'file_read', 'get-sum': 'math_add' } });
+      expect(await agent.mcpToolActions('other')).toEqual({ version: 1, tools: { echo: 'file_read', 'get-sum': 'mcp.tool.never' } });
+      await expect(agent.policyGet()).rejects.toThrow(); // the rest of the policy stays the operator's
+      agent.close();
+      const { child } = startProxy([], ['--socket', socket, '--auth-token-file', path.join(sdir, 'agent.token')]);
+      const client = await connectedClient(child);
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'mapped' } }))).toBe('Echo: mapped');
+      const operator = await GuardClient.connect(socket, { timeoutMs: 5000 });
+      await operator.auth('operator-token-0123456789');
+      await operator.policyReload(MAPPED(2, 'file_write'));
+      operator.close();
+      // The first decision names version 2: the proxy re-reads the mapping and judges echo as file_write.
+      const r = await client.callTool({ name: 'echo', arguments: { message: 'mapped' } });
+      expect(r.isError).toBe(true);
+      expect(text(r)).toMatch(/file_write|no rule|default/);
+      await client.close();
+      expect(await exited(child)).toBe(0);
+    } finally {
+      s.child.kill('SIGKILL');
+      await s.exited;
+    }
+  });
+
+  test('rejects bad input: the mcp section is checked by the policy schema', () => {
+    const bad = [
+      { mcp: { tools: { echo: 5 } } },
+      { mcp: { tools: { echo: '' } } },
+      { mcp: { tool: {} } },
+      { mcp: { servers: { s: { tools: { a: 'b' }, extra: 1 } } } },
+      { mcp: { tools: { ['x'.repeat(257)]: 'a' } } },
+      { mcp: [] },
+    ];
+    for (const extra of bad) {
+      let err: unknown;
+      try {
+        new Gate({ policy: { version: 1, mode: 'enforce', ...extra } as never });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'ERR_POLICY_INVALID' });
+      expect((err as { path: string }).path).toMatch(/^mcp/);
+    }
+  });
+
+  test('attack: tool names that are Object.prototype members map to nothing', () => {
+    const gate = new Gate({ policy: MAPPED(1, 'file_read') });
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect(gate.policy.mcpToolAction('everything', name)).toBeUndefined();
+      expect(carFor('tools/call', { name }, { agentId: 'a', serverId: 'everything', policyToolAction: (n) => gate.policy.mcpToolAction('everything', n) })).toMatchObject({ car: { action_type: `mcp.tool.${name}` } });
+    }
+    expect(Object.getPrototypeOf(gate.policy.mcpToolActions('everything'))).toBeNull();
+  });
+});
+
 describe('CAR mapping and hideDenied rules', () => {
   const ctx = { agentId: 'agent-1', serverId: 's', toolActions: { rm: 'shell_exec' } };
   test('each gated method becomes its CAR; the tool name comes from params.name only', () => {

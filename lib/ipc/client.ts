@@ -239,6 +239,10 @@ export class GuardClient {
   replayStats(): Promise<{ size: number; capacity: number; replays: number; saturated: number }> {
     return this.call('replay_stats');
   }
+  /** The policy's MCP tool → action type mapping for one server (agent role). */
+  mcpToolActions(serverId: string): Promise<{ version: number; tools: Record<string, string> }> {
+    return this.call('mcp_tool_actions', { server_id: serverId });
+  }
   policyGet(): Promise<{ version: number; mode: string; document: Record<string, unknown> | null }> {
     return this.call('policy_get');
   }

@@ -238,6 +238,12 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
         });
     },
   },
+  // What the MCP proxy needs of the policy, and all an agent may read of it:
+  // how one server's tool calls are named (the policy's `mcp` section).
+  mcp_tool_actions: {
+    params: { server_id: { type: 'string', required: true } },
+    handler: (p, ctx) => ({ version: ctx.gate.policy.version, tools: ctx.gate.policy.mcpToolActions(p.server_id as string) }),
+  },
   policy_get: { handler: (_p, ctx) => ({ version: ctx.gate.policy.version, mode: ctx.gate.policy.mode, document: ctx.gate.policy.document }) },
   policy_reload: {
     params: { policy: { type: 'any' } },

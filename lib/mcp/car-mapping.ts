@@ -17,6 +17,8 @@ export interface CarContext {
   serverId: string;
   /** Tool name → action type, overriding `mcp.tool.<name>`. */
   toolActions?: Readonly<Record<string, string>>;
+  /** The policy's own mapping (its `mcp` section), which wins over `toolActions`. */
+  policyToolAction?: (name: string) => string | undefined;
 }
 
 /** A gated request turned into a CAR, or why it cannot be one (a JSON-RPC invalid-params error). */
@@ -26,7 +28,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The action type of a call of tool `name`: the policy's mapping, else `toolActions`, else `mcp.tool.<name>`. */
 export function toolActionType(name: string, ctx: CarContext): string {
+  const fromPolicy = ctx.policyToolAction?.(name);
+  if (fromPolicy !== undefined) return fromPolicy;
   const mapped = ctx.toolActions !== undefined && Object.hasOwn(ctx.toolActions, name) ? ctx.toolActions[name] : undefined;
   return mapped ?? `mcp.tool.${name}`;
 }

@@ -16,14 +16,25 @@ export interface Decider {
   wait(id: string, timeoutMs: number, signal: AbortSignal): Promise<ApprovalWaitResult>;
   /** The policy document, for hideDenied (null when there is none to read). */
   policyDocument(): Promise<Readonly<Record<string, unknown>> | null>;
+  /** The action type the policy's `mcp` section gives tool `name` of this server (undefined: not mapped). */
+  policyToolAction(name: string): string | undefined;
+  /**
+   * The policy version the mapping was read under (null: read live, never
+   * stale), and a re-read for when a decision names another version.
+   */
+  mappingVersion(): number | null;
+  refreshMapping(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** One in-process approval wait is capped at an hour; longer waits are chained. */
 const MAX_WAIT_SLICE_MS = 3_600_000;
 
-export function gateDecider(gate: Gate, requester?: string): Decider {
+export function gateDecider(gate: Gate, serverId: string, requester?: string): Decider {
   return {
+    policyToolAction: (name) => gate.policy.mcpToolAction(serverId, name),
+    mappingVersion: () => null,
+    refreshMapping: async () => {},
     check: (car) => gate.checkAsync(requester === undefined ? { car } : { car, requester }),
     async wait(id, timeoutMs, signal) {
       const book = gate.approvals;
@@ -45,10 +56,16 @@ export interface ClientDeciderOptions {
   authToken?: string;
   /** Close the client with the proxy (true when the proxy opened it). */
   owned?: boolean;
+  onLog?: (line: string) => void;
 }
 
-export function clientDecider(client: GuardClient, options: ClientDeciderOptions = {}): Decider {
-  const { authToken, owned = false } = options;
+export function clientDecider(client: GuardClient, serverId: string, options: ClientDeciderOptions = {}): Decider {
+  const { authToken, owned = false, onLog = () => {} } = options;
+  // The server's mapping for this server id, read at start and again when a
+  // decision names a newer policy. Map lookups only (tool names are hostile:
+  // `__proto__` must find nothing).
+  let mapping = new Map<string, string>();
+  let version: number | null = null;
   let authed = false;
   const ensureAuth = async () => {
     if (authToken !== undefined && !authed) {
@@ -71,6 +88,19 @@ export function clientDecider(client: GuardClient, options: ClientDeciderOptions
     }
   };
   return {
+    policyToolAction: (name) => mapping.get(name),
+    mappingVersion: () => version,
+    async refreshMapping() {
+      try {
+        const r = await retryUnauthorized(() => client.mcpToolActions(serverId));
+        mapping = new Map(Object.entries(r.tools ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
+        version = r.version;
+      } catch (err) {
+        // A server without the method: only --tool-action and the default apply.
+        onLog(`could not read the policy's MCP tool mapping: ${(err as Error).message}`);
+        version = -1;
+      }
+    },
     check: (car) => retryUnauthorized(() => client.gateCheck({ car })),
     wait: (id, timeoutMs, signal) => retryUnauthorized(() => client.waitForApproval(id, { timeoutMs: Math.max(1, timeoutMs), signal, authToken })),
     async policyDocument() {

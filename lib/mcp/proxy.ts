@@ -44,7 +44,10 @@ export interface GuardMcpOptions {
   agentId: string;
   /** The CAR's `server_id` (default: the upstream command's base name, or the URL's host). */
   serverId?: string;
-  /** Tool name → action type (default `mcp.tool.<name>`). */
+  /**
+   * Tool name → action type (default `mcp.tool.<name>`). The policy's `mcp`
+   * section (`tools`, `servers.<server_id>.tools`) wins over this.
+   */
   toolActions?: Record<string, string>;
   /** In process: who asked, recorded on approval requests (that name can never approve them). */
   requester?: string;
@@ -109,13 +112,16 @@ export async function guardMcp(options: GuardMcpOptions): Promise<GuardMcpProxy>
   const approvalTimeoutMs = checkPositiveInt('approvalTimeoutMs', options.approvalTimeoutMs, 60_000);
   const progressIntervalMs = Math.max(1, checkPositiveInt('progressIntervalMs', options.progressIntervalMs, 5000));
 
+  const serverId = options.serverId ?? defaultServerId(upstream);
+  const onLog = options.onLog ?? (() => {});
   let decider: Decider;
-  if (options.gate !== undefined) decider = gateDecider(options.gate, options.requester);
-  else if (options.client !== undefined) decider = clientDecider(options.client, { authToken: options.authToken });
-  else decider = clientDecider(await GuardClient.connect(options.socket as string), { authToken: options.authToken, owned: true });
+  if (options.gate !== undefined) decider = gateDecider(options.gate, serverId, options.requester);
+  else if (options.client !== undefined) decider = clientDecider(options.client, serverId, { authToken: options.authToken, onLog });
+  else decider = clientDecider(await GuardClient.connect(options.socket as string), serverId, { authToken: options.authToken, owned: true, onLog });
 
-  const ctx: CarContext = { agentId, serverId: options.serverId ?? defaultServerId(upstream), toolActions: options.toolActions };
+  const ctx: CarContext = { agentId, serverId, toolActions: options.toolActions, policyToolAction: (name) => decider.policyToolAction(name) };
   try {
+    await decider.refreshMapping();
     if (options.hideDenied === true) {
       try {
         await decider.policyDocument();
@@ -304,16 +310,28 @@ class Relay implements GuardMcpProxy {
       this.#error(m.id, INVALID_PARAMS, 'a request with this id is already in progress');
       return;
     }
-    const r = carFor(m.method, m.params, this.ctx);
-    if ('invalid' in r) {
-      this.#error(m.id, INVALID_PARAMS, r.invalid);
+    const first = carFor(m.method, m.params, this.ctx);
+    if ('invalid' in first) {
+      this.#error(m.id, INVALID_PARAMS, first.invalid);
       return;
     }
+    let r = first;
     const abort = new AbortController();
     this.#held.set(key, { id: m.id, abort });
     let d: GateDecision;
     try {
       d = await this.decider.check(r.car);
+      // The mapping was read under another policy version: read it again, and
+      // when it names this call differently, judge the call as it is named now.
+      const mv = this.decider.mappingVersion();
+      if (mv !== null && mv !== -1 && d.policy_version !== mv && m.method === 'tools/call' && !abort.signal.aborted) {
+        await this.decider.refreshMapping();
+        const again = carFor(m.method, m.params, this.ctx);
+        if ('car' in again && again.car.action_type !== r.car.action_type) {
+          r = again;
+          d = await this.decider.check(r.car);
+        }
+      }
       if (d.decision === 'pending' && !abort.signal.aborted) d = await this.#awaitApproval(m, r.car, d, abort.signal);
     } catch (err) {
       if (abort.signal.aborted) return;

@@ -91,6 +91,9 @@ export interface CompiledPolicy {
   violationPenalty: number;
   recoveryPerHour: number;
   rules: Map<string, CompiledRule>;
+  /** MCP tool name -> action type: every server's, and per server_id (which wins). */
+  mcpTools: ReadonlyMap<string, string>;
+  mcpServerTools: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** The document as loaded (frozen deep copy), for policy_get. */
   document: Readonly<Record<string, unknown>>;
 }
@@ -329,6 +332,19 @@ function compileConstraint(path: string, field: string, spec: Record<string, unk
   return { field, segments: field.split('.'), checks };
 }
 
+interface McpSection {
+  tools?: Record<string, string>;
+  servers?: Record<string, { tools?: Record<string, string> }>;
+}
+
+/** The `mcp` section as maps (the schema bounded its sizes and checked its types). */
+function compileMcp(mcp: McpSection | undefined): Pick<CompiledPolicy, 'mcpTools' | 'mcpServerTools'> {
+  const toMap = (o: Record<string, string> | undefined) => new Map(Object.entries(o ?? {}));
+  const servers = new Map<string, ReadonlyMap<string, string>>();
+  for (const [id, s] of Object.entries(mcp?.servers ?? {})) servers.set(id, toMap(s.tools));
+  return { mcpTools: toMap(mcp?.tools), mcpServerTools: servers };
+}
+
 export function compilePolicy(doc: Record<string, unknown>): CompiledPolicy {
   const trust = (doc.trust ?? {}) as Record<string, unknown>;
   const identities = (trust.identities ?? []) as Array<{ match: string; adjust: number }>;
@@ -375,6 +391,7 @@ export function compilePolicy(doc: Record<string, unknown>): CompiledPolicy {
     violationPenalty: (trust.violation_penalty as number | undefined) ?? 0.1,
     recoveryPerHour: (trust.recovery_per_hour as number | undefined) ?? 0.05,
     rules,
+    ...compileMcp(doc.mcp as McpSection | undefined),
     document: deepFreeze(structuredClone(doc)),
   };
 }

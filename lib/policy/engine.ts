@@ -215,6 +215,26 @@ export class PolicyEngine extends EventEmitter {
     return rule?.requireApproval ? rule.approval : undefined;
   }
 
+  /**
+   * The action type the policy's `mcp` section gives calls of MCP tool `tool`
+   * on server `serverId` (the server's own mapping first), or undefined.
+   */
+  mcpToolAction(serverId: string, tool: string): string | undefined {
+    const p = this.#policy;
+    if (p === null) return undefined;
+    return p.mcpServerTools.get(serverId)?.get(tool) ?? p.mcpTools.get(tool);
+  }
+
+  /** Every mapping of the policy's `mcp` section that applies to `serverId` (server-specific entries win). */
+  mcpToolActions(serverId: string): Record<string, string> {
+    const p = this.#policy;
+    const out: Record<string, string> = Object.create(null);
+    if (p === null) return out;
+    for (const [k, v] of p.mcpTools) out[k] = v;
+    for (const [k, v] of p.mcpServerTools.get(serverId) ?? []) out[k] = v;
+    return out;
+  }
+
   /** Evaluates a (validated) CAR against the active policy. */
   evaluate(car: Record<string, unknown>, context: { now?: number } = {}): PolicyDecision {
     const p = this.#policy;

@@ -36,6 +36,14 @@ const duration = {
 /** Dotted CAR field paths (as constraint keys). */
 const fieldPaths = { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z0-9_$-]+(\\.[A-Za-z0-9_$-]+)*$' } } as const;
 
+/** MCP tool name -> the action type its calls are judged as (`guardkernel mcp`, guardMcp). */
+const toolActions = {
+  type: 'object',
+  maxProperties: 4096,
+  propertyNames: { minLength: 1, maxLength: 256 },
+  additionalProperties: { type: 'string', minLength: 1, maxLength: 256 },
+} as const;
+
 const rule = {
   type: 'object',
   additionalProperties: false,
@@ -89,5 +97,23 @@ export const POLICY_SCHEMA = {
     /** CAR fields an approver sees only as digests. */
     redact: fieldPaths,
     actions: { type: 'object', additionalProperties: rule },
+    /**
+     * How the MCP guard proxy names tool calls: `tools` maps a tool name to an
+     * action type for every server, `servers.<server_id>.tools` for one server
+     * (it wins). Unmapped tools are `mcp.tool.<name>`.
+     */
+    mcp: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        tools: toolActions,
+        servers: {
+          type: 'object',
+          maxProperties: 256,
+          propertyNames: { minLength: 1, maxLength: 256 },
+          additionalProperties: { type: 'object', additionalProperties: false, properties: { tools: toolActions } },
+        },
+      },
+    },
   },
 } as const;

@@ -21,7 +21,10 @@ function dotted(instancePath: string): string {
 function describeError(e: ErrorObject): { path: string; message: string } {
   let path = dotted(e.instancePath);
   const params = e.params as Record<string, unknown>;
-  if (e.propertyName !== undefined) return { path: `${path}.${e.propertyName}`, message: 'is not a valid field path (dotted names)' };
+  if (e.propertyName !== undefined) {
+    const what = path.startsWith('mcp') ? 'a tool or server name of 1 to 256 characters' : 'a valid field path (dotted names)';
+    return { path: `${path}.${e.propertyName}`, message: `is not ${what}` };
+  }
   if (e.keyword === 'additionalProperties') {
     path = path ? `${path}.${String(params.additionalProperty)}` : String(params.additionalProperty);
     return { path, message: 'is not a known field' };
