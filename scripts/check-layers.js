@@ -14,7 +14,7 @@ const path = require('node:path');
 const LAYERS = [
   ['index.ts'], // the package entry re-exports everything below
   ['cli'], // the `guardkernel` command and its subcommands
-  ['mcp'], // the MCP guard proxy (a gate in process, or a GuardClient to a server)
+  ['mcp', 'adapters'], // the MCP guard proxy and the agent-SDK adapters (a gate in process, or a GuardClient to a server); peers
   ['ipc'], // GuardServer / GuardClient: JSON-RPC over a Unix socket
   ['compliance'], // reports over a configured gate
   ['gate'], // Gate, its pipeline and the state it keeps (cache, velocity, quarantine)
