@@ -171,6 +171,26 @@ async function stdioDown(stdin: Readable, stdout: Writable): Promise<Transport> 
   return t;
 }
 
+/**
+ * A gated request being decided. Its AbortController is made only when a
+ * wait needs a signal: one per call cost more than the gate's decision
+ * (Node 20's AbortController is several microseconds and GC work).
+ */
+class Held {
+  cancelled = false;
+  #abort: AbortController | null = null;
+  constructor(readonly id: RequestId) {}
+  signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    if (this.cancelled) this.#abort.abort();
+    return this.#abort.signal;
+  }
+  cancel(): void {
+    this.cancelled = true;
+    this.#abort?.abort();
+  }
+}
+
 interface RelayOptions {
   approvalTimeoutMs: number;
   progressIntervalMs: number;
@@ -185,7 +205,7 @@ class Relay implements GuardMcpProxy {
   /** Client requests sent upstream and not yet answered. */
   readonly #forwarded = new Map<string, RequestId>();
   /** Gated client requests still being decided. */
-  readonly #held = new Map<string, { id: RequestId; abort: AbortController }>();
+  readonly #held = new Map<string, Held>();
   /** tools/list requests whose replies are filtered; initialize requests (HTTP protocol version). */
   readonly #lists = new Set<string>();
   readonly #inits = new Set<string>();
@@ -221,7 +241,7 @@ class Relay implements GuardMcpProxy {
     this.#closing = (async () => {
       const upstreamGone = exit.code !== 0;
       for (const [key, h] of this.#held) {
-        h.abort.abort();
+        h.cancel();
         this.#held.delete(key);
         this.#error(h.id, CONNECTION_CLOSED, `Connection closed: ${exit.reason}`);
       }
@@ -271,7 +291,7 @@ class Relay implements GuardMcpProxy {
         if (held !== undefined) {
           // Never reached the upstream: stop deciding, answer nothing (the client ignores it now).
           this.#held.delete(key);
-          held.abort.abort();
+          held.cancel();
           return;
         }
       }
@@ -316,15 +336,15 @@ class Relay implements GuardMcpProxy {
       return;
     }
     let r = first;
-    const abort = new AbortController();
-    this.#held.set(key, { id: m.id, abort });
+    const held = new Held(m.id);
+    this.#held.set(key, held);
     let d: GateDecision;
     try {
       d = await this.decider.check(r.car);
       // The mapping was read under another policy version: read it again, and
       // when it names this call differently, judge the call as it is named now.
       const mv = this.decider.mappingVersion();
-      if (mv !== null && mv !== -1 && d.policy_version !== mv && m.method === 'tools/call' && !abort.signal.aborted) {
+      if (mv !== null && mv !== -1 && d.policy_version !== mv && m.method === 'tools/call' && !held.cancelled) {
         await this.decider.refreshMapping();
         const again = carFor(m.method, m.params, this.ctx);
         if ('car' in again && again.car.action_type !== r.car.action_type) {
@@ -332,12 +352,12 @@ class Relay implements GuardMcpProxy {
           d = await this.decider.check(r.car);
         }
       }
-      if (d.decision === 'pending' && !abort.signal.aborted) d = await this.#awaitApproval(m, r.car, d, abort.signal);
+      if (d.decision === 'pending' && !held.cancelled) d = await this.#awaitApproval(m, r.car, d, held.signal());
     } catch (err) {
-      if (abort.signal.aborted) return;
+      if (held.cancelled) return;
       d = { decision: 'deny', source: 'error', reason: `guardkernel could not decide: ${(err as Error).message}`, car_hash: null, policy_version: 0, trust_score: 0, confidence: 1 };
     }
-    if (abort.signal.aborted || this.#held.get(key)?.abort !== abort) return; // cancelled or closing: answered elsewhere
+    if (held.cancelled || this.#held.get(key) !== held) return; // cancelled or closing: answered elsewhere
     this.#held.delete(key);
     if (d.decision === 'allow') this.#toUpstream(m);
     else this.#deny(m, d);
