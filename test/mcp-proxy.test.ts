@@ -41,6 +41,10 @@ actions:
   mcp.tool.trigger-elicitation-request: {}
   mcp.tool.get-env:
     deny_identities: ["agent-*"]
+  mcp.tool.big: {}
+  mcp.resource.read:
+    constraints:
+      resource: { prefix: "demo://" }
 `;
 const policyFile = path.join(dir, 'policy.yaml');
 fs.writeFileSync(policyFile, POLICY);
@@ -206,6 +210,60 @@ describe('guardkernel mcp (CLI) over server-everything', () => {
     expect(text(e)).toContain('User declined');
     await client.close();
     await exited(child);
+  });
+
+  test('pagination, a 4 MB result and a slow start pass through unchanged (an SDK Server on stdio that waits 1.5 s before it reads)', async () => {
+    // The upstream: the SDK's low-level Server over stdio, with paginated
+    // tools/list and resources/list and a tool whose result is 4 MB.
+    const upstream = `
+      const { Server } = require('@modelcontextprotocol/sdk/server/index.js');
+      const { StdioServerTransport } = require('@modelcontextprotocol/sdk/server/stdio.js');
+      const t = require('@modelcontextprotocol/sdk/types.js');
+      const server = new Server({ name: 'paged', version: '1.0.0' }, { capabilities: { tools: {}, resources: {} } });
+      const tools = Array.from({ length: 25 }, (_, i) => ({ name: i === 0 ? 'big' : 'tool-' + i, inputSchema: { type: 'object' } }));
+      const page = (items, cursor) => { const at = cursor === undefined ? 0 : Number(cursor); const next = at + 10; return { items: items.slice(at, next), nextCursor: next < items.length ? String(next) : undefined }; };
+      server.setRequestHandler(t.ListToolsRequestSchema, async (r) => { const p = page(tools, r.params?.cursor); return { tools: p.items, nextCursor: p.nextCursor }; });
+      const resources = Array.from({ length: 15 }, (_, i) => ({ uri: 'demo://r/' + i, name: 'r' + i }));
+      server.setRequestHandler(t.ListResourcesRequestSchema, async (r) => { const p = page(resources, r.params?.cursor); return { resources: p.items, nextCursor: p.nextCursor }; });
+      server.setRequestHandler(t.ReadResourceRequestSchema, async (r) => ({ contents: [{ uri: r.params.uri, text: 'content of ' + r.params.uri }] }));
+      server.setRequestHandler(t.CallToolRequestSchema, async (r) => ({ content: [{ type: 'text', text: 'x'.repeat(4 * 1024 * 1024) + '\u00e9\u{1F600}' }] }));
+      setTimeout(() => server.connect(new StdioServerTransport()), 1500);
+    `;
+    const child = startChild(process.execPath, [cli, 'mcp', '--policy', policyFile, '--agent-id', 'agent-1', '--server-id', 'paged', '--', process.execPath, '-e', upstream], { stdio: ['pipe', 'pipe', 'pipe'], cwd: root });
+    const started = Date.now();
+    const client = await connectedClient(child);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400); // initialize waited for the slow upstream
+    const names: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const r = await client.listTools(cursor === undefined ? {} : { cursor });
+      names.push(...r.tools.map((x) => x.name));
+      cursor = r.nextCursor;
+      pages++;
+    } while (cursor !== undefined);
+    expect(pages).toBe(3);
+    expect(names).toHaveLength(25);
+    const r1 = await client.listResources();
+    expect(r1.resources).toHaveLength(10);
+    const r2 = await client.listResources({ cursor: r1.nextCursor });
+    expect(r2.resources.map((x) => x.uri)).toEqual(['demo://r/10', 'demo://r/11', 'demo://r/12', 'demo://r/13', 'demo://r/14']);
+    expect(await client.readResource({ uri: 'demo://r/3' })).toMatchObject({ contents: [{ text: 'content of demo://r/3' }] });
+    const big = await client.callTool({ name: 'big', arguments: {} });
+    expect(text(big)).toBe('x'.repeat(4 * 1024 * 1024) + '\u00e9\u{1F600}');
+    await client.close();
+    expect(await exited(child)).toBe(0);
+  });
+
+  test('an upstream that cannot start: the proxy says so and exits 1; the client sees the connection close', async () => {
+    const child = startChild(process.execPath, [cli, 'mcp', '--policy', policyFile, '--agent-id', 'agent-1', '--', path.join(dir, 'no-such-server')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    const connecting = client.connect(childTransport(child));
+    expect(await exited(child)).toBe(1);
+    await expect(connecting).rejects.toThrow();
+    expect(err).toMatch(/no-such-server|ENOENT|cannot start/);
   });
 
   test('upstream crash: the call in flight gets an error, the proxy exits non-zero', async () => {
