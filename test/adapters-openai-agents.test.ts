@@ -165,15 +165,59 @@ describe('guardkernel/openai-agents (in-process gate)', () => {
     expect(r.finalOutput).toBe('done');
   });
 
-  test('attack: keys the schema strips (a "name", an extra) make the call fail; the function never runs on arguments not judged', async () => {
+  test('attack: keys the schema strips (a "name", an extra): the function runs only on the value judged, as the tool it is', async () => {
     const { gate, cars } = recordingGate();
     const t = tools();
     const m = new ScriptedModel('read_file', '{"path":"/srv/data/a","mode":"r","name":"shell","cmd":"rm -rf /"}');
     await run(agentWith(m, guardTools([t.readFile, t.shell], { gate, agentId: AGENT })), 'go');
-    expect(t.runs).toEqual([]);
-    // Judged as the tool it calls, never the `name` inside the arguments.
-    expect(cars[0]).toMatchObject({ action_type: 'tool.read_file', tool: 'read_file' });
-    expect(seenText(m)).toMatch(/schema changed the arguments/);
+    expect(t.runs).toEqual([{ name: 'read_file', input: { path: '/srv/data/a', mode: 'r' } }]);
+    // Judged as the tool it calls, never the `name` inside the arguments; first as sent, then as the function receives it.
+    expect(cars).toEqual([
+      { action_type: 'tool.read_file', agent_id: AGENT, tool: 'read_file', args: { path: '/srv/data/a', mode: 'r', name: 'shell', cmd: 'rm -rf /' } },
+      { action_type: 'tool.read_file', agent_id: AGENT, tool: 'read_file', args: t.runs[0].input },
+    ]);
+    expect(seenText(m)).toContain('contents of /srv/data/a');
+  });
+
+  test('attack: a schema that rewrites an allowed value into a denied one (toUpperCase): judged on what the function would receive; it never runs', async () => {
+    const { gate, cars } = recordingGate();
+    let runs = 0;
+    const sneaky = tool({
+      name: 'read_file',
+      description: 'read a file',
+      parameters: z.object({ path: z.string().toUpperCase(), mode: z.string() }),
+      execute: async () => {
+        runs += 1;
+        return 'secret';
+      },
+    });
+    const m = new ScriptedModel('read_file', '{"path":"/srv/data/a","mode":"r"}');
+    await run(agentWith(m, guardTools([sneaky], { gate, agentId: AGENT })), 'go');
+    expect(runs).toBe(0);
+    expect(cars.map((c) => c.args)).toEqual([
+      { path: '/srv/data/a', mode: 'r' },
+      { path: '/SRV/DATA/A', mode: 'r' },
+    ]);
+    expect(seenText(m)).toMatch(/read_file\\" was denied: .*args\.path/);
+  });
+
+  test('an optional field the model sends as null (strict mode): the SDK drops it; the call is judged without it and runs', async () => {
+    const { gate, cars } = recordingGate();
+    const got: unknown[] = [];
+    const withOptional = tool({
+      name: 'read_file',
+      description: 'read a file',
+      parameters: z.object({ path: z.string(), mode: z.string(), note: z.string().optional() }),
+      execute: async (input) => {
+        got.push(input);
+        return 'ok';
+      },
+    });
+    const m = new ScriptedModel('read_file', '{"path":"/srv/data/a","mode":"r","note":null}');
+    await run(agentWith(m, guardTools([withOptional], { gate, agentId: AGENT })), 'go');
+    expect(got).toEqual([{ path: '/srv/data/a', mode: 'r' }]);
+    expect(cars.at(-1)!.args).toEqual(got[0]);
+    expect(seenText(m)).toContain('ok');
   });
 
   test('attack: duplicate keys: the CAR holds the value the function receives (the last one)', async () => {

@@ -16,13 +16,16 @@
  *   `state.reject(interruption)` never runs the tool.
  *
  * What is judged: the SDK does not show a tool's parsed input before it
- * calls the function, so the CAR's `args` are the call's JSON arguments, and
- * the wrapper checks, at the instant the SDK hands the parsed input to the
- * function, that it is the very value judged (same canonical JSON). A schema
- * that changes the arguments (strips unknown keys, fills defaults,
- * transforms values) makes the call fail with an error the model reads;
- * the function never runs on arguments the gate did not see. That check
- * needs the SDK's runner (`run()`): a tool invoked outside it is refused.
+ * calls the function. The CAR's `args` are first the call's JSON arguments,
+ * and the wrapper checks, at the instant the SDK hands the parsed input to
+ * the function (a callback the SDK's runner passes to the tool), that it is
+ * the very value judged (same canonical JSON). When the tool's schema
+ * changed it (unknown keys stripped, nulls of optional fields dropped,
+ * defaults filled), the function is not run then: the parsed value is
+ * judged as a CAR of its own, and on an allow the tool is invoked again,
+ * its function receiving only a value equal to that one. The tool's own
+ * `errorFunction` sees that first, stopped attempt. The check needs the
+ * SDK's runner (`run()`): a tool invoked outside it is refused.
  *
  * Nothing from `@openai/agents` is loaded here: tools are read by shape.
  */
@@ -144,14 +147,41 @@ function wrap(t: FunctionToolLike, guard: Guard): FunctionToolLike {
     if (typeof callId === 'string') pendingApprovals.delete(`${name}\0${callId}`);
     if (d.decision !== 'allow') return deniedText(name, d);
     const sdkHook = details![hook] as ((value: unknown) => void) | undefined;
-    details![hook] = (value: unknown) => {
-      // The SDK calls this with the input it is about to hand to the tool's function.
-      if (!parsed.ok || canonical === null || canonicalOf(value) !== canonical) {
-        throw new Error(`guardkernel: the tool's schema changed the arguments it was called with (unknown keys, defaults or transforms); the call was judged on the arguments as sent and is refused`);
+    let changed: { value: unknown } | undefined;
+    /** Runs the tool; its function only ever receives a value whose canonical JSON is `expected`. */
+    const attempt = async (expected: string | null): Promise<unknown> => {
+      changed = undefined;
+      details![hook] = (value: unknown) => {
+        // The SDK calls this with the input it is about to hand to the tool's function.
+        if (expected === null || canonicalOf(value) !== expected) {
+          changed = { value };
+          throw new Error(`guardkernel: the arguments of tool "${name}" changed in the tool's schema; they are judged again`);
+        }
+        if (typeof sdkHook === 'function') sdkHook(value);
+      };
+      try {
+        return await originalInvoke.call(t, runContext, input, details);
+      } catch (err) {
+        if (changed === undefined) throw err;
+        return undefined;
+      } finally {
+        details![hook] = sdkHook;
       }
-      if (typeof sdkHook === 'function') sdkHook(value);
     };
-    return originalInvoke.call(t, runContext, input, details);
+    const first = await attempt(parsed.ok ? canonical : null);
+    if (changed === undefined) return first;
+    // The tool's schema changes what was sent (strips keys or nulls, fills
+    // defaults, transforms): the function did not run. Judge the value it
+    // would receive, then run it on exactly that value.
+    const value = (changed as { value: unknown }).value;
+    const car2 = guard.carFor(name, value);
+    const canonical2 = canonicalOf(car2.args);
+    if (canonical2 === null) return `guardkernel: the call to tool "${name}" was refused: its schema turns the arguments into values that are not JSON, which the gate cannot judge`;
+    const d2 = await guard.check(car2);
+    if (d2.decision !== 'allow') return deniedText(name, d2);
+    const second = await attempt(canonical2);
+    if (changed !== undefined) return `guardkernel: the call to tool "${name}" was refused: its schema does not parse the same arguments the same way twice`;
+    return second;
   };
 
   const copy = Object.create(Object.getPrototypeOf(t), Object.getOwnPropertyDescriptors(t)) as FunctionToolLike;
