@@ -221,7 +221,7 @@ async def main():
         await c.wait_for_approval(ID, timeout=60)
         out["missing"] = None
     except RpcError as err:
-        out["missing"] = {"code": err.code, "data": err.data, "calls": len(seen)}
+        out["missing"] = {"code": err.code, "rpc_code": err.rpc_code, "data": err.data, "calls": len(seen)}
     await c.close()
     server.close()
 
@@ -286,7 +286,7 @@ describe('the Python client: approvals against a scripted server', () => {
     expect(out.flaky_after).toBe('granted');
     expect(out.pending).toMatchObject({ status: 'pending', timed_out: true });
     expect(out.pending.max_slice).toBeLessThanOrEqual(300);
-    expect(out.missing).toEqual({ code: -32000, data: { code: 'ERR_APPROVAL_NOT_FOUND' }, calls: 1 });
+    expect(out.missing).toEqual({ code: 'ERR_APPROVAL_NOT_FOUND', rpc_code: -32000, data: { code: 'ERR_APPROVAL_NOT_FOUND' }, calls: 1 });
     expect(out.vanish).toMatch(/wait_for_approval apr_\S+: no answer within 0\.3 s: (ConnectionRefusedError|FileNotFoundError)/);
     expect(out.restart).toMatchObject({ status: 'denied', reason: 'no' });
     expect(out.restart.second_calls).toBeGreaterThanOrEqual(1);
@@ -360,7 +360,7 @@ async def main(socket, token, agent_token, id):
             await call()
             out["errors"][name] = None
         except RpcError as err:
-            out["errors"][name] = [err.code, (err.data or {}).get("code")]
+            out["errors"][name] = [err.rpc_code, err.code]
     await c.close()
     agent = await GuardClient.connect(socket)
     await agent.auth(agent_token)
@@ -368,7 +368,7 @@ async def main(socket, token, agent_token, id):
         await agent.approval_list()
         out["agent_list"] = None
     except RpcError as err:
-        out["agent_list"] = [err.code, (err.data or {}).get("code")]
+        out["agent_list"] = [err.rpc_code, err.code]
     await agent.close()
     print(json.dumps(out))
 

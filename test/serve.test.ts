@@ -131,7 +131,7 @@ describe('the Python client', () => {
       expect(first.allow).toMatchObject({ decision: 'allow', source: 'policy' });
       expect(first.deny).toMatchObject({ decision: 'deny' });
       expect(first.pipelined).toBe(100);
-      expect(second).toEqual({ error: -32601 });
+      expect(second).toEqual({ error: 'ERR_METHOD_NOT_FOUND' });
     } finally {
       s.child.kill('SIGTERM');
       await s.exited;

@@ -32,14 +32,35 @@ APPROVAL_WAIT_DEFAULT_MS = 30_000
 _APPROVAL_WAIT_SLICE_MS = 30_000
 
 
+# Stable codes of the JSON-RPC protocol errors, where a reply names no
+# guardkernel code of its own (error.data.code); the same as the Node client's.
+RPC_ERROR_CODES = {
+    -32700: "ERR_PARSE",
+    -32600: "ERR_INVALID_REQUEST",
+    -32601: "ERR_METHOD_NOT_FOUND",
+    -32602: "ERR_INVALID_PARAMS",
+    -32603: "ERR_INTERNAL",
+    -32000: "ERR_APPLICATION",
+    -32001: "ERR_UNAUTHORIZED",
+    -32002: "ERR_AUTH_BLOCKED",
+}
+
+
 class RpcError(Exception):
-    """A JSON-RPC error reply: .code, .message, .data."""
+    """A JSON-RPC error reply, shaped like the Node client's RpcCallError:
+    .code is the stable "ERR_*" string (error.data.code, else the protocol
+    error's name), .path the offending input's dotted path where the server
+    named one, .rpc_code the JSON-RPC number, .message, .data as sent."""
 
     def __init__(self, code, message, data=None):
         super().__init__(f"{code}: {message}")
-        self.code = code
+        self.rpc_code = code
         self.message = message
         self.data = data
+        named = data.get("code") if isinstance(data, dict) else None
+        self.code = named if isinstance(named, str) else RPC_ERROR_CODES.get(code, "ERR_RPC")
+        path = data.get("path") if isinstance(data, dict) else None
+        self.path = path if isinstance(path, str) else None
 
 
 class GuardClient:
@@ -202,7 +223,7 @@ class GuardClient:
                 last = result
                 continue
             except RpcError as err:
-                unauthenticated = err.code == -32001 and isinstance(err.data, dict) and err.data.get("code") == "ERR_UNAUTHORIZED"
+                unauthenticated = err.rpc_code == -32001 and err.code == "ERR_UNAUTHORIZED"
                 if not (unauthenticated and token is not None and not just_authenticated):
                     raise
                 await self.auth(token)

@@ -18,7 +18,32 @@ export interface GuardClientOptions {
 }
 
 /** A JSON-RPC error reply, as an exception. */
+/**
+ * Stable codes for the JSON-RPC protocol errors, where the reply names no
+ * guardkernel code of its own (`error.data.code`).
+ */
+export const RPC_ERROR_CODES: Readonly<Record<number, string>> = Object.freeze({
+  [-32700]: 'ERR_PARSE',
+  [-32600]: 'ERR_INVALID_REQUEST',
+  [-32601]: 'ERR_METHOD_NOT_FOUND',
+  [-32602]: 'ERR_INVALID_PARAMS',
+  [-32603]: 'ERR_INTERNAL',
+  [-32000]: 'ERR_APPLICATION',
+  [-32001]: 'ERR_UNAUTHORIZED',
+  [-32002]: 'ERR_AUTH_BLOCKED',
+});
+
+/**
+ * A JSON-RPC error reply, shaped like GuardError: `.code` is the stable
+ * `ERR_*` string (the server's `error.data.code`, else the protocol error's
+ * name from RPC_ERROR_CODES), `.path` the offending input's dotted path
+ * where the server named one (policy errors). `.rpcCode` is the JSON-RPC
+ * number, `.data` the reply's data as sent.
+ */
 export class RpcCallError extends Error {
+  readonly code: string;
+  readonly path?: string;
+
   constructor(
     readonly rpcCode: number,
     message: string,
@@ -26,6 +51,9 @@ export class RpcCallError extends Error {
   ) {
     super(message);
     this.name = 'RpcCallError';
+    const d = typeof data === 'object' && data !== null ? (data as { code?: unknown; path?: unknown }) : {};
+    this.code = typeof d.code === 'string' ? d.code : (Object.hasOwn(RPC_ERROR_CODES, rpcCode) ? RPC_ERROR_CODES[rpcCode] : 'ERR_RPC');
+    if (typeof d.path === 'string') this.path = d.path;
   }
 }
 

@@ -235,7 +235,7 @@ export function failureText(id: RpcId, err: unknown): string {
 /** The JSON-RPC error for an exception thrown by a handler. */
 function failure(id: RpcId, err: unknown): RpcResponse {
   if (err instanceof RpcFault) return errorResponse(id, err.code, err.message, err.data);
-  if (err instanceof GuardError) return errorResponse(id, RpcErrors.APPLICATION_ERROR, err.message, { code: err.code });
+  if (err instanceof GuardError) return errorResponse(id, RpcErrors.APPLICATION_ERROR, err.message, err.path === undefined ? { code: err.code } : { code: err.code, path: err.path });
   if (err instanceof TypeError || err instanceof RangeError) return errorResponse(id, RpcErrors.INVALID_PARAMS, `Invalid params: ${err.message}`);
   return errorResponse(id, RpcErrors.INTERNAL_ERROR, 'Internal error');
 }
