@@ -220,6 +220,108 @@ describe('guardkernel/openai-agents (in-process gate)', () => {
     expect(seenText(m)).toContain('ok');
   });
 
+  test('once a tool was seen to parse, later calls are judged on the parsed value from the start (one check, no null)', async () => {
+    const { gate, cars } = recordingGate();
+    const got: unknown[] = [];
+    const withOptional = tool({
+      name: 'read_file',
+      description: 'read a file',
+      parameters: z.object({ path: z.string(), mode: z.string(), note: z.string().optional() }),
+      execute: async (input) => {
+        got.push(input);
+        return 'ok';
+      },
+    });
+    const guarded = guardTools([withOptional], { gate, agentId: AGENT });
+    await run(agentWith(new ScriptedModel('read_file', '{"path":"/srv/data/a","mode":"r","note":null}'), guarded), 'go');
+    expect(cars).toHaveLength(2); // as sent, then as parsed
+    const m = new ScriptedModel('read_file', '{"path":"/srv/data/b","mode":"r","note":null,"extra":1}');
+    await run(agentWith(m, guarded), 'go');
+    expect(got).toEqual([
+      { path: '/srv/data/a', mode: 'r' },
+      { path: '/srv/data/b', mode: 'r' },
+    ]);
+    expect(cars.slice(2)).toEqual([{ action_type: 'tool.read_file', agent_id: AGENT, tool: 'read_file', args: { path: '/srv/data/b', mode: 'r' } }]);
+    expect(seenText(m)).toContain('ok');
+  });
+
+  test('parsing alone never reaches the function nor the tool\'s errorFunction, with or without a tool timeout', async () => {
+    for (const timeoutMs of [undefined, 5000]) {
+      const { gate } = recordingGate();
+      let ran = 0;
+      const errors: unknown[] = [];
+      const t = tool({
+        name: 'read_file',
+        description: 'read a file',
+        parameters: z.object({ path: z.string(), mode: z.string() }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        errorFunction: (_ctx, err) => {
+          errors.push(err);
+          return 'tool failed';
+        },
+        execute: async () => {
+          ran += 1;
+          return 'ok';
+        },
+      });
+      const guarded = guardTools([t], { gate, agentId: AGENT });
+      for (let i = 0; i < 3; i++) await run(agentWith(new ScriptedModel('read_file', '{"path":"/srv/data/a","mode":"r"}'), guarded), 'go');
+      expect(ran).toBe(3);
+      expect(errors).toEqual([]);
+      await run(agentWith(new ScriptedModel('read_file', '{"path":"/etc/passwd","mode":"r"}'), guarded), 'go');
+      expect(ran).toBe(3);
+    }
+  });
+
+  test('approval with a schema that drops a null: the first call needs a second approval (waited on); later ones one approval', async () => {
+    const { gate, book } = recordingGate();
+    const got: unknown[] = [];
+    const shell = tool({
+      name: 'shell',
+      description: 'run a command',
+      parameters: z.object({ cmd: z.string(), cwd: z.string().optional() }),
+      execute: async (input) => {
+        got.push(input);
+        return 'ran';
+      },
+    });
+    const inFlight: string[] = [];
+    const guarded = guardTools([shell], {
+      gate,
+      agentId: AGENT,
+      onPending: ({ approvalId, car }) => {
+        inFlight.push(approvalId);
+        // An operator approves what is still open (the interruption's own request is approved by the app below).
+        setTimeout(() => {
+          if (book.get(approvalId).status === 'pending') book.approve(approvalId, { approver: 'alice' });
+        }, 10);
+      },
+    });
+    const resumeApproved = async (model: ScriptedModel) => {
+      const agent = agentWith(model, guarded);
+      let r = await run(agent, 'go');
+      expect(r.interruptions).toHaveLength(1);
+      const id = approvalIdOf(r.interruptions[0])!;
+      const approvalCar = book.get(id).car;
+      book.approve(id, { approver: 'alice' });
+      r.state.approve(r.interruptions[0]);
+      r = await run(agent, r.state);
+      return approvalCar;
+    };
+    // First call: the interruption's request is for the call as sent; the parsed call is approved while it waits.
+    const first = await resumeApproved(new ScriptedModel('shell', '{"cmd":"ls","cwd":null}'));
+    expect((first as { args: unknown }).args).toEqual({ cmd: 'ls', cwd: null });
+    expect(got).toEqual([{ cmd: 'ls' }]);
+    expect(inFlight).toHaveLength(2);
+    expect(book.get(inFlight[1])).toMatchObject({ status: 'used', car: { args: { cmd: 'ls' } } });
+    const waited = inFlight.length;
+    // Later calls: the interruption's request is already for the parsed call; one approval runs it.
+    const second = await resumeApproved(new ScriptedModel('shell', '{"cmd":"ls","cwd":null}'));
+    expect((second as { args: unknown }).args).toEqual({ cmd: 'ls' });
+    expect(got).toEqual([{ cmd: 'ls' }, { cmd: 'ls' }]);
+    expect(inFlight.length - waited).toBe(1); // onPending for the interruption only
+  });
+
   test('attack: duplicate keys: the CAR holds the value the function receives (the last one)', async () => {
     const { gate, cars } = recordingGate();
     const t = tools();

@@ -16,15 +16,17 @@
  *   `state.reject(interruption)` never runs the tool.
  *
  * What is judged: the SDK does not show a tool's parsed input before it
- * calls the function. The CAR's `args` are first the call's JSON arguments,
- * and the wrapper checks, at the instant the SDK hands the parsed input to
- * the function (a callback the SDK's runner passes to the tool), that it is
- * the very value judged (same canonical JSON). When the tool's schema
- * changed it (unknown keys stripped, nulls of optional fields dropped,
- * defaults filled), the function is not run then: the parsed value is
- * judged as a CAR of its own, and on an allow the tool is invoked again,
- * its function receiving only a value equal to that one. The tool's own
- * `errorFunction` sees that first, stopped attempt. The check needs the
+ * calls the function; its runner hands the tool a callback that the tool
+ * calls with that input right before the function. On a tool's first call
+ * the CAR's `args` are the call's JSON arguments, and the callback checks
+ * that the parsed input is that very value (same canonical JSON). When the
+ * tool's schema changed it (unknown keys stripped, nulls of optional fields
+ * dropped, defaults filled), the function is not run then: the parsed value
+ * is judged as a CAR of its own (pending: waited on), and on an allow the
+ * tool is invoked again, its function receiving only a value equal to that
+ * one. Once a tool was seen to call back, later calls run its parse alone
+ * first (the callback stops it before the function) and are judged on the
+ * parsed value from the start, in needsApproval too. The check needs the
  * SDK's runner (`run()`): a tool invoked outside it is refused.
  *
  * Nothing from `@openai/agents` is loaded here: tools are read by shape.
@@ -99,10 +101,48 @@ function wrap(t: FunctionToolLike, guard: Guard): FunctionToolLike {
   const originalInvoke = t.invoke;
   const originalNeedsApproval = t.needsApproval;
   const decided = new Map<string, Remembered>();
+  /**
+   * The SDK's parsed-input key, once this tool was seen to call it right
+   * before its function: from then on the tool's own parse can be run alone
+   * (the key's callback stops it), so a call is judged on its parsed value
+   * from the start.
+   */
+  let verifiedHook: symbol | undefined;
+
+  /** The tool's own parse of `input`, its function never reached; undefined before verifiedHook is known. */
+  const parseOnly = async (runContext: unknown, input: string): Promise<{ ok: true; value: unknown } | { ok: false } | undefined> => {
+    const hook = verifiedHook;
+    if (hook === undefined) return undefined;
+    const stop = new Error('guardkernel: parse only');
+    stop.name = 'AbortError'; // the SDK passes an abort on as it is, without the tool's errorFunction
+    const ac = new AbortController();
+    ac.abort(stop);
+    let captured: { value: unknown } | undefined;
+    const details: Record<PropertyKey, unknown> = {
+      signal: ac.signal,
+      [hook]: (value: unknown) => {
+        captured = { value };
+        throw stop;
+      },
+    };
+    try {
+      await originalInvoke.call(t, runContext, input, details);
+    } catch {
+      // `stop`, or the tool's own failure to parse: either way its function did not run.
+    }
+    return captured === undefined ? { ok: false } : { ok: true, value: captured.value };
+  };
 
   const needsApproval = async (runContext: unknown, input: unknown, callId?: string): Promise<boolean> => {
     const own = typeof originalNeedsApproval === 'function' ? await originalNeedsApproval.call(t, runContext, input, callId) : false;
-    const car = guard.carFor(name, input);
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(input);
+    } catch {
+      text = undefined;
+    }
+    const p = text === undefined ? undefined : await parseOnly(runContext, text);
+    const car = guard.carFor(name, p?.ok === true ? p.value : input);
     const d = await guard.check(car);
     const canonical = canonicalOf(car.args);
     if (callId !== undefined && canonical !== null) remember(decided, callId, { canonical, decision: d });
@@ -129,7 +169,7 @@ function wrap(t: FunctionToolLike, guard: Guard): FunctionToolLike {
     if (hook === undefined) {
       return `guardkernel: the call to tool "${name}" was refused: a guarded tool runs only through the @openai/agents runner, which shows the guard the parsed arguments`;
     }
-    const parsed = parseArguments(input);
+    const parsed = (hook === verifiedHook ? await parseOnly(runContext, input) : undefined) ?? parseArguments(input);
     // Unparseable arguments: the tool itself answers (its function never runs), but only ever on what was judged.
     const args = parsed.ok ? parsed.value : undefined;
     const car = guard.carFor(name, args);
@@ -153,6 +193,7 @@ function wrap(t: FunctionToolLike, guard: Guard): FunctionToolLike {
       changed = undefined;
       details![hook] = (value: unknown) => {
         // The SDK calls this with the input it is about to hand to the tool's function.
+        verifiedHook = hook;
         if (expected === null || canonicalOf(value) !== expected) {
           changed = { value };
           throw new Error(`guardkernel: the arguments of tool "${name}" changed in the tool's schema; they are judged again`);
@@ -177,7 +218,7 @@ function wrap(t: FunctionToolLike, guard: Guard): FunctionToolLike {
     const car2 = guard.carFor(name, value);
     const canonical2 = canonicalOf(car2.args);
     if (canonical2 === null) return `guardkernel: the call to tool "${name}" was refused: its schema turns the arguments into values that are not JSON, which the gate cannot judge`;
-    const d2 = await guard.check(car2);
+    const d2 = await guard.decide(name, car2, details!.signal as AbortSignal | undefined, typeof callId === 'string' ? callId : undefined);
     if (d2.decision !== 'allow') return deniedText(name, d2);
     const second = await attempt(canonical2);
     if (changed !== undefined) return `guardkernel: the call to tool "${name}" was refused: its schema does not parse the same arguments the same way twice`;
