@@ -171,7 +171,7 @@ describe('guardkernel approvals: the command', () => {
     for (const args of [['list'], ['show', ID], ['approve', ID], ['deny', ID, '--reason', 'no']]) {
       const r = approvalsSync([...args, '--socket', socket]);
       expect(r.status, args.join(' ')).toBe(2);
-      expect(r.stderr).toBe(`guardkernel approvals: no server at ${socket} (is guardkernel serve running?)\n`);
+      expect(r.stderr).toBe(`guardkernel approvals: no server at ${socket}: start one with "guardkernel serve --socket ${socket}" (npm start in a clone), or pass --socket PATH naming the running server's socket\n`);
     }
     // A stale socket file (nobody listening) reads the same.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gk-apr-stale-'));
@@ -183,7 +183,7 @@ describe('guardkernel approvals: the command', () => {
       srv.close();
       const r = approvalsSync(['list', '--socket', path.join(dir, 'stale.sock')]);
       expect(r.status).toBe(2);
-      expect(r.stderr).toMatch(/no server at .*stale\.sock \(is guardkernel serve running\?\)/);
+      expect(r.stderr).toMatch(/no server at .*stale\.sock: start one with "guardkernel serve --socket .*stale\.sock"/);
     });
   });
 

@@ -4,6 +4,7 @@
  * socket). The approver is whoever this connection authenticates as; the
  * server takes it from the connection, never from us.
  */
+import { connectFailure } from './no-server';
 import fs from 'node:fs';
 import { flagValue } from './args';
 import { APPROVAL_ID_PATTERN, GuardClient, RpcCallError, type ApprovalRequest, type ApprovalStatus } from '../ipc/client';
@@ -223,13 +224,6 @@ export function formatOutcome(r: ApprovalRequest): string {
   return `${id}: ${safeText(r.status)}${r.decided_by == null ? '' : ` by ${safeText(r.decided_by)}`}\n`;
 }
 
-function connectError(socket: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT' || code === 'ECONNREFUSED') return `no server at ${socket} (is guardkernel serve running?)`;
-  if (code === 'EACCES' || code === 'EPERM') return `cannot connect to ${socket}: permission denied (run as the server's user, or one it lets in)`;
-  if (code === 'ENOTSOCK') return `${socket} is not a socket`;
-  return `cannot connect to ${socket}: ${err instanceof Error ? err.message : String(err)}`;
-}
 
 // JSON-RPC's own errors: the request, not the server's decision, was wrong.
 const PROTOCOL_ERRORS = new Set([-32700, -32600, -32601, -32602, -32603]);
@@ -254,7 +248,7 @@ export async function runApprovals(args: ApprovalsArgs, io: { stdout: (s: string
   try {
     client = await GuardClient.connect(socket);
   } catch (err) {
-    return fail(2, connectError(socket, err));
+    return fail(2, connectFailure(socket, err));
   }
   const what = args.id === undefined ? args.command : `${args.command} ${args.id}`;
   try {

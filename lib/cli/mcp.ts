@@ -2,6 +2,7 @@
  * `guardkernel mcp [options] -- COMMAND [ARGS...]`: the MCP guard proxy over
  * stdio. Standard output carries MCP only; diagnostics go to standard error.
  */
+import { connectFailure, isConnectError } from './no-server';
 import fs from 'node:fs';
 import { AuditLog } from '../audit/log';
 import { Gate } from '../gate/gate';
@@ -197,7 +198,8 @@ export function mcpCommand(argv: string[]): number {
       });
     },
     (err: Error) => {
-      process.stderr.write(`guardkernel mcp: ${err.message}\n`);
+      const why = args.socket !== undefined && isConnectError(err) ? connectFailure(args.socket, err) : err.message;
+      process.stderr.write(`guardkernel mcp: ${why}\n`);
       finish(1);
     },
   );

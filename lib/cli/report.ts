@@ -2,6 +2,7 @@
  * `guardkernel report`: a compliance report from a running server (the
  * compliance_report method over its socket) or from a configuration file.
  */
+import { connectFailure } from './no-server';
 import fs from 'node:fs';
 import { flagValue } from './args';
 import { GuardClient } from '../ipc/client';
@@ -85,7 +86,12 @@ export function parseReportArgs(argv: string[]): ReportArgs | 'help' {
 
 async function fromServer(args: ReportArgs): Promise<ComplianceReport> {
   const socket = args.socket ?? defaultSocket();
-  const client = await GuardClient.connect(socket);
+  let client: GuardClient;
+  try {
+    client = await GuardClient.connect(socket);
+  } catch (err) {
+    throw new Error(connectFailure(socket, err));
+  }
   try {
     if (args.authTokenFile !== undefined) await client.auth(fs.readFileSync(args.authTokenFile, 'utf8').trim());
     const report = await client.call<unknown>('compliance_report', { standard: args.standard });

@@ -14,7 +14,7 @@ import { RedisAuditAnchor } from '../fleet/audit-anchor';
 import { FleetStore } from '../fleet/store';
 import { Gate } from '../gate/gate';
 import { GuardServer } from '../ipc/server';
-import { Keyring } from '../permits/keyring';
+import { Keyring, MAX_PERMIT_TTL_MS } from '../permits/keyring';
 import { PolicyEngine } from '../policy/engine';
 
 export const SERVE_USAGE = `Usage: guardkernel serve [options]
@@ -56,6 +56,10 @@ Options:
                           GUARD_WEBHOOK_SECRET (base64) or <state-dir>/webhook.key, generated with mode 0600)
   --max-per-agent N       rate limit: N checks per agent per --rate-window-ms (default: no limit)
   --rate-window-ms MS     the rate limit window (default 60000)
+  --nonce-ttl MS          how long request nonces are remembered, so a replay within it is refused (default
+                          300000, 5 min)
+  --permit-max-ttl MS     the longest lifetime a permit minted or accepted here may have (default: the
+                          --nonce-ttl, so a permit never outlives the memory of the requests that used it)
   --help                  this text
 
 Approvals: a rule with require_approval answers pending and opens an approval request (guardkernel
@@ -83,9 +87,14 @@ export interface ServeArgs {
   onStoreError?: 'deny' | 'local';
   maxPerAgent?: number;
   rateWindowMs?: number;
+  permitMaxTtlMs?: number;
+  nonceTtlMs?: number;
   approvalWebhook?: string;
   approvalWebhookSecretFile?: string;
 }
+
+/** The request-nonce window serve keeps by default (and so the longest permit it accepts by default), ms. */
+const DEFAULT_NONCE_TTL_MS = 300_000;
 
 function positiveInt(v: string, flag: string, max: number): number {
   if (!/^[1-9][0-9]*$/.test(v) || Number(v) > max) throw new Error(`${flag} must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`);
@@ -173,6 +182,14 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
         break;
       case '--rate-window-ms':
         out.rateWindowMs = positiveInt(value(i++, a), a, 86_400_000);
+        break;
+      case '--permit-max-ttl':
+        out.permitMaxTtlMs = positiveInt(value(i++, a), a, MAX_PERMIT_TTL_MS);
+        if (out.permitMaxTtlMs < 1000) throw new Error(`--permit-max-ttl must be at least 1000 (ms), not ${out.permitMaxTtlMs}`);
+        break;
+      case '--nonce-ttl':
+        out.nonceTtlMs = positiveInt(value(i++, a), a, MAX_PERMIT_TTL_MS);
+        if (out.nonceTtlMs < 1000) throw new Error(`--nonce-ttl must be at least 1000 (ms), not ${out.nonceTtlMs}`);
         break;
       case '--socket-mode': {
         const v = value(i++, a);
@@ -274,8 +291,11 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const audit = new AuditLog({ file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays, anchor });
   const policy = new PolicyEngine(fs.readFileSync(policyPath, 'utf8'), { audit });
   const stopWatching = args.policy ? policy.watch(policyPath) : () => {};
-  const keyring = new Keyring({ keys: { k1: secret }, active: 'k1' });
-  const nonceTtlMs = 300_000;
+  // Permits live no longer than nonces are remembered (the report's replay-window check).
+  const nonceTtlMs = args.nonceTtlMs ?? DEFAULT_NONCE_TTL_MS;
+  const permitMaxTtlMs = args.permitMaxTtlMs ?? nonceTtlMs;
+  const keyring = new Keyring({ keys: { k1: secret }, active: 'k1', maxTtlMs: permitMaxTtlMs });
+  if (permitMaxTtlMs > nonceTtlMs) log(`guardkernel: WARNING --permit-max-ttl ${permitMaxTtlMs} ms is longer than --nonce-ttl ${nonceTtlMs} ms: a request carrying a still-valid permit can be replayed once its nonce is forgotten`);
   const velocity = args.maxPerAgent === undefined ? undefined : { maxPerAgent: args.maxPerAgent, windowMs: args.rateWindowMs ?? 60_000 };
   // The fleet signing key (above) comes from the permit secret, which every server of
   // a fleet shares anyway (a permit issued by one must verify on the others).
@@ -312,6 +332,8 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
     gate,
     server: { socketPath: socket, socketMode, authEnabled: authToken !== undefined, secretSource: secretOrigin.source, secretFile: secretOrigin.file },
     audit: { log: audit, file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays },
+    // serve gates requests; it holds no device buffers to encrypt.
+    deviceMemory: false,
   };
   const server = new GuardServer({
     socketPath: socket,

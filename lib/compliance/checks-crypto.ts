@@ -24,6 +24,7 @@ const memoryEncryption: CheckDefinition = {
   check(ctx) {
     const enc = ctx.memoryEncryption;
     if (enc === undefined) {
+      if (ctx.deviceMemory === false) return notApplicable('This setup holds no data in device memory (deviceMemory: false), so there is nothing to encrypt there.');
       return nonCompliant('No MemoryEncryption is configured: data in device memory is kept in the clear.', 'Create a MemoryEncryption (aes-256-gcm) and seal device buffers with it; pass it to the reporter as memoryEncryption.');
     }
     const s = enc.settings();

@@ -26,7 +26,7 @@ import type { ComplianceContext } from './types';
 type Obj = Record<string, unknown>;
 
 const SHAPE: Record<string, readonly string[]> = {
-  '': ['policy', 'gate', 'permits', 'server', 'audit', 'memoryEncryption', 'sandbox', 'requirements'],
+  '': ['policy', 'gate', 'permits', 'server', 'audit', 'memoryEncryption', 'deviceMemory', 'sandbox', 'requirements'],
   gate: ['nonceTtlMs', 'velocity'],
   'gate.velocity': ['maxPerAgent', 'maxPerSession', 'windowMs', 'burst', 'maxBuckets'],
   permits: ['maxTtlMs', 'clockToleranceMs'],
@@ -141,6 +141,10 @@ export async function loadComplianceConfig(file: string): Promise<LoadedConfig> 
         secretSource: (str(server, 'secretSource', 'server') ?? 'unset') as 'supplied',
         secretFile: secretFile === undefined ? undefined : at(secretFile),
       };
+    }
+    if (root.deviceMemory !== undefined) {
+      if (typeof root.deviceMemory !== 'boolean') throw new TypeError(`deviceMemory: expected true or false but received ${JSON.stringify(root.deviceMemory)}`);
+      context.deviceMemory = root.deviceMemory;
     }
     const me = section(root, 'memoryEncryption', 'memoryEncryption');
     if (me !== undefined) {

@@ -28,7 +28,7 @@ import {
 } from './types';
 
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const CONTEXT_KEYS = new Set(['gate', 'server', 'memoryEncryption', 'sandbox', 'audit', 'requirements']);
+const CONTEXT_KEYS = new Set(['gate', 'server', 'memoryEncryption', 'deviceMemory', 'sandbox', 'audit', 'requirements']);
 
 function nonEmptyString(v: unknown, what: string): string {
   if (typeof v !== 'string' || v.trim().length === 0) throw new TypeError(`Expected a non-empty string for ${what} but received ${describe(v)}`);
@@ -51,6 +51,7 @@ function checkContext(context: unknown): ComplianceContext {
   const has = (o: unknown, ...methods: string[]) => typeof o === 'object' && o !== null && methods.every((m) => typeof (o as Record<string, unknown>)[m] === 'function');
   if (c.gate !== undefined && (!has(c.gate, 'check') || !has(c.gate.policy, 'evaluate'))) throw new TypeError(`Expected a Gate for gate but received ${describe(c.gate)}`);
   if (c.memoryEncryption !== undefined && !has(c.memoryEncryption, 'settings', 'encrypt', 'decrypt')) throw new TypeError(`Expected a MemoryEncryption for memoryEncryption but received ${describe(c.memoryEncryption)}`);
+  if (c.deviceMemory !== undefined && typeof c.deviceMemory !== 'boolean') throw new TypeError(`Expected a boolean for deviceMemory but received ${describe(c.deviceMemory)}`);
   if (c.server !== undefined) nonEmptyString(c.server?.socketPath, 'server.socketPath');
   if (c.audit !== undefined) {
     nonEmptyString(c.audit?.file, 'audit.file');

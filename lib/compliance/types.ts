@@ -65,6 +65,12 @@ export interface ComplianceContext {
   gate?: Gate;
   server?: ServerSettings;
   memoryEncryption?: MemoryEncryption;
+  /**
+   * false: this setup moves no data to device memory (e.g. `guardkernel
+   * serve`), so the memory-encryption checks do not apply. Default true: a
+   * missing memoryEncryption is a finding.
+   */
+  deviceMemory?: boolean;
   sandbox?: SandboxSettings;
   audit?: AuditSettings;
   requirements?: ComplianceRequirements;
