@@ -2,8 +2,9 @@
 // HKDF-SHA384 against node:crypto, and refusal of weak or malformed input.
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { kdf } from '../lib';
+import { type Argon2idOptions, kdf } from '../lib';
 import vectors from './fixtures/kdf-vectors.json';
+import reference from './fixtures/argon2id-reference.json';
 
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 
@@ -36,6 +37,42 @@ test('Argon2id: the RFC 9106 vector (with secret and associated data)', async ()
       associatedData: hex(v.associatedData),
     });
     expect(tag.toString('hex')).toBe(v.tag);
+  }
+});
+
+// Outputs of the `argon2` package (the reference C code) that kdf.argon2id
+// was built on before hash-wasm, recorded on fixed inputs: empty and long
+// passwords, salts of 8 to 100 bytes, memory from 8 KiB (8 × p) to 64 MiB,
+// 1 to 10 passes, 1 to 16 lanes, 4 to 1,024 output bytes, with and without
+// a secret and associated data (these and the empty password take the
+// @noble/hashes path; the rest hash-wasm).
+test.each(reference.cases.map((c, i) => [i, `m=${c.memoryCost} t=${c.timeCost} p=${c.parallelism} len=${c.length} pw=${c.password.length / 2}B salt=${c.salt.length / 2}B${'secret' in c ? ' +secret' : ''}${'associatedData' in c ? ' +ad' : ''}`, c] as const))(
+  'Argon2id: the former argon2 package’s output, case %i (%s)',
+  async (_i, _name, c) => {
+    const options: Argon2idOptions = { memoryCost: c.memoryCost, timeCost: c.timeCost, parallelism: c.parallelism, length: c.length };
+    if ('secret' in c) options.secret = hex(c.secret as string);
+    if ('associatedData' in c) options.associatedData = hex(c.associatedData as string);
+    expect((await kdf.argon2id(hex(c.password), hex(c.salt), options)).toString('hex')).toBe(c.tag);
+  },
+  60_000,
+);
+
+test('Argon2id: strings are hashed as UTF-8, as before', async () => {
+  for (const c of reference.strings) {
+    expect((await kdf.argon2id(c.password, c.salt, c)).toString('hex')).toBe(c.tag);
+  }
+});
+
+test('Argon2id: the two backends (hash-wasm, @noble/hashes) agree on random inputs', async () => {
+  const noble = require('@noble/hashes/argon2') as typeof import('@noble/hashes/argon2');
+  for (let i = 0; i < 10; i++) {
+    const password = crypto.randomBytes(crypto.randomInt(1, 80));
+    const salt = crypto.randomBytes(crypto.randomInt(8, 48));
+    const parallelism = crypto.randomInt(1, 6);
+    const options = { memoryCost: 8 * parallelism + crypto.randomInt(0, 200), timeCost: crypto.randomInt(1, 4), parallelism, length: crypto.randomInt(4, 100), secret: crypto.randomBytes(crypto.randomInt(0, 40)) };
+    const wasm = await kdf.argon2id(password, salt, options);
+    const js = noble.argon2id(password, salt, { t: options.timeCost, m: options.memoryCost, p: parallelism, dkLen: options.length, key: options.secret });
+    expect(wasm.toString('hex')).toBe(Buffer.from(js).toString('hex'));
   }
 });
 

@@ -41,25 +41,25 @@ describe('the blocking Argon2id', () => {
       return file;
     };
     const settings = { memoryCost: 64, timeCost: 1, parallelism: 1, length: 32 };
-    const rejecting = write('rejecting.js', "module.exports = { argon2id: 2, hash: () => Promise.reject(new Error('out of memory, say')) };");
-    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { argon2Path: rejecting })).toThrow(/Argon2id failed: out of memory, say/);
+    const rejecting = write('rejecting.js', "module.exports = { argon2id: () => Promise.reject(new Error('out of memory, say')) };");
+    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { hashWasmPath: rejecting })).toThrow(/Argon2id failed: out of memory, say/);
     const throwing = write('throwing.js', "throw new Error('no such binary');");
-    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { argon2Path: throwing })).toThrow(/Argon2id failed: no such binary/);
-    const short = write('short.js', 'module.exports = { argon2id: 2, hash: async () => Buffer.alloc(5) };');
-    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { argon2Path: short })).toThrow(/returned 5 bytes, expected 32/);
-    const dying = write('dying.js', 'module.exports = { argon2id: 2, hash: () => process.exit(3) };');
-    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { argon2Path: dying, limitMs: 300 })).toThrow(/did not finish within 300 ms/);
+    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { hashWasmPath: throwing })).toThrow(/Argon2id failed: no such binary/);
+    const short = write('short.js', 'module.exports = { argon2id: async () => new Uint8Array(5) };');
+    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { hashWasmPath: short })).toThrow(/returned 5 bytes, expected 32/);
+    const dying = write('dying.js', 'module.exports = { argon2id: () => process.exit(3) };');
+    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { hashWasmPath: dying, limitMs: 300 })).toThrow(/did not finish within 300 ms/);
     // A caller that gives up marks the result abandoned and wipes the shared
     // memory; the late worker (terminated too) leaves no key there.
-    const late = write('late.js', `module.exports = { argon2id: 2, hash: () => new Promise((resolve) => setTimeout(() => resolve(Buffer.alloc(32, 0xab)), 400)) };`);
+    const late = write('late.js', `module.exports = { argon2id: () => new Promise((resolve) => setTimeout(() => resolve(new Uint8Array(32).fill(0xab)), 400)) };`);
     let memory: SharedArrayBuffer | undefined;
-    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { argon2Path: late, limitMs: 50, shared: (m) => (memory = m) })).toThrow(/did not finish within 50 ms/);
+    expect(() => argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { hashWasmPath: late, limitMs: 50, shared: (m) => (memory = m) })).toThrow(/did not finish within 50 ms/);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800); // the worker's timer fires meanwhile
     const words = new Int32Array(memory!, 0, 2);
     expect(words[0]).toBe(5); // ABANDONED, never WRITING or DONE
     expect(new Uint8Array(memory!, 8).every((b) => b === 0)).toBe(true);
     // The same module within the limit gives its key.
-    expect(argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { argon2Path: late }).equals(Buffer.alloc(32, 0xab))).toBe(true);
+    expect(argon2idBlocking(Buffer.from('pw'), Buffer.alloc(16), settings, { hashWasmPath: late }).equals(Buffer.alloc(32, 0xab))).toBe(true);
     fs.rmSync(dir, { recursive: true, force: true });
     // The real limit leaves room for slow machines and grows with the work.
     expect(blockingArgon2LimitMs({ memoryCost: 65536, timeCost: 3, parallelism: 4, length: 32 })).toBeGreaterThan(60_000);

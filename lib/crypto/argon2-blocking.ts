@@ -1,7 +1,7 @@
 /**
  * Argon2id for a caller that cannot await: the MemoryEncryption constructor
- * given a password. The `argon2` package only has an asynchronous API, so the
- * hash runs on a short-lived worker thread while this thread sleeps on an
+ * given a password. hash-wasm (see kdf.ts) only has an asynchronous API (it
+ * compiles its WebAssembly asynchronously), so the hash runs on a short-lived worker thread while this thread sleeps on an
  * Atomics word, blocking as crypto.pbkdf2Sync does. The password goes in and
  * the key comes out through a SharedArrayBuffer, zeroed before returning, so
  * neither is copied into a message the garbage collector may keep around.
@@ -36,7 +36,7 @@ const MESSAGE_BYTES = 1024;
 
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { shared, argon2Path, passwordBytes, salt, settings } = workerData;
+const { shared, hashWasmPath, passwordBytes, salt, settings } = workerData;
 const words = new Int32Array(shared, 0, 2);
 const bytes = new Uint8Array(shared);
 const out = ${HEADER_BYTES} + passwordBytes;
@@ -55,12 +55,12 @@ function failed(e) {
 }
 try {
   if (!started) throw new Error('abandoned');
-  const argon2 = require(argon2Path);
+  const hashWasm = require(hashWasmPath);
   const password = Buffer.from(bytes.subarray(${HEADER_BYTES}, out));
-  argon2
-    .hash(password, {
-      type: argon2.argon2id, version: 0x13, raw: true, salt: Buffer.from(salt),
-      memoryCost: settings.memoryCost, timeCost: settings.timeCost,
+  hashWasm
+    .argon2id({
+      password, salt: Buffer.from(salt), outputType: 'binary',
+      memorySize: settings.memoryCost, iterations: settings.timeCost,
       parallelism: settings.parallelism, hashLength: settings.length,
     })
     .then((key) => { password.fill(0); finish(${DONE}, key); key.fill(0); }, (e) => { password.fill(0); failed(e); });
@@ -74,21 +74,21 @@ const START_LIMIT_MS = 30_000;
 
 /**
  * How long to wait for the hash before giving up on the worker: a minute,
- * plus 50 µs per KiB and pass (about fifty times what the reference code
- * needs), so only a worker that died without reporting is given up on.
+ * plus 50 µs per KiB and pass (over ten times what hash-wasm takes on a
+ * shared 2-core machine), so only a worker that died without reporting is given up on.
  */
 export function blockingArgon2LimitMs(settings: BlockingArgon2Settings): number {
   return 60_000 + Math.ceil(settings.memoryCost * settings.timeCost * 0.05);
 }
 
-/** For tests: another module in place of `argon2`, another time limit, a look at the shared memory. */
+/** For tests: another module in place of `hash-wasm` (its `argon2id(options)`), another time limit, a look at the shared memory. */
 export interface BlockingArgon2Internals {
-  argon2Path?: string;
+  hashWasmPath?: string;
   limitMs?: number;
   shared?: (memory: SharedArrayBuffer) => void;
 }
 
-/** RFC 9106 Argon2id (0x13), raw output, computed synchronously. Inputs must be validated already. */
+/** RFC 9106 Argon2id (0x13), raw output, computed synchronously. Inputs must be validated already (and the password not empty). */
 export function argon2idBlocking(password: Uint8Array, salt: Uint8Array, settings: BlockingArgon2Settings, internals: BlockingArgon2Internals = {}): Buffer {
   const limitMs = internals.limitMs ?? blockingArgon2LimitMs(settings);
   const shared = new SharedArrayBuffer(HEADER_BYTES + password.length + Math.max(settings.length, MESSAGE_BYTES));
@@ -101,7 +101,7 @@ export function argon2idBlocking(password: Uint8Array, salt: Uint8Array, setting
     // Not the parent's flags: --input-type=module would make this CommonJS
     // source an ES module, which dies on its first require().
     execArgv: [],
-    workerData: { shared, argon2Path: internals.argon2Path ?? require.resolve('argon2'), passwordBytes: password.length, salt: Uint8Array.from(salt), settings: { ...settings } },
+    workerData: { shared, hashWasmPath: internals.hashWasmPath ?? require.resolve('hash-wasm'), passwordBytes: password.length, salt: Uint8Array.from(salt), settings: { ...settings } },
     stdout: true,
     stderr: true,
   });
