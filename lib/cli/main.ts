@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { AuditLog, FileAuditAnchor } from '../audit/log';
 import { approvalsCommand } from './approvals';
 import { mcpCommand } from './mcp';
+import { policyCommand } from './policy';
 import { reportCommand } from './report';
 import { doctorReport } from './doctor';
 import { fleetDoctor, formatFleetDoctor } from '../fleet/doctor';
@@ -39,6 +40,14 @@ Commands:
   mcp [--policy FILE | --socket PATH] [--agent-id ID] [--server-id ID] [--approval-timeout MS] [--hide-denied] -- COMMAND [ARGS...]
                     An MCP guard proxy on stdio: starts COMMAND (an MCP server) and checks each tools/call,
                     resources/read and prompts/get with the gate first (mcp --help for options)
+  policy check FILE [--socket PATH] [--auth-token-file F] [--json]
+                    Validate a policy file as serve loads it: each problem with its path, line and column,
+                    a code frame and "did you mean"; with --socket, whether its version is newer than the
+                    running server's. Exit 0 if valid, 1 if not, 2 on bad usage or an unreadable file.
+  policy test FILE CASES [--json]
+                    Decide the example CARs of CASES with the policy in FILE; report the cases that fail
+                    and the rules no case reached (policy --help for the CASES format). Exit 0 if all
+                    pass, 1 if some fail, 2 on bad usage or an invalid file.
   version           Print the version
   help              Show this help
 `;
@@ -136,6 +145,8 @@ export function main(argv: string[]): number {
       return approvalsCommand(rest);
     case 'mcp':
       return mcpCommand(rest);
+    case 'policy':
+      return policyCommand(rest);
     case 'version':
     case '--version':
     case '-v':

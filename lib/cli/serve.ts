@@ -290,6 +290,10 @@ export async function startServe(args: ServeArgs, log: (line: string) => void): 
   const anchor = anchors.length === 0 ? undefined : anchors.length === 1 ? anchors[0] : new AnchorPair(anchors[0], anchors[1]);
   const audit = new AuditLog({ file: auditPath, key: auditKey, retentionDays: args.auditRetentionDays, anchor });
   const policy = new PolicyEngine(fs.readFileSync(policyPath, 'utf8'), { audit });
+  // Reload outcomes of the watched file, on the console too (the audit log records them as well).
+  const toStderr = (line: string) => process.stderr.write(line.replace(/[\u0000-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n');
+  policy.on('reloaded', (version: number, previous: number) => toStderr(`guardkernel: policy reloaded: version ${version} (was ${previous})`));
+  policy.on('reload_failed', (err: Error, active: number) => toStderr(`guardkernel: policy file ${policyPath} not loaded: ${err.message}; still serving version ${active}`));
   const stopWatching = args.policy ? policy.watch(policyPath) : () => {};
   // Permits live no longer than nonces are remembered (the report's replay-window check).
   const nonceTtlMs = args.nonceTtlMs ?? DEFAULT_NONCE_TTL_MS;

@@ -13,6 +13,7 @@ import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { CompileError, compilePolicy, type CompiledPolicy, type Mode, type OnViolation, type RuleApproval } from './compile';
 import { schemaError } from './schema';
+import { POLICY_YAML_OPTIONS, checkNesting } from './source';
 
 export type { Mode, OnViolation } from './compile';
 
@@ -106,11 +107,16 @@ export class PolicyEngine extends EventEmitter {
     if (policy !== undefined) this.load(policy);
   }
 
-  /** Parses YAML or JSON text (JSON is YAML) into a document; duplicate keys are errors. */
+  /**
+   * Parses YAML or JSON text (JSON is YAML) into a document; duplicate keys
+   * are errors, and so is nesting deeper than any policy needs (checked
+   * before the parser recurses into it).
+   */
   static parse(text: string): unknown {
     if (typeof text !== 'string') throw new TypeError(`Expected policy text but received ${describe(text)}`);
     try {
-      return YAML.parse(text, { uniqueKeys: true, maxAliasCount: 100, strict: true });
+      checkNesting(text);
+      return YAML.parse(text, POLICY_YAML_OPTIONS);
     } catch (err) {
       throw invalid('', `not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, err);
     }
@@ -307,9 +313,9 @@ export class PolicyEngine extends EventEmitter {
 
   /**
    * Reloads `file` whenever it changes (polling its stat, off the hot path),
-   * under the same rules as `load`. Emits `reloaded` (version) or
-   * `reload_failed` (error); both are audited as `policy_reloaded`. Returns a
-   * function that stops watching.
+   * under the same rules as `load`. Emits `reloaded` (version, previous
+   * version) or `reload_failed` (error, active version); both are audited as
+   * `policy_reloaded`. Returns a function that stops watching.
    */
   watch(file: string, options: { intervalMs?: number } = {}): () => void {
     if (typeof file !== 'string' || file.length === 0) throw new TypeError(`Expected a file path but received ${describe(file)}`);
@@ -323,9 +329,10 @@ export class PolicyEngine extends EventEmitter {
         this.#reloadFailed(file, invalid('', `cannot read ${file}: ${(err as Error).message}`, err));
         return;
       }
+      const previous = this.version;
       try {
         const version = this.load(text, { file }); // audited before the swap
-        this.emit('reloaded', version);
+        this.emit('reloaded', version, previous);
       } catch (err) {
         this.#reloadFailed(file, err);
       }
@@ -383,6 +390,6 @@ export class PolicyEngine extends EventEmitter {
   #reloadFailed(file: string, err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
     this.#recordReload('error', { ok: false, file, error: error.message, active_version: this.version });
-    if (this.listenerCount('reload_failed') > 0) this.emit('reload_failed', error);
+    if (this.listenerCount('reload_failed') > 0) this.emit('reload_failed', error, this.version);
   }
 }
