@@ -7,14 +7,16 @@
  * Argon2id needs no compiler on any platform: `hash-wasm` (WebAssembly) runs
  * it, at about the speed of the reference C code (bench/suites/argon2.js).
  * hash-wasm takes the RFC's secret but not its associated data, nor an empty
- * password; those inputs go to `@noble/hashes` (audited, pure JavaScript,
- * several times slower). Both give the reference implementation's output
- * byte for byte (test/crypto-kdf.test.ts: the RFC 9106 vector and outputs
- * recorded from the `argon2` package this replaced).
+ * password; those inputs go to `@noble/hashes` 2 (audited, pure JavaScript,
+ * several times slower; its 1.x truncated outputs over 64 bytes to a
+ * multiple of 4). Both give the reference implementation's output byte for
+ * byte (test/crypto-kdf.test.ts: the RFC 9106 vector and outputs recorded
+ * from the `argon2` package this replaced).
  * Weak parameters are refused rather than silently accepted; the async
  * functions report bad input as a rejected promise.
  */
 import crypto from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { describe } from '../errors';
 import { type Argon2idOptions, argon2Inputs, bytes, integer, pbkdf2Inputs } from './kdf-params';
 
@@ -58,6 +60,23 @@ interface NobleArgon2 {
   argon2idAsync(password: Uint8Array, salt: Uint8Array, options: { t: number; m: number; p: number; dkLen: number; version: number; key?: Uint8Array; personalization?: Uint8Array }): Promise<Uint8Array>;
 }
 
+// @noble/hashes 2 is ES modules only: require() loads it from Node 20.19 on
+// (its own minimum); on an older Node, an import() compiled at run time (this
+// CommonJS build would turn a written one into require()) of the resolved file.
+let nobleArgon2: Promise<NobleArgon2> | undefined;
+function loadNoble(): Promise<NobleArgon2> {
+  nobleArgon2 ??= (async () => {
+    try {
+      return require('@noble/hashes/argon2.js') as NobleArgon2;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ESM') throw e;
+      const importModule = new Function('url', 'return import(url)') as (url: string) => Promise<NobleArgon2>;
+      return importModule(pathToFileURL(require.resolve('@noble/hashes/argon2.js')).href);
+    }
+  })();
+  return nobleArgon2;
+}
+
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /** RFC 9106 Argon2id (version 0x13), raw output. */
@@ -71,7 +90,7 @@ export async function argon2id(password: Uint8Array | string, salt: Uint8Array |
     const tag = await wasm.argon2id({ password: p, salt: s, secret, iterations: timeCost, parallelism, memorySize: memoryCost, hashLength: length, outputType: 'binary' });
     return asBuffer(tag);
   }
-  const noble = require('@noble/hashes/argon2') as NobleArgon2;
+  const noble = await loadNoble();
   const tag = await noble.argon2idAsync(p, s, { t: timeCost, m: memoryCost, p: parallelism, dkLen: length, version: 0x13, key: secret, personalization: associatedData });
   return asBuffer(tag);
 }
