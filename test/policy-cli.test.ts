@@ -365,23 +365,23 @@ describe('policy check --socket and serve reloads', () => {
     fs.writeFileSync(newer, GOOD.replace('version: 3', 'version: 4'));
 
     const r = policy(['check', same, '--socket', socket, '--auth-token-file', f.operator]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`version: 3 is not newer than the version the server at ${socket} runs (3): serve would not load this file; bump version to 4 or more`);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`same.yaml:1:10: server: version: 3 is not newer than the version the server at ${socket} runs (3): serve would not load this file; bump version to 4 or more`);
     const ok = policy(['check', newer, '--socket', socket, '--auth-token-file', f.operator]);
     expect(ok.stderr).toBe('');
-    expect(ok.status).toBe(0);
+    expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toContain("valid (version 4, enforce mode, 3 rules; newer than the server's version 3)");
-    expect(JSON.parse(policy(['check', same, '--socket', socket, '--auth-token-file', f.operator, '--json']).stdout)).toMatchObject({ valid: false, server: { version: 3 }, problems: [{ kind: 'version', path: 'version' }] });
+    expect(JSON.parse(policy(['check', same, '--socket', socket, '--auth-token-file', f.operator, '--json']).stdout)).toMatchObject({ valid: false, server: { version: 3 }, problems: [{ kind: 'version', path: 'version', line: 1, column: 10 }] });
 
     const agent = policy(['check', same, '--socket', socket, '--auth-token-file', f.agent]);
-    expect(agent.status).toBe(0); // the file is valid; the comparison could not be made, and it says so
+    expect(agent.status, agent.stderr).toBe(0); // the file is valid; the comparison could not be made, and it says so
     expect(agent.stderr).toContain('does not let this credential read its policy (policy_get needs the operator role');
     const anonymous = policy(['check', same, '--socket', socket]);
-    expect(anonymous.status).toBe(2);
+    expect(anonymous.status, anonymous.stderr).toBe(2);
     expect(anonymous.stderr).toContain('requires authentication: pass --auth-token-file with the operator token');
 
     const none = policy(['check', same, '--socket', path.join(dir, 'none.sock')]);
-    expect(none.status).toBe(2);
+    expect(none.status, none.stderr).toBe(2);
     expect(none.stderr).toContain(`no server at ${path.join(dir, 'none.sock')} (is guardkernel serve running?`);
   });
 

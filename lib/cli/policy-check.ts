@@ -37,6 +37,8 @@ export interface CheckResult {
   problems: PolicyProblem[];
   /** The parsed document when valid. */
   document?: Record<string, unknown>;
+  /** The file's text, to place later problems (the version against a server's) in it. */
+  text?: string;
 }
 
 /** Characters of a long line shown around the column in a code frame. */
@@ -103,7 +105,7 @@ function place(text: string, problem: PolicyProblem, range: [number, number] | u
 }
 
 /** The problem with a path: placed in the file, with a suggestion for a misspelled name or value. */
-function locate(text: string, problem: PolicyProblem): void {
+export function locate(text: string, problem: PolicyProblem): void {
   let src: ReturnType<typeof parseWithPositions>;
   try {
     src = parseWithPositions(text);
@@ -173,6 +175,7 @@ export function checkPolicyText(file: string, text: string): CheckResult {
   result.mode = d.mode as string;
   result.rules = Object.keys((d.actions ?? {}) as object);
   result.document = d;
+  result.text = text;
   return result;
 }
 

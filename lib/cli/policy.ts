@@ -4,7 +4,7 @@
  * would load it; test runs example CARs through it.
  */
 import { flagValue } from './args';
-import { checkPolicyFile, formatProblems, serverVersion, type CheckResult, type PolicyProblem } from './policy-check';
+import { checkPolicyFile, formatProblems, locate, serverVersion, type CheckResult, type PolicyProblem } from './policy-check';
 import { CasesError, formatReport, readCases, runCases } from './policy-test';
 import { safeJson, safeText } from './approvals';
 import { defaultSocket } from './serve';
@@ -102,11 +102,13 @@ export async function runPolicyCheck(args: PolicyArgs, io: Io): Promise<number> 
   if (result.valid && args.socket !== undefined) {
     server = await serverVersion(args.socket, args.authTokenFile);
     if (server.version !== undefined && result.version! <= server.version) {
-      result.problems.push({
+      const problem: PolicyProblem = {
         kind: 'version',
         path: 'version',
         message: `${result.version} is not newer than the version the server at ${args.socket} runs (${server.version}): serve would not load this file; bump version to ${server.version + 1} or more`,
-      });
+      };
+      if (result.text !== undefined) locate(result.text, problem);
+      result.problems.push(problem);
       result.valid = false;
       code = 1;
     } else if (server.error !== undefined && server.errorExit === 2) code = 2;
