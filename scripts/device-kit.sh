@@ -13,7 +13,7 @@ done
 rm -rf .device-kit
 mkdir -p .device-kit
 xz -T0 -6 -c "$(command -v node)" > .device-kit/node.xz
-tar -cf - --exclude=node_modules/typescript --exclude='node_modules/@types' --exclude=node_modules/hash-wasm \
+tar -cf - --exclude=node_modules/typescript --exclude='node_modules/@types' \
   --exclude=node_modules/prebuildify --exclude=node_modules/cmake-js --exclude=node_modules/.cache node_modules |
   xz -T0 -6 > .device-kit/node_modules.tar.xz
 tar -cf - dist build/Release/guardkernel.node build-cuda/Release/guardkernel_cuda.node | xz -T0 -6 > .device-kit/built.tar.xz
