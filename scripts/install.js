@@ -8,9 +8,10 @@
 //   2. the CUDA addon (optional): skipped with one line, or built with
 //      cmake-js (scripts/build-cuda.js); a failure never fails the install.
 // npm 7+ runs dependency install scripts with their output captured, and
-// shows it only when the script fails or with --foreground-scripts. So each
-// line also goes to the terminal (/dev/tty) when there is one and stdout is
-// not it; GUARDKERNEL_INSTALL_TTY=0 turns that off. docs/install.md says more.
+// shows it only when the script fails or with --foreground-scripts (the root
+// project's own scripts are shown). So, installed as a dependency, each line
+// also goes to the terminal (/dev/tty) when there is one and stdout is not
+// it; GUARDKERNEL_INSTALL_TTY=0 turns that off. docs/install.md says more.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -21,8 +22,14 @@ const cuda = require('./build-cuda.js');
 const root = path.join(__dirname, '..');
 const platform = `${process.platform}-${process.arch}`;
 
+// Where the lines go. A pipe (npm capturing the output) gets each step as
+// one line, written when the step ends. A terminal (stdout itself, or
+// /dev/tty) gets whole lines only, each clearing npm's spinner first, and a
+// long step also announces itself when it starts.
+// /dev/tty only as a dependency: npm shows the root project's own output.
+const asDependency = root.split(path.sep).includes('node_modules');
 let tty = null;
-if (!process.stdout.isTTY && process.env.GUARDKERNEL_INSTALL_TTY !== '0' && process.platform !== 'win32') {
+if (asDependency && !process.stdout.isTTY && process.env.GUARDKERNEL_INSTALL_TTY !== '0' && process.platform !== 'win32') {
   try {
     tty = fs.openSync('/dev/tty', 'w');
   } catch {
@@ -30,29 +37,36 @@ if (!process.stdout.isTTY && process.env.GUARDKERNEL_INSTALL_TTY !== '0' && proc
   }
 }
 
-function emit(text) {
-  process.stdout.write(text);
+function toTerminal(text) {
+  const clear = '\r\x1b[K';
+  if (process.stdout.isTTY) process.stdout.write(clear + text);
   if (tty !== null) {
     try {
-      fs.writeSync(tty, text);
+      fs.writeSync(tty, clear + text);
     } catch {
       tty = null;
     }
   }
 }
 
-/** Starts a line ("guardkernel: <what>"); the returned function ends it. */
-function step(what) {
-  const started = process.hrtime.bigint();
-  emit(`guardkernel: ${what}`);
-  return (outcome) => {
-    const s = Number(process.hrtime.bigint() - started) / 1e9;
-    emit(`${outcome.replace('{s}', `${s.toFixed(1)} s`)}\n`);
-  };
+function line(text) {
+  if (!process.stdout.isTTY) process.stdout.write(`guardkernel: ${text}\n`);
+  toTerminal(`guardkernel: ${text}\n`);
 }
 
-function line(text) {
-  emit(`guardkernel: ${text}\n`);
+/**
+ * A step that takes a while: `what` is said at once on a terminal; the
+ * returned function ends it with the outcome ("{s}" becomes the elapsed time).
+ */
+function step(what) {
+  const started = process.hrtime.bigint();
+  toTerminal(`guardkernel: ${what}…\n`);
+  return (outcome) => {
+    const s = `${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s`;
+    const text = `guardkernel: ${what}… ${outcome.replace('{s}', s)}\n`;
+    if (!process.stdout.isTTY) process.stdout.write(text);
+    toTerminal(text);
+  };
 }
 
 function rel(file) {
@@ -92,21 +106,23 @@ function nodeGyp() {
 }
 
 function core() {
-  const done = step('core addon: ');
+  const t0 = process.hrtime.bigint();
   const found = existingCore();
   if (found) {
     const where = rel(found).startsWith('prebuilds') ? `prebuilt for ${platform} found` : 'already built';
-    done(`${where} (${rel(found)}, {s})`);
+    line(`core addon: ${where} (${rel(found)}, ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s)`);
     return;
   }
-  emit(`no prebuilt for ${platform}, compiling from source (node-gyp)… `);
+  const done = step(`core addon: no prebuilt for ${platform}, compiling from source (node-gyp)`);
   const [cmd, ...args] = nodeGyp();
   // node-gyp rebuild empties build/ first: the log is written beside it, then moved in.
   const tmpLog = path.join(os.tmpdir(), `guardkernel-core-${process.pid}.log`);
   const fd = fs.openSync(tmpLog, 'w');
   let r;
   try {
-    r = spawnSync(cmd, [...args, 'rebuild'], { cwd: root, stdio: ['ignore', fd, fd] });
+    // all cores, unless JOBS or npm's --jobs says otherwise
+    const jobs = process.env.JOBS || process.env.npm_config_jobs ? [] : ['--jobs', 'max'];
+    r = spawnSync(cmd, [...args, 'rebuild', ...jobs], { cwd: root, stdio: ['ignore', fd, fd] });
   } finally {
     fs.closeSync(fd);
   }
@@ -141,7 +157,7 @@ function gpu() {
     return;
   }
   const version = cuda.nvccVersion(p.nvcc);
-  const done = step(`CUDA addon: nvcc ${version ?? '(version unknown)'} found at ${p.nvcc}, building with cmake-js (several minutes; GUARDKERNEL_SKIP_CUDA=1 skips it)… `);
+  const done = step(`CUDA addon: nvcc ${version ?? '(version unknown)'} found at ${p.nvcc}, building with cmake-js (several minutes; GUARDKERNEL_SKIP_CUDA=1 skips it)`);
   let r;
   try {
     r = cuda.build({ nvcc: p.nvcc, cmakeJs: p.cmakeJs });

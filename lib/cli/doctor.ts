@@ -37,6 +37,9 @@ export function doctorAdvice(b: Backends, consumer: boolean = installedAsDepende
         : 'gpu: build the CUDA addon (nvcc and cmake needed) with: npm run build:cuda',
     );
   }
+  if (consumer && out.length > 0) {
+    out.push('(npm 12 runs a dependency\'s install script only once the project allows it: npm approve-scripts guardkernel)');
+  }
   return out;
 }
 
