@@ -141,6 +141,10 @@ describe('guardkernel policy check', () => {
     const r = policy(['check', path.join(dir, 'nope.yaml')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/cannot read .*nope\.yaml: ENOENT/);
+    const dev = policy(['check', '/dev/zero']); // read up to a bound, never forever
+    expect(dev.status).toBe(2);
+    expect(dev.stderr).toContain('cannot read /dev/zero: larger than 64 MiB');
+    expect(policy(['check', dir]).stderr).toMatch(/cannot read .*: EISDIR/);
     expect(policy(['check']).status).toBe(2);
     expect(policy(['check', 'a', 'b']).status).toBe(2);
     expect(policy(['lint', 'a']).status).toBe(2);

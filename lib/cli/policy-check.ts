@@ -179,15 +179,35 @@ export function checkPolicyText(file: string, text: string): CheckResult {
   return result;
 }
 
-/** Reads and checks a file; an unreadable file is an Error (exit 2). */
-export function checkPolicyFile(file: string): CheckResult {
-  let text: string;
+/** The most a policy or CASES file may hold here (a device such as /dev/zero would otherwise be read forever). */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/** A file's text, read up to MAX_FILE_BYTES; an Error naming the file otherwise. */
+export function readTextFile(file: string): string {
+  let fd: number | undefined;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, 'r');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
+      chunks.push(chunk.subarray(0, n));
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
-  return checkPolicyText(file, text);
+}
+
+/** Reads and checks a file; an unreadable file is an Error (exit 2). */
+export function checkPolicyFile(file: string): CheckResult {
+  return checkPolicyText(file, readTextFile(file));
 }
 
 /** Problems as text: `FILE:LINE:COL: PATH: MESSAGE`, the code frame, the suggestion. */

@@ -7,12 +7,11 @@
  * (quarantine, rate limits, replay, permits, approval requests) is not part
  * of them.
  */
-import fs from 'node:fs';
 import { canonicalize } from '../canonical/car';
 import { PolicyEngine } from '../policy/engine';
 import { didYouMean, locatePath, parseWithPositions } from '../policy/source';
 import { safeText } from './approvals';
-import { codeFrame } from './policy-check';
+import { codeFrame, readTextFile } from './policy-check';
 
 export const CASE_FIELDS = ['name', 'car', 'expect', 'reason'] as const;
 const DECISIONS = ['allow', 'deny', 'pending'] as const;
@@ -199,13 +198,7 @@ export function runCases(policy: Record<string, unknown>, cases: TestCase[]): Te
 }
 
 export function readCases(file: string): TestCase[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return parseCases(text);
+  return parseCases(readTextFile(file));
 }
 
 /** The report as text. */
