@@ -264,3 +264,19 @@ describe('regex constraints run on a linear-time engine', () => {
     expect(calls).toBe(0);
   });
 });
+
+describe('constraint values the CAR rules refuse', () => {
+  test('rejects bad input: an equals / one_of value nested too deep is ERR_POLICY_INVALID naming its path, not a CAR error', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 40; i++) deep = { a: deep };
+    for (const [spec, at] of [[{ equals: deep }, 'actions.x.constraints.args.equals'], [{ one_of: [1, deep] }, 'actions.x.constraints.args.one_of.1']] as const) {
+      let err: unknown;
+      try {
+        new PolicyEngine({ version: 1, mode: 'enforce', actions: { x: { constraints: { args: spec } } } });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'ERR_POLICY_INVALID', path: at });
+    }
+  });
+});

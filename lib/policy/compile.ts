@@ -112,6 +112,15 @@ function canonical(v: unknown): string {
   return canonicalizeJson(v);
 }
 
+/** A constraint's own value in canonical form; one the CAR rules refuse (too deep, not JSON) is a policy error at `path`. */
+function canonicalAt(path: string, v: unknown): string {
+  try {
+    return canonicalizeJson(v);
+  } catch (err) {
+    throw new CompileError(path, `not a value a CAR can hold: ${(err as Error).message}`);
+  }
+}
+
 /**
  * `regex` constraints run on RE2 (the `re2` package), whose time is linear in
  * the input: no backtracking, so no pattern/value pair can stall the gate.
@@ -271,12 +280,12 @@ function compileConstraint(path: string, field: string, spec: Record<string, unk
     const at = `${path}.${kind}`;
     switch (kind) {
       case 'equals': {
-        const want = canonical(arg);
+        const want = canonicalAt(at, arg);
         checks.push((v) => (v !== undefined && canonical(v) === want ? null : `must equal ${want}`));
         break;
       }
       case 'one_of': {
-        const set = new Set((arg as unknown[]).map(canonical));
+        const set = new Set((arg as unknown[]).map((x, i) => canonicalAt(`${at}.${i}`, x)));
         checks.push((v) => (v !== undefined && set.has(canonical(v)) ? null : 'is not one of the allowed values'));
         break;
       }
