@@ -21,7 +21,11 @@ async function measure(suite, c, time, warmupTime) {
   // synchronous one is wrapped here.
   const isAsync = op.constructor.name === 'AsyncFunction';
   const fn = inner === 1 || isAsync ? op : () => { for (let i = 0; i < inner; i++) op(); };
-  const bench = new Bench({ time, warmupTime });
+  // tinybench runs at least `iterations` (64) samples after 16 warm-up
+  // calls, however long they take: a case of ~1 s per call (Argon2id at
+  // 64 MiB) sets its own counts.
+  const counts = c.iterations === undefined ? {} : { iterations: c.iterations, warmupIterations: c.warmupIterations ?? 1 };
+  const bench = new Bench({ time, warmupTime, ...counts });
   bench.add(c.name, fn);
   await bench.run();
   const r = bench.tasks[0].result;
@@ -36,7 +40,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * @param {string} suite
- * @param {Array<{group: string, name: string, fn: () => void, inner?: number, baseline?: boolean, perOpDivisor?: number}>} cases
+ * @param {Array<{group: string, name: string, fn: () => void, inner?: number, baseline?: boolean, perOpDivisor?: number, iterations?: number, warmupIterations?: number}>} cases
  */
 async function runCases(suite, cases, { time = 400, warmupTime = 100, rounds = 5, extraRows } = {}) {
   const backend = backends().core.kind;

@@ -1,13 +1,12 @@
 // AEAD and KDF choices, measured: guardkernel's aead on the native backend
 // (OpenSSL via node:crypto; XChaCha20 = HChaCha20 + OpenSSL ChaCha20-Poly1305)
-// and the js backend (@noble/ciphers) vs calling node:crypto directly; the
-// Argon2id candidates (the `argon2` package, hash-wasm) on the same
-// parameters; MemoryEncryption envelopes and block envelopes.
+// and the js backend (@noble/ciphers) vs calling node:crypto directly;
+// MemoryEncryption envelopes and block envelopes. Argon2id has its own suite
+// (bench/suites/argon2.js).
 'use strict';
 const crypto = require('node:crypto');
 const gk = require('../../dist/index.js');
 const { runCases } = require('../harness');
-const hashWasm = require('hash-wasm');
 
 const key = crypto.randomBytes(32);
 const nonce12 = crypto.randomBytes(12);
@@ -48,12 +47,6 @@ function nodeGcm(data) {
   return [out, c.getAuthTag()];
 }
 
-const password = Buffer.from('correct horse battery staple');
-const salt = crypto.randomBytes(16);
-// Argon2id at 4 MiB, t=3, p=1 keeps a sample under ~50 ms on this machine;
-// the ratio between implementations is what matters.
-const A = { memoryCost: 4096, timeCost: 3, parallelism: 1 };
-
 const enc = new gk.MemoryEncryption({ key });
 const blocks = crypto.randomBytes(256 * 1000);
 
@@ -72,8 +65,6 @@ runCases('crypto', [
   { group: 'XChaCha20-Poly1305 seal, 256 B', name: 'aead.seal (native: HChaCha20 + OpenSSL)', inner: 20, fn: () => { gk.aead.seal('xchacha20-poly1305', key, nonce24, small, undefined, { backend: 'native' }); } },
   { group: 'XChaCha20-Poly1305 seal, 64 KiB', name: 'aead.seal (js, @noble/ciphers)', baseline: true, fn: () => { gk.aead.seal('xchacha20-poly1305', key, nonce24, large, undefined, { backend: 'js' }); } },
   { group: 'XChaCha20-Poly1305 seal, 64 KiB', name: 'aead.seal (native: HChaCha20 + OpenSSL)', fn: () => { gk.aead.seal('xchacha20-poly1305', key, nonce24, large, undefined, { backend: 'native' }); } },
-  { group: 'Argon2id, 4 MiB, t=3, p=1', name: 'hash-wasm argon2id', baseline: true, fn: async () => { await hashWasm.argon2id({ password, salt, iterations: A.timeCost, parallelism: A.parallelism, memorySize: A.memoryCost, hashLength: 32, outputType: 'binary' }); } },
-  { group: 'Argon2id, 4 MiB, t=3, p=1', name: 'kdf.argon2id (argon2 package)', fn: async () => { await gk.kdf.argon2id(password, salt, A); } },
   { group: 'MemoryEncryption, 256 B', name: 'aead.seal (native), caller-managed nonce', baseline: true, inner: 20, fn: () => { gk.aead.seal('aes-256-gcm', key, nonce12, small, undefined); } },
   { group: 'MemoryEncryption, 256 B', name: 'encrypt (envelope, random nonce, rotation checks)', inner: 20, fn: () => { enc.encrypt(small); } },
   { group: 'MemoryEncryption.encryptBlocks, 1,000 × 256 B (per block)', name: 'aead.seal (native) per block', baseline: true, perOpDivisor: 1000, fn: () => { for (let i = 0; i < 1000; i++) gk.aead.seal('aes-256-gcm', key, nonce12, blocks.subarray(i * 256, (i + 1) * 256)); } },
