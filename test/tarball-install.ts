@@ -77,9 +77,17 @@ export function untar(tarball: string, dest: string): string {
   return path.join(dest, 'package');
 }
 
+let registry: string | undefined;
+
+/** The tarball URL npm fetched (and cached) a package under: the configured registry's. */
 function registryUrl(name: string, version: string): string {
+  if (registry === undefined) {
+    const r = npm(['config', 'get', 'registry'], repoRoot);
+    registry = (r.status === 0 && r.stdout.trim()) || 'https://registry.npmjs.org/';
+    if (!registry.endsWith('/')) registry += '/';
+  }
   const base = name.startsWith('@') ? name.split('/')[1] : name;
-  return `https://registry.npmjs.org/${name}/-/${base}-${version}.tgz`;
+  return `${registry}${name}/-/${base}-${version}.tgz`;
 }
 
 /**
