@@ -386,7 +386,7 @@ describe('policy check --socket and serve reloads', () => {
 
     const none = policy(['check', same, '--socket', path.join(dir, 'none.sock')]);
     expect(none.status, none.stderr).toBe(2);
-    expect(none.stderr).toContain(`no server at ${path.join(dir, 'none.sock')} (is guardkernel serve running?`);
+    expect(none.stderr).toContain(`no server at ${path.join(dir, 'none.sock')}: start one with "guardkernel serve --socket`);
   });
 
   test('serve prints each reload outcome of its watched file on stderr', async () => {

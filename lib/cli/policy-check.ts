@@ -4,6 +4,7 @@
  * reported with its dotted path, its line and column in the file, a code
  * frame, and "did you mean" for a misspelled field name.
  */
+import { connectFailure } from './no-server';
 import fs from 'node:fs';
 import { GuardClient } from '../ipc/client';
 import { compilePolicy, CompileError } from '../policy/compile';
@@ -234,13 +235,6 @@ export interface ServerVersion {
   errorExit?: number;
 }
 
-function connectMessage(socket: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT' || code === 'ECONNREFUSED') return `no server at ${socket} (is guardkernel serve running? start it with guardkernel serve, or pass --socket PATH)`;
-  if (code === 'EACCES' || code === 'EPERM') return `cannot connect to ${socket}: permission denied`;
-  return `cannot connect to ${socket}: ${err instanceof Error ? err.message : String(err)}`;
-}
-
 /** Asks a running server which policy version it serves (policy_get, an operator method). */
 export async function serverVersion(socket: string, tokenFile: string | undefined): Promise<ServerVersion> {
   let token: string | undefined;
@@ -256,7 +250,7 @@ export async function serverVersion(socket: string, tokenFile: string | undefine
   try {
     client = await GuardClient.connect(socket);
   } catch (err) {
-    return { socket, error: connectMessage(socket, err), errorExit: 2 };
+    return { socket, error: connectFailure(socket, err), errorExit: 2 };
   }
   try {
     if (token !== undefined) await client.auth(token);
