@@ -98,6 +98,75 @@ describe('DecisionCache semantics', () => {
   });
 });
 
+describe('DecisionCache reasons and the gate lookup', () => {
+  test('many distinct reasons round trip (past the native intern bound), replaced and evicted', () => {
+    for (const shards of [1, 4]) {
+      const cache = new DecisionCache({ capacity: 1500, shards });
+      const n = 3000;
+      for (let i = 0; i < n; i++) cache.put(key(i), { decision: i % 2 ? 'deny' : 'allow', reason: `reason ${i} ${'x'.repeat(i % 300)}`, policyVersion: 1 });
+      const present: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const hit = cache.get(key(i), 1);
+        if (hit === undefined) continue;
+        present.push(i);
+        expect(hit).toMatchObject({ decision: i % 2 ? 'deny' : 'allow', reason: `reason ${i} ${'x'.repeat(i % 300)}` });
+      }
+      expect(present.length).toBe(1500);
+      if (shards === 1) expect(present[0]).toBe(n - 1500); // exact LRU: the newest 1500
+      for (const i of present.filter((_, j) => j % 7 === 0)) cache.put(key(i), { decision: 'pending', reason: i % 3 ? 'short' : undefined, policyVersion: 1 });
+      for (const i of present.filter((_, j) => j % 7 === 0)) expect(cache.get(key(i), 1)).toEqual({ decision: 'pending', ...(i % 3 ? { reason: 'short' } : {}), policyVersion: 1, expiresAt: expect.any(Number) });
+      cache.clear();
+      cache.put(key(1), { decision: 'allow', reason: 'reason 2 xx', policyVersion: 1 });
+      expect(cache.get(key(1), 1)?.reason).toBe('reason 2 xx');
+      expect(cache.stats().entries).toBe(1);
+    }
+  });
+
+  test('lookupAt answers what getAt answers, with the reason in lastReason', () => {
+    const c = fakeClock();
+    for (const nearCache of [false, true]) {
+      const cache = new DecisionCache({ capacity: 64, shards: 4, nearCache, ttlMs: 100, clock: c.fn });
+      cache.put(key(1), { decision: 'deny', reason: 'r1', policyVersion: 1 });
+      cache.put(key(2), { decision: 'allow', policyVersion: 1 });
+      for (let i = 0; i < 3; i++) {
+        expect(cache.lookupAt(key(1), 1, c.now)).toBe('deny');
+        expect(cache.lastReason).toBe('r1');
+        expect(cache.lookupAt(key(2), 1, undefined)).toBe('allow');
+        expect(cache.lastReason).toBe('');
+        expect(cache.getAt(key(1), 1, c.now)).toEqual({ decision: 'deny', reason: 'r1', policyVersion: 1, expiresAt: c.now + 100 });
+      }
+      expect(cache.lookupAt(key(3), 1, c.now)).toBeUndefined();
+      expect(cache.lookupAt(key(1), 2, c.now)).toBeUndefined();
+      expect(cache.lookupAt(key(2), 1, c.now + 100)).toBeUndefined();
+      expect(cache.stats()).toMatchObject({ hits: 9, misses: 3 });
+      cache.getAt = () => undefined; // an override sees every lookup
+      expect(cache.lookupAt(key(2), 1, c.now)).toBeUndefined();
+    }
+  });
+
+  test('near cache under churn (puts between gets) stays correct and counts every get', () => {
+    const cache = new DecisionCache({ capacity: 256, shards: 4, nearCache: true });
+    const keys = Array.from({ length: 97 }, (_, k) => key(k));
+    const last: string[] = [];
+    let gets = 0;
+    for (let i = 0; i < 40000; i++) {
+      const k = i % 97;
+      if (i % 3 === 0) cache.put(keys[k], { decision: 'allow', reason: (last[k] = `v${i}`), policyVersion: 1 });
+      const hit = cache.get(keys[k], 1);
+      gets++;
+      if (last[k] !== undefined) expect(hit?.reason).toBe(last[k]);
+    }
+    // Then a stable key: served (from near copies once they pay again) with the right answer.
+    cache.put(key(500), { decision: 'deny', reason: 'stable', policyVersion: 1 });
+    for (let i = 0; i < 40000; i++) {
+      expect(cache.get(key(500), 1)?.reason).toBe('stable');
+      gets++;
+    }
+    const s = cache.stats();
+    expect(s.hits + s.misses).toBe(gets);
+  });
+});
+
 describe('DecisionCache near cache (native, sharded)', () => {
   const opts = { capacity: 64, shards: 4, nearCache: true } as const;
 

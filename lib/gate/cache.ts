@@ -15,7 +15,13 @@
  *   from shared memory, no native call) is unchanged, so any put, invalidate,
  *   clear, eviction or expiry anywhere in the process retires them. A copy
  *   serves at most NEAR_USES hits before the next get goes to the store again
- *   (refreshing LRU recency). Exact LRU (`shards: 1`) turns it off.
+ *   (refreshing LRU recency). Exact LRU (`shards: 1`) turns it off. It is
+ *   adaptive: where copies seldom serve (mixed traffic, where puts retire
+ *   them all the time) a handle stops making them for a while, then tries
+ *   again; that changes only which lookups go to the store.
+ * - Reasons come back from the native store as interned ids (never reused,
+ *   so an id means one text for the life of the store); a handle maps each
+ *   id to its text once, with one native call.
  * Only policy decisions belong here: quarantine, velocity and replay checks
  * run before the cache, so a cached allow never bypasses them.
  */
@@ -76,10 +82,23 @@ const NEAR_USES = 256;
 /** Copies one handle keeps; past this the near cache starts over. */
 const NEAR_CAPACITY = 4096;
 
+/** Lookups per near-cache window; a window where copies served fewer than 1 in NEAR_MIN_SERVED pauses filling. */
+const NEAR_WINDOW = 1024;
+const NEAR_MIN_SERVED = 8;
+/** Lookups a paused near cache lets pass straight to the store before it tries again. */
+const NEAR_PAUSE = 16384;
+/** Reason texts one handle keeps (ids are stable, so forgetting only costs a native call). */
+const REASONS_KEPT = 4096;
+
 interface NearEntry {
   /** The full CAR hash: the map is keyed by a few of its digits, which may collide. */
   key: string;
-  entry: Readonly<CacheEntry>;
+  code: number;
+  reason: string;
+  policyVersion: number;
+  expiresAt: number;
+  /** Made on the first get that is served from this copy. */
+  entry: Readonly<CacheEntry> | undefined;
   epoch: number;
   uses: number;
 }
@@ -174,6 +193,17 @@ export class DecisionCache {
   #near: Map<number, NearEntry> | null = null;
   #epoch: Uint32Array | null = null;
   #nearHits = 0;
+  /** Near-cache adaptivity: lookups left in this window, copies served in it, lookups left paused. */
+  #nearLeft = NEAR_WINDOW;
+  #nearServed = 0;
+  #nearPaused = 0;
+  readonly #reasons = new Map<number, string>();
+  /** The last hit of #lookup: its reason ('' for none), version and expiry. */
+  #hitReason = '';
+  #hitVersion = 0;
+  #hitExpires = 0;
+  /** The near copy's frozen entry when #lookup answers code + 3. */
+  #nearEntry: Readonly<CacheEntry> | undefined = undefined;
   readonly #out = new Float64Array(6);
   readonly #outBytes = new Uint8Array(this.#out.buffer);
 
@@ -232,41 +262,116 @@ export class DecisionCache {
 
   /** @internal `get` with expiry judged at `now` (a value of this cache's clock). */
   getAt(carHash: string, policyVersion: number, now: number): Readonly<CacheEntry> | undefined {
+    const code = this.#lookup(carHash, policyVersion, now, true);
+    if (code < 0) return undefined;
+    if (code >= 3) return this.#nearEntry!;
+    const entry: CacheEntry = { decision: DECISIONS[code], policyVersion: this.#hitVersion, expiresAt: this.#hitExpires };
+    if (this.#hitReason !== '') entry.reason = this.#hitReason;
+    return Object.freeze(entry);
+  }
+
+  /**
+   * @internal The gate's lookup: what `getAt(carHash, policyVersion, now)`
+   * (or `get`, for `now` undefined) answers, with no object made: the
+   * decision of the live entry, or undefined, and its reason in `lastReason`
+   * ('' for none). Where get or getAt is overridden (a subclass, a patched
+   * instance), it calls them, so the override still sees every lookup.
+   */
+  lookupAt(carHash: string, policyVersion: number, now: number | undefined): CachedDecisionKind | undefined {
+    if (this.get !== PROTO_GET || this.getAt !== PROTO_GET_AT) {
+      const hit = now === undefined ? this.get(carHash, policyVersion) : this.getAt(carHash, policyVersion, now);
+      this.#hitReason = hit?.reason ?? '';
+      return hit?.decision;
+    }
+    const code = this.#lookup(carHash, policyVersion, now ?? this.#clock(), false);
+    return code < 0 ? undefined : DECISIONS[code];
+  }
+
+  /** @internal The reason of the last hit of lookupAt ('' for none). */
+  get lastReason(): string {
+    return this.#hitReason;
+  }
+
+  /**
+   * The lookup behind get, getAt and lookupAt: -1 for a miss; else the
+   * decision code, with reason, version and expiry in the #hit fields. With
+   * `wantEntry`, a near-cache hit returns code + 3 and its frozen entry in
+   * #nearEntry (one object per copy, not per hit).
+   */
+  #lookup(carHash: string, policyVersion: number, now: number, wantEntry: boolean): number {
     if (this.#handle !== null) {
       const near = this.#near;
-      const slot = near !== null && typeof carHash === 'string' ? nearKey(carHash) : -1;
-      if (slot >= 0) {
-        const e = near!.get(slot);
-        if (e !== undefined && e.key === carHash && e.uses > 0 && e.entry.policyVersion === policyVersion && e.epoch === Atomics.load(this.#epoch!, 0)) {
-          if (e.entry.expiresAt > now) {
+      let slot = -1;
+      if (near !== null && this.#nearPaused === 0 && typeof carHash === 'string') {
+        slot = nearKey(carHash);
+        const e = near.get(slot);
+        if (e !== undefined && e.key === carHash && e.uses > 0 && e.policyVersion === policyVersion && e.epoch === Atomics.load(this.#epoch!, 0)) {
+          if (e.expiresAt > now) {
             e.uses--;
             if (++this.#nearHits === NEAR_USES) this.#flushNearHits();
-            return e.entry; // frozen: callers cannot alter what others read
+            this.#nearServed++;
+            this.#nearTick();
+            this.#hitReason = e.reason;
+            this.#hitVersion = e.policyVersion;
+            this.#hitExpires = e.expiresAt;
+            if (!wantEntry) return e.code;
+            if (e.entry === undefined) {
+              const entry: CacheEntry = { decision: DECISIONS[e.code], policyVersion: e.policyVersion, expiresAt: e.expiresAt };
+              if (e.reason !== '') entry.reason = e.reason;
+              e.entry = Object.freeze(entry);
+            }
+            this.#nearEntry = e.entry;
+            return e.code + 3;
           }
         }
+        this.#nearTick();
+      } else if (this.#nearPaused > 0) {
+        this.#nearPaused--;
       }
       // Read before the lookup: a change racing with it leaves the copy stale, never wrong.
-      const epoch = near !== null ? Atomics.load(this.#epoch!, 0) : 0;
+      const epoch = slot >= 0 ? Atomics.load(this.#epoch!, 0) : 0;
       // The addon validates the key itself (one crossing instead of a regex here).
-      const reason = this.#native!.cacheGet(this.#handle, carHash, checkVersion(policyVersion), now, this.#outBytes, 0);
-      if (reason === undefined) return undefined;
+      const r = this.#native!.cacheGet(this.#handle, carHash, checkVersion(policyVersion), now, this.#outBytes, 0);
+      if (r === undefined) return -1;
       const out = this.#out;
-      const entry: CacheEntry = { decision: DECISIONS[out[0]], policyVersion: out[1], expiresAt: out[2] };
-      if (reason !== '') entry.reason = reason;
-      Object.freeze(entry);
+      const code = out[0];
+      const reason = typeof r === 'string' ? r : (this.#reasons.get(r) ?? this.#reasonText(r));
+      this.#hitReason = reason;
+      this.#hitVersion = out[1];
+      this.#hitExpires = out[2];
       if (slot >= 0) {
         if (near!.size >= NEAR_CAPACITY) near!.clear();
-        near!.set(slot, { key: carHash, entry, epoch, uses: NEAR_USES });
+        near!.set(slot, { key: carHash, code, reason, policyVersion: out[1], expiresAt: out[2], entry: undefined, epoch, uses: NEAR_USES });
       }
-      return entry;
+      return code;
     }
     const lru = this.#lru;
     if (lru === null) return this.#closed();
     const e = lru.get(checkKey(carHash), checkVersion(policyVersion), now);
-    if (e === undefined) return undefined;
-    const entry: CacheEntry = { decision: DECISIONS[e.decision], policyVersion: e.policyVersion, expiresAt: e.expiresAt };
-    if (e.reason !== '') entry.reason = e.reason;
-    return Object.freeze(entry);
+    if (e === undefined) return -1;
+    this.#hitReason = e.reason;
+    this.#hitVersion = e.policyVersion;
+    this.#hitExpires = e.expiresAt;
+    return e.decision;
+  }
+
+  /** An interned reason's text, fetched once per id (ids are never reused, so a kept text never goes stale). */
+  #reasonText(id: number): string {
+    const text = this.#native!.cacheReason(this.#handle!, id) ?? '';
+    if (this.#reasons.size >= REASONS_KEPT) this.#reasons.clear();
+    this.#reasons.set(id, text);
+    return text;
+  }
+
+  /** Counts one near-cache lookup; at the end of a window where copies seldom served, pauses filling. */
+  #nearTick(): void {
+    if (--this.#nearLeft > 0) return;
+    if (this.#nearServed * NEAR_MIN_SERVED < NEAR_WINDOW) {
+      this.#nearPaused = NEAR_PAUSE;
+      this.#near!.clear();
+    }
+    this.#nearLeft = NEAR_WINDOW;
+    this.#nearServed = 0;
   }
 
   /** Stores a policy decision; an existing entry for `carHash` is replaced. */
@@ -350,3 +455,6 @@ export class DecisionCache {
     this.#lru = null;
   }
 }
+
+const PROTO_GET = DecisionCache.prototype.get;
+const PROTO_GET_AT = DecisionCache.prototype.getAt;

@@ -336,9 +336,12 @@ export class GatePipeline {
     // A min_trust decision is cached only when made with enough trust, and
     // served only while the agent still has it.
     if (this.p.cache !== null && (this.p.fleet === null || this.p.fleet.subscribed) && this.p.policy.meetsMinTrust(car.action_type, trust)) {
-      const hit = cacheNow === undefined ? this.p.cache.get(hash, version) : this.p.cache.getAt(hash, version, cacheNow);
-      if (hit !== undefined) {
-        const d: GateDecision = { decision: hit.decision, source: 'cache', reason: hit.reason ?? 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
+      // lookupAt: getAt's answer as a decision code and lastReason, with no entry object made.
+      const cache = this.p.cache;
+      const decision = cache.lookupAt(hash, version, cacheNow);
+      if (decision !== undefined) {
+        const reason = cache.lastReason;
+        const d: GateDecision = { decision, source: 'cache', reason: reason !== '' ? reason : 'cached policy decision', car_hash: hash, policy_version: version, trust_score: trust, confidence: 1 };
         // A pending (put by an operator) still goes to a person.
         return d.decision === 'pending' ? this.pendingStage(d, permit, loadCar === undefined ? car : loadCar(), hash, request) : d;
       }

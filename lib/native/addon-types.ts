@@ -72,7 +72,9 @@ export interface CoreAddon {
   cacheCreate(capacity: number, shards: number): NativeHandle;
   cacheShared(name: string, capacity: number, shards: number): NativeHandle;
   /** Miss: undefined. Hit: the reason, with out = [decision, policyVersion, expiresAtMs]. */
-  cacheGet(handle: NativeHandle, carHash: string, policyVersion: number, nowMs: number, out: Uint8Array, outOffset: number): string | undefined;
+  cacheGet(handle: NativeHandle, carHash: string, policyVersion: number, nowMs: number, out: Uint8Array, outOffset: number): number | string | undefined;
+  /** The text of a reason id cacheGet returned (interned: the same for the life of the store). */
+  cacheReason(handle: NativeHandle, reasonId: number): string | undefined;
   cachePut(handle: NativeHandle, carHash: string, decision: number, policyVersion: number, expiresAtMs: number, reason: string | undefined): void;
   cacheInvalidate(handle: NativeHandle, carHash: string): boolean;
   cacheClear(handle: NativeHandle): number;

@@ -1,7 +1,10 @@
 // N-API surface of the decision cache:
 //   cacheCreate(capacity, shards) / cacheShared(name, capacity, shards) -> handle
 //   cacheGet(handle, carHash, policyVersion, nowMs, out: bytes of Float64Array(3))
-//       -> undefined (miss) | reason string; out = [decision, policyVersion, expiresAtMs]
+//       -> undefined (miss) | reason id (an integer >= 0, interned: cacheReason
+//          gives its text, the same for the life of the store) | reason string
+//          (not interned); out = [decision, policyVersion, expiresAtMs]
+//   cacheReason(handle, reasonId) -> string | undefined (an id never given out)
 //   cachePut(handle, carHash, decision, policyVersion, expiresAtMs, reason)
 //   cacheInvalidate(handle, carHash) -> boolean ; cacheClear(handle) -> removed
 //   cacheStats(handle, out: bytes of Float64Array(6)) ; cacheClose(handle)
@@ -69,11 +72,24 @@ Napi::Value Get(const Napi::CallbackInfo& info) {
   double version = FiniteArg(info, 2, "Expected a finite policyVersion");
   double now = FiniteArg(info, 3, "Expected a finite nowMs");
   MutableByteView out = OutArg(info, 4, 3 * sizeof(double), "out");
-  CachedDecision hit;
+  CacheHit hit;
   if (!cache.Get(key, version, now, &hit)) return info.Env().Undefined();
   double values[3] = {double(hit.decision), hit.policy_version, hit.expires_at_ms};
   std::memcpy(out.data, values, sizeof(values));
+  // An id is a small integer (no allocation in V8); the caller maps it to its
+  // text once per id, not once per hit.
+  if (hit.reason_id >= 0) return Napi::Number::New(info.Env(), hit.reason_id);
   return Napi::String::New(info.Env(), hit.reason);
+}
+
+Napi::Value Reason(const Napi::CallbackInfo& info) {
+  DecisionCache& cache = Live(info);
+  double id = FiniteArg(info, 1, "Expected a reason id");
+  std::string text;
+  if (id < 0 || id > 0x7fffffff || id != std::floor(id) || !cache.ReasonText(int32_t(id), &text)) {
+    return info.Env().Undefined();
+  }
+  return Napi::String::New(info.Env(), text);
 }
 
 Napi::Value Put(const Napi::CallbackInfo& info) {
@@ -151,6 +167,7 @@ void RegisterDecisionCacheFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("cacheCreate", Napi::Function::New<Create>(env, "cacheCreate"));
   exports.Set("cacheShared", Napi::Function::New<Shared>(env, "cacheShared"));
   exports.Set("cacheGet", Napi::Function::New<Get>(env, "cacheGet"));
+  exports.Set("cacheReason", Napi::Function::New<Reason>(env, "cacheReason"));
   exports.Set("cachePut", Napi::Function::New<Put>(env, "cachePut"));
   exports.Set("cacheInvalidate", Napi::Function::New<Invalidate>(env, "cacheInvalidate"));
   exports.Set("cacheClear", Napi::Function::New<Clear>(env, "cacheClear"));
