@@ -24,3 +24,4 @@ export {
   type SandboxViolationRecord,
   type SandboxWeakening,
 } from './types';
+export { applySandboxProfile } from './profile';
