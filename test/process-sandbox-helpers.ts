@@ -5,9 +5,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ProcessSandbox } from '../lib/sandbox';
 
-/** The process sandbox can run here: the native pass on Linux with the addon loaded. */
+/** The Linux process sandbox can run here: the native pass on Linux with the addon loaded. (macOS and Windows: test/process-sandbox-platforms.test.ts.) */
 export const sandboxCaps = ProcessSandbox.capabilities();
-export const canSandbox = sandboxCaps.available;
+export const canSandbox = sandboxCaps.available && process.platform === 'linux';
 
 /** python3's real executable and prefix (a pyenv shim is a script that needs more than python). */
 export const python = ((): { exe: string; prefix: string } | null => {

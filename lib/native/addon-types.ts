@@ -89,6 +89,11 @@ export interface CoreAddon {
   sandboxSpawn?(spec: NativeSandboxSpec, onExit: (exit: NativeSandboxExit) => void): NativeSandboxSpawn;
   /** SIGKILL to the child's process group while it lives; why: 1 wall, 2 caller. False once reaped. */
   sandboxKill?(handle: NativeSandboxChild, why: number): boolean;
+  /** Windows only: a Job Object with these limits (kill on close), to assign a child to. */
+  sandboxJobCreate?(limits: { memoryBytes?: number; cpuMs?: number; processes?: number }): { handle: NativeSandboxJob; error?: undefined } | { error: { stage: string; errno: number } };
+  sandboxJobAssign?(job: NativeSandboxJob, pid: number): true | { error: { stage: string; errno: number } };
+  sandboxJobStats?(job: NativeSandboxJob): { cpuMs?: number; peakJobMemoryBytes?: number; activeProcesses?: number; totalProcesses?: number };
+  sandboxJobKill?(job: NativeSandboxJob): boolean;
 
   /** K2K sandbox: checks a batch against the state arrays of lib/k2k/state.ts, in place. */
   sandboxCheck(
@@ -112,6 +117,7 @@ export interface CoreAddon {
 /** What the process sandbox's native side finds (native/sandbox/process_sandbox_*.cc). */
 export interface NativeSandboxProbe {
   platform: string;
+  jobObjects?: boolean;
   landlockAbi?: number;
   seccomp?: boolean;
   userNamespaces?: boolean;
@@ -151,6 +157,7 @@ export interface NativeSandboxExit {
 }
 
 export type NativeSandboxChild = { readonly __sandboxChild: unique symbol };
+export type NativeSandboxJob = { readonly __sandboxJob: unique symbol };
 
 export type NativeSandboxSpawn =
   | { pid: number; fds: [number, number, number]; handle: NativeSandboxChild; error?: undefined }

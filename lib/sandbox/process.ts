@@ -14,6 +14,7 @@
  * whose native side is not built here, spawn refuses: it never runs a command
  * unconfined.
  */
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -21,9 +22,10 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import type { NativeSandboxChild, NativeSandboxExit, NativeSandboxProbe, NativeSandboxSpec } from '../native/addon-types';
+import type { NativeSandboxChild, NativeSandboxExit, NativeSandboxJob, NativeSandboxProbe, NativeSandboxSpec } from '../native/addon-types';
 import { coreAddon, coreBackend } from '../native/loader';
 import { CgroupLeaf, type CgroupSupport, detectCgroups } from './cgroup';
+import { SANDBOX_EXEC, darwinProfile, spawnDarwin, ulimitLine } from './darwin';
 import type {
   SandboxEnforcement,
   SandboxFilesystem,
@@ -237,6 +239,10 @@ export function reasonOf(
     v.push({ type: 'limit', limit: 'fileSizeBytes', detail: `file size limit of ${limits.fileSizeBytes} bytes exceeded (SIGXFSZ)` });
     return { reason: 'violation', violations: v };
   }
+  if (enforcement.cpu === 'job-object' && limits.cpuMs !== undefined && abnormal && exit.cpuMs >= limits.cpuMs) {
+    v.push({ type: 'limit', limit: 'cpuMs', detail: `job per-process CPU time limit of ${limits.cpuMs} ms reached` });
+    return { reason: 'cpu', violations: v };
+  }
   if (cpuLimitMs !== undefined && (sig === 'SIGXCPU' || (sig === 'SIGKILL' && exit.cpuMs >= cpuLimitMs - 50))) {
     v.push({ type: 'limit', limit: 'cpuMs', detail: `CPU time limit of ${cpuLimitMs} ms reached (${sig})` });
     return { reason: 'cpu', violations: v };
@@ -252,7 +258,7 @@ export function reasonOf(
   // RLIMIT_AS: an allocation fails and the program exits or aborts; the kernel
   // keeps no record. Heuristic (documented): an abnormal end after the resident
   // set reached half the address-space limit.
-  if (limits.memoryBytes !== undefined && enforcement.memory === 'rlimit-as' && abnormal && exit.maxRssBytes >= limits.memoryBytes / 2) {
+  if (limits.memoryBytes !== undefined && (enforcement.memory === 'rlimit-as' || enforcement.memory === 'job-object') && abnormal && exit.maxRssBytes >= limits.memoryBytes / 2) {
     v.push({ type: 'limit', limit: 'memoryBytes', detail: `address-space limit of ${limits.memoryBytes} bytes: abnormal end with ${exit.maxRssBytes} bytes resident (inferred)` });
     return { reason: 'memory', violations: v };
   }
@@ -290,6 +296,14 @@ export class ProcessSandbox {
     if (p === null) {
       const core = coreBackend();
       return { ...base, reason: core.kind === 'js' ? `the native addon is not loaded (${core.reason ?? 'fallback'})` : 'this build of the addon has no process sandbox' };
+    }
+    if (p.platform === 'darwin' && fs.existsSync(SANDBOX_EXEC)) {
+      Object.assign(en, { cpu: 'rlimit-cpu', wall: 'timer', openFiles: 'rlimit-nofile', fileSize: 'rlimit-fsize', filesystem: 'sandbox-exec', network: 'sandbox-exec', signals: 'sandbox-exec', processTree: 'process-group' });
+      return { ...base, available: true, rlimits: true, enforcement: en };
+    }
+    if (p.platform === 'win32' && p.jobObjects === true && typeof coreAddon()?.sandboxJobCreate === 'function') {
+      Object.assign(en, { memory: 'job-object', processes: 'job-object', cpu: 'job-object', wall: 'timer', processTree: 'job-object' });
+      return { ...base, available: true, enforcement: en };
     }
     if (p.platform !== 'linux' || typeof coreAddon()?.sandboxSpawn !== 'function') {
       return { ...base, reason: `the process sandbox is not built for ${p.platform} in this addon` };
@@ -355,6 +369,7 @@ export class ProcessSandbox {
 
     const caps = ProcessSandbox.capabilities({ cgroupRoot: this.#cgroupRoot });
     if (!caps.available) throw unsupported('the process sandbox', caps.reason ?? 'unavailable');
+    if (caps.platform !== 'linux') return this.#spawnPortable(caps, command, args, options, { limits, network, weaker, fsOpt, cwd, stdio });
     const addon = coreAddon();
     if (addon === null || addon.sandboxSpawn === undefined || addon.sandboxKill === undefined) throw unsupported('the process sandbox', 'no native spawn');
     const en = noEnforcement();
@@ -535,6 +550,127 @@ export class ProcessSandbox {
     };
     const handle: SandboxedProcess = { pid, stdin, stdout, stderr, enforcement: en, kill, result };
     handleRef = handle;
+    this.#live.add(handle);
+    return handle;
+  }
+
+  /** macOS (sandbox-exec + ulimit) and Windows (a Job Object): not built or run on the development machine. */
+  #spawnPortable(
+    caps: SandboxCapabilities,
+    command: string,
+    args: readonly string[],
+    options: SandboxSpawnOptions,
+    v: { limits: SandboxLimits; network: SandboxNetwork; weaker: Set<SandboxWeakening>; fsOpt: SandboxFilesystem | undefined; cwd: string; stdio: [number, number, number] },
+  ): SandboxedProcess {
+    const { limits, network, weaker, fsOpt, cwd } = v;
+    const platform = caps.platform;
+    if (!weaker.has('seccomp')) throw unsupported('system call filtering', `${platform} has no seccomp (allowWeaker: ["seccomp"] to run without it)`);
+    if ((options.require ?? []).includes('cgroup')) throw unsupported('cgroup enforcement (require: ["cgroup"])', `${platform} has no cgroups`);
+    const en: SandboxEnforcement = { ...caps.enforcement, syscalls: null };
+    const env = scrubbedEnv(options);
+    const stdio = v.stdio.map((n, i) => (n === -1 ? 'pipe' : n === -2 ? 'ignore' : n === i ? 'inherit' : n)) as Array<'pipe' | 'inherit' | 'ignore' | number>;
+    let child: ChildProcess;
+    let job: NativeSandboxJob | null = null;
+    const addon = coreAddon()!;
+    if (platform === 'darwin') {
+      if (limits.memoryBytes !== undefined) throw unsupported('limits.memoryBytes', 'macOS does not enforce RLIMIT_AS or RLIMIT_DATA');
+      if (limits.processes !== undefined && !weaker.has('processes')) throw unsupported('limits.processes', 'RLIMIT_NPROC on macOS counts every process of the uid (allowWeaker: ["processes"] to run without it)');
+      if (limits.processes !== undefined) en.processes = null;
+      en.memory = null;
+      if (limits.cpuMs === undefined) en.cpu = null;
+      if (limits.openFiles === undefined) en.openFiles = null;
+      if (limits.fileSizeBytes === undefined) en.fileSize = null;
+      if (limits.wallMs === undefined) en.wall = null;
+      if (fsOpt === undefined) en.filesystem = null;
+      if (network === 'host') en.network = null;
+      const fsPlan = fsOpt === undefined ? undefined : { read: checkPaths(fsOpt.read, 'filesystem.read'), write: checkPaths(fsOpt.write, 'filesystem.write'), system: fsOpt.system !== false };
+      const file = resolveCommand(command, env.PATH, cwd);
+      if (fsPlan !== undefined) fsPlan.read.push(file);
+      const profile = darwinProfile({ filesystem: fsPlan, network });
+      const line = ulimitLine({ cpuSeconds: limits.cpuMs === undefined ? undefined : Math.ceil(limits.cpuMs / 1000), openFiles: limits.openFiles, fileSizeBytes: limits.fileSizeBytes });
+      child = spawnDarwin(file, args, profile, line, { cwd, env, stdio });
+    } else {
+      if (limits.openFiles !== undefined || limits.fileSizeBytes !== undefined) throw unsupported('limits.openFiles / limits.fileSizeBytes', 'a Windows Job Object has no such limit');
+      if (fsOpt !== undefined && !weaker.has('filesystem')) throw unsupported('the filesystem allow lists', 'not implemented on Windows (allowWeaker: ["filesystem"] to run without)');
+      if (network !== 'host' && !weaker.has('network')) throw unsupported(`network '${network}'`, 'not implemented on Windows (allowWeaker: ["network"] to run on the host network)');
+      en.filesystem = null;
+      en.network = null;
+      if (limits.memoryBytes === undefined) en.memory = null;
+      if (limits.processes === undefined) en.processes = null;
+      if (limits.cpuMs === undefined) en.cpu = null;
+      if (limits.wallMs === undefined) en.wall = null;
+      const made = addon.sandboxJobCreate!({ memoryBytes: limits.memoryBytes, cpuMs: limits.cpuMs, processes: limits.processes });
+      if (made.error !== undefined) throw unsupported('a Job Object', `${made.error.stage} failed (error ${made.error.errno})`);
+      job = made.handle;
+      // The child runs before it is assigned: whatever it starts in that window is outside the job (documented).
+      child = spawnChild(command, [...args], { cwd, env, stdio, windowsHide: true });
+      if (child.pid === undefined) throw Object.assign(new Error(`spawn ${command} ENOENT`), { code: 'ENOENT' });
+      const assigned = addon.sandboxJobAssign!(job, child.pid);
+      if (assigned !== true) {
+        child.kill('SIGKILL');
+        throw unsupported('a Job Object', `${assigned.error.stage} failed (error ${assigned.error.errno}); the command was killed`);
+      }
+    }
+    const pid = child.pid ?? -1;
+    let killed = 0;
+    const killTree = (why: number): boolean => {
+      if (child.exitCode !== null || child.signalCode !== null) return false;
+      if (killed === 0) killed = why;
+      if (job !== null) addon.sandboxJobKill!(job);
+      else {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }
+      return true;
+    };
+    const t0 = Date.now();
+    const timer = limits.wallMs === undefined ? null : setTimeout(() => killTree(1), limits.wallMs);
+    const result = new Promise<SandboxResult>((resolve, reject) => {
+      child.once('error', (err) => {
+        if (timer !== null) clearTimeout(timer);
+        this.#live.delete(handle);
+        reject(err);
+      });
+      child.once('exit', (code, signal) => {
+        if (timer !== null) clearTimeout(timer);
+        const stats = job !== null ? addon.sandboxJobStats!(job) : {};
+        // The group's leftovers go with the leader, as on Linux.
+        if (job !== null) addon.sandboxJobKill!(job);
+        else {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // none left
+          }
+        }
+        const exit = {
+          exited: code !== null,
+          code: code ?? 0,
+          signal: signal === null ? 0 : (os.constants.signals[signal] ?? 0),
+          cpuMs: stats.cpuMs ?? 0,
+          maxRssBytes: stats.peakJobMemoryBytes ?? 0,
+          killed,
+        };
+        const { reason, violations } = reasonOf(exit, limits, en, { oomKills: 0, pidsMaxHits: 0 });
+        const r: SandboxResult = { code, signal, reason, usage: { cpuMs: Math.round(exit.cpuMs), maxRssBytes: exit.maxRssBytes, wallMs: Date.now() - t0 }, violations, enforcement: en };
+        this.#live.delete(handle);
+        this.#auditResult(command, args, limits, r, options.agentId, pid);
+        resolve(r);
+      });
+    });
+    const handle: SandboxedProcess = {
+      pid,
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      enforcement: en,
+      kill: () => killTree(2),
+      result,
+    };
+    child.stdin?.on('error', () => {});
     this.#live.add(handle);
     return handle;
   }

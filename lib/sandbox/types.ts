@@ -60,17 +60,19 @@ export interface SandboxProfile {
 
 /** How each confinement of a run is enforced (null: not enforced). */
 export interface SandboxEnforcement {
-  memory: 'cgroup-v2' | 'rlimit-as' | null;
-  processes: 'cgroup-v2' | 'cgroup-v1-pids' | 'rlimit-nproc-userns' | null;
-  cpu: 'rlimit-cpu' | null;
+  /** Linux: cgroup v2 memory.max (RSS) or RLIMIT_AS (address space); Windows: the job's committed memory. */
+  memory: 'cgroup-v2' | 'rlimit-as' | 'job-object' | null;
+  processes: 'cgroup-v2' | 'cgroup-v1-pids' | 'rlimit-nproc-userns' | 'job-object' | null;
+  /** Windows: per-process user time. */
+  cpu: 'rlimit-cpu' | 'job-object' | null;
   wall: 'timer' | null;
   openFiles: 'rlimit-nofile' | null;
   fileSize: 'rlimit-fsize' | null;
-  filesystem: 'landlock' | null;
-  network: 'netns+landlock-tcp' | 'netns' | null;
+  filesystem: 'landlock' | 'sandbox-exec' | null;
+  network: 'netns+landlock-tcp' | 'netns' | 'sandbox-exec' | null;
   syscalls: 'seccomp' | null;
-  signals: 'landlock-scope' | null;
-  processTree: 'process-group' | null;
+  signals: 'landlock-scope' | 'sandbox-exec' | null;
+  processTree: 'process-group' | 'job-object' | null;
 }
 
 export interface SandboxViolationRecord {
