@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
 import { repoRoot } from './helpers';
-import { canSandbox } from './process-sandbox-helpers';
+import { canSandbox, sandboxCaps } from './process-sandbox-helpers';
 
 const dist = path.join(repoRoot, 'dist', 'index.js');
 
@@ -18,14 +18,15 @@ const WORK = `
     for (let i = 0; i < 4; i++) {
       let p;
       try {
-        p = sb.spawn('/bin/sh', ['-c', 'echo t' + workerData + '-' + i + (i === 3 ? '; sleep 5' : '')], { network: i % 2 ? 'none' : 'host', limits: i === 3 ? { wallMs: 200 } : {} });
+        p = sb.spawn('/bin/sh', ['-c', 'echo t' + workerData.t + '-' + i + (i === 3 ? '; sleep 5' : '')], { network: i % 2 && workerData.netns ? 'none' : 'host', limits: i === 3 ? { wallMs: 200 } : {} });
       } catch (e) {
         parentPort.postMessage({ refused: e.code });
         return;
       }
       let out = '';
       p.stdout.on('data', (d) => (out += d));
-      runs.push(p.result.then((r) => new Promise((res) => p.stdout.once('close', () => res({ out: out.trim(), reason: r.reason })))));
+      const closed = new Promise((res) => p.stdout.once('close', res));
+      runs.push(Promise.all([p.result, closed]).then(([r]) => ({ out: out.trim(), reason: r.reason })));
     }
     parentPort.postMessage({ results: await Promise.all(runs) });
   })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));
@@ -33,7 +34,7 @@ const WORK = `
 
 test('spawns from several worker threads at once', async () => {
   const threads = Array.from({ length: 3 }, (_, t) => new Promise<Record<string, unknown>>((resolve, reject) => {
-    const w = new Worker(WORK, { eval: true, workerData: t });
+    const w = new Worker(WORK, { eval: true, workerData: { t, netns: sandboxCaps.networkNamespaces } });
     w.once('message', (m) => {
       resolve(m);
       void w.terminate();
@@ -51,4 +52,24 @@ test('spawns from several worker threads at once', async () => {
     expect(results.map((r) => r.out)).toEqual([0, 1, 2, 3].map((i) => `t${t}-${i}`));
     expect(results.map((r) => r.reason)).toEqual(['exit', 'exit', 'exit', 'wall']);
   });
+});
+
+test.runIf(canSandbox)('a worker that ends while its sandboxed child runs: the child dies with it, the process does not crash', async () => {
+  const { allGone } = await import('./process-sandbox-helpers');
+  const pids: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const w = new Worker(`
+      const { parentPort } = require('node:worker_threads');
+      const { ProcessSandbox } = require(${JSON.stringify(dist)});
+      const p = new ProcessSandbox().spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+      parentPort.postMessage(p.pid);
+    `, { eval: true });
+    const pid = await new Promise<number>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    pids.push(pid);
+    await w.terminate();
+  }
+  expect(await allGone(pids, 5000)).toBe(true);
 });

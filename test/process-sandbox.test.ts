@@ -156,7 +156,11 @@ describe.runIf(canSandbox)('process sandbox (native, Linux)', () => {
     });
   });
 
-  describe.runIf(python !== null)('network', () => {
+  it.runIf(!sandboxCaps.networkNamespaces)("without user namespaces, network 'none' is refused (ERR_SANDBOX_UNSUPPORTED)", () => {
+    expect(() => sb.spawn('/bin/true', [], { network: 'none' })).toThrow(expect.objectContaining({ code: ErrorCodes.SANDBOX_UNSUPPORTED }));
+  });
+
+  describe.runIf(python !== null && sandboxCaps.networkNamespaces)('network', () => {
     let server: net.Server;
     let port = 0;
     beforeAll(async () => {
@@ -360,7 +364,7 @@ print("clone", libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0), ctypes.get_errno()
     });
 
     it('runs several spawns in parallel', async () => {
-      const runs = Array.from({ length: 8 }, (_, i) => sb.spawn('/bin/sh', ['-c', `sleep 0.$((${i} % 3)); echo run-${i}`], { network: i % 2 === 0 ? 'none' : 'host' }));
+      const runs = Array.from({ length: 8 }, (_, i) => sb.spawn('/bin/sh', ['-c', `sleep 0.$((${i} % 3)); echo run-${i}`], { network: i % 2 === 0 && sandboxCaps.networkNamespaces ? 'none' : 'host' }));
       const outs = await Promise.all(runs.map(async (p) => (await Promise.all([text(p.stdout), p.result]))[0]));
       outs.forEach((o, i) => expect(o.trim()).toBe(`run-${i}`));
     });

@@ -470,6 +470,9 @@ struct Child {
   int why = kNotKilled;
   int64_t wall_ms = 0;
   Napi::ThreadSafeFunction tsfn;
+  // Set (under mu) by the thread-safe function's finalizer: the env is gone
+  // (a worker ended) or the function was released; it must not be called.
+  bool tsfn_gone = false;
 
   // Caller holds mu. SIGKILL to the group, then to the leader through its pidfd.
   void KillLocked(int reason) {
@@ -481,6 +484,7 @@ struct Child {
 };
 
 struct ExitInfo {
+  Napi::ThreadSafeFunction tsfn;
   bool exited = false;
   int code = 0;
   int signal = 0;
@@ -544,7 +548,18 @@ void Waiter(std::shared_ptr<Child> c) {
   }
   info->cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
   info->max_rss = static_cast<double>(ru.ru_maxrss) * 1024.0;
-  napi_status st = c->tsfn.BlockingCall(info, [](Napi::Env env, Napi::Function cb, ExitInfo* i) {
+  // The report is queued under mu so the finalizer (which takes mu) cannot
+  // free the function meanwhile; the callback, on the loop, releases it. After
+  // this the waiter never touches the function again.
+  std::lock_guard<std::mutex> lock(c->mu);
+  if (c->tsfn_gone) {
+    delete info;
+    return;
+  }
+  info->tsfn = c->tsfn;
+  napi_status st = c->tsfn.NonBlockingCall(info, [](Napi::Env env, Napi::Function cb, ExitInfo* i) {
+    std::unique_ptr<ExitInfo> own(i);
+    Napi::ThreadSafeFunction fn = i->tsfn;
     Napi::Object o = Napi::Object::New(env);
     o.Set("exited", Napi::Boolean::New(env, i->exited));
     o.Set("code", Napi::Number::New(env, i->code));
@@ -553,11 +568,10 @@ void Waiter(std::shared_ptr<Child> c) {
     o.Set("maxRssBytes", Napi::Number::New(env, i->max_rss));
     o.Set("killed", Napi::Number::New(env, i->why));
     o.Set("wallMs", Napi::Number::New(env, i->wall_elapsed_ms));
-    delete i;
+    fn.Release();
     cb.Call({o});
   });
   if (st != napi_ok) delete info;
-  c->tsfn.Release();
 }
 
 struct ChildRef {
@@ -808,7 +822,15 @@ Napi::Value SandboxSpawn(const Napi::CallbackInfo& info) {
   }
   child->pid = static_cast<pid_t>(pid);
   child->pidfd = pidfd;
-  child->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "guardkernel-sandbox-exit", 0, 1);
+  child->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "guardkernel-sandbox-exit", 0, 1,
+                                               [](Napi::Env, std::shared_ptr<Child>* c) {
+                                                 {
+                                                   std::lock_guard<std::mutex> lock((*c)->mu);
+                                                   (*c)->tsfn_gone = true;
+                                                 }
+                                                 delete c;
+                                               },
+                                               new std::shared_ptr<Child>(child));
   std::thread(Waiter, child).detach();
 
   Napi::Object out = Napi::Object::New(env);
