@@ -24,6 +24,8 @@
         "native/k2k/sandbox_args.cc",
         "native/k2k/sandbox_binding.cc",
         "native/k2k/sandbox_check.cc",
+        "native/sandbox/process_sandbox_linux.cc",
+        "native/sandbox/process_sandbox_other.cc",
         "native/stores/decision_cache.cc",
         "native/stores/decision_cache_binding.cc",
         "native/stores/replay_binding.cc",

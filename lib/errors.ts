@@ -23,6 +23,8 @@ export const ErrorCodes = {
   APPROVAL_NOT_FOUND: 'ERR_APPROVAL_NOT_FOUND',
   /** The approval request is no longer pending: it cannot be decided again. */
   APPROVAL_CLOSED: 'ERR_APPROVAL_CLOSED',
+  /** The process sandbox cannot enforce a confinement the caller asked for (or cannot run at all here). */
+  SANDBOX_UNSUPPORTED: 'ERR_SANDBOX_UNSUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

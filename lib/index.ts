@@ -93,6 +93,26 @@ export {
   type ViolationSummary,
 } from './k2k';
 export {
+  ProcessSandbox,
+  DEFAULT_ENV_ALLOW,
+  SANDBOX_REASONS,
+  type ProcessSandboxOptions,
+  type SandboxCapabilities,
+  type SandboxEnforcement,
+  type SandboxFilesystem,
+  type SandboxLimits,
+  type SandboxNetwork,
+  type SandboxProfile,
+  type SandboxReason,
+  type SandboxRequirement,
+  type SandboxResult,
+  type SandboxSpawnOptions,
+  type SandboxUsage,
+  type SandboxViolationRecord,
+  type SandboxWeakening,
+  type SandboxedProcess,
+} from './sandbox';
+export {
   MemoryEncryption,
   DeviceBuffer,
   type MemoryEncryptionOptions,

@@ -9,12 +9,13 @@
 #include "hash/hmac_key.h"
 #include "stores/replay_binding.h"
 #include "k2k/sandbox_binding.h"
+#include "sandbox/process_sandbox.h"
 
 namespace {
 
 // Bumped whenever the JS-visible surface changes; lib/native/loader.ts refuses a
 // stale build with a different number instead of calling into it blindly.
-constexpr uint32_t kAbiVersion = 13;
+constexpr uint32_t kAbiVersion = 14;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gk::RegisterReplayFunctions(env, exports);
   gk::RegisterDecisionCacheFunctions(env, exports);
   gk::RegisterSandboxFunctions(env, exports);
+  gk::RegisterProcessSandboxFunctions(env, exports);
   gk::RegisterAeadBlockFunctions(env, exports);
   return exports;
 }

@@ -18,7 +18,7 @@ const LAYERS = [
   ['ipc'], // GuardServer / GuardClient: JSON-RPC over a Unix socket
   ['compliance'], // reports over a configured gate
   ['gate'], // Gate, its pipeline and the state it keeps (cache, velocity, quarantine)
-  ['policy', 'permits', 'k2k'], // what the gate consults; peers do not import each other
+  ['policy', 'permits', 'k2k', 'sandbox'], // what the gate consults (sandbox: the OS process sandbox); peers do not import each other
   ['fleet'], // Redis-backed shared state under permits' replay store and the gate
   ['audit'], // hash-chained, sealed log
   ['canonical'], // RFC 8785 form and CAR hash

@@ -17,7 +17,7 @@ const snapshotFile = path.join(root, 'test', 'public-api', 'surface.json');
 
 // Help screens: each is printed by the installed bin, so a moved entry point
 // that forgets a flag or a line shows here.
-const HELP_COMMANDS = [['--help'], ['help'], ['-h'], ['serve', '--help'], ['report', '--help'], ['nonsense-command'], ['audit'], ['mcp', '--help'], ['policy', '--help']];
+const HELP_COMMANDS = [['--help'], ['help'], ['-h'], ['serve', '--help'], ['report', '--help'], ['nonsense-command'], ['audit'], ['mcp', '--help'], ['policy', '--help'], ['exec', '--help']];
 
 /**
  * Subpath exports (e.g. "./mcp"): their names are listed in the same maps as

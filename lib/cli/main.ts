@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { AuditLog, FileAuditAnchor } from '../audit/log';
 import { approvalsCommand } from './approvals';
+import { execCommand } from './exec';
 import { mcpCommand } from './mcp';
 import { policyCommand } from './policy';
 import { reportCommand } from './report';
@@ -48,6 +49,11 @@ Commands:
                     Decide the example CARs of CASES with the policy in FILE; report the cases that fail
                     and the rules no case reached (policy --help for the CASES format). Exit 0 if all
                     pass, 1 if some fail, 2 on bad usage or an invalid file.
+  exec [--memory BYTES] [--cpu-ms N] [--wall-ms N] [--processes N] [--read PATH]... [--write PATH]...
+       [--network none|loopback|host] [--json] [--agent ID] -- COMMAND [ARGS...]
+                    Run COMMAND confined by the OS process sandbox (exec --help for options). Exit
+                    status: the command's, or 125 with a one-line reason when the sandbox stopped
+                    or refused it
   version           Print the version
   help              Show this help
 `;
@@ -147,6 +153,8 @@ export function main(argv: string[]): number {
       return mcpCommand(rest);
     case 'policy':
       return policyCommand(rest);
+    case 'exec':
+      return execCommand(rest);
     case 'version':
     case '--version':
     case '-v':

@@ -33,6 +33,8 @@ import type { GateDecision, GateRequest } from './decision';
 import type { Keyring } from '../permits/keyring';
 import { PolicyEngine, type PolicyInput } from '../policy/engine';
 import { Quarantine } from './quarantine';
+import { sandboxProfileFor } from './sandbox-profile';
+import type { SandboxProfile } from '../sandbox/types';
 import { ReplayDetector } from '../permits/replay';
 import { NonceQuota } from './nonce-quota';
 import { VelocityGuard, type VelocityGuardOptions } from './velocity';
@@ -257,6 +259,11 @@ export class Gate extends EventEmitter {
   }
 
   /** Decides one request. Never throws for a request object: failures are denies. */
+  /** The process sandbox profile this agent's quarantine requires (lib/gate/sandbox-profile.ts). */
+  sandboxFor(agentId: string): SandboxProfile {
+    return sandboxProfileFor(this.quarantine, agentId);
+  }
+
   check(request: GateRequest): GateDecision {
     if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');
     return this.#pipeline.check(request);

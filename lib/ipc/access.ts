@@ -22,7 +22,7 @@ import { coreAddon } from '../native/loader';
 export type Role = 'agent' | 'operator';
 
 /** Methods the agent role may call; every other method needs the operator role. */
-export const AGENT_METHODS: ReadonlySet<string> = new Set(['gate_check', 'gate_check_batch', 'hash_car', 'verify_permit', 'check_replay', 'ping', 'version', 'auth', 'approval_get', 'approval_wait', 'mcp_tool_actions']);
+export const AGENT_METHODS: ReadonlySet<string> = new Set(['gate_check', 'gate_check_batch', 'hash_car', 'verify_permit', 'check_replay', 'ping', 'version', 'auth', 'approval_get', 'approval_wait', 'mcp_tool_actions', 'sandbox_profile']);
 
 /** Agent methods that act on a request the agent made: the method itself refuses another credential's (lib/ipc/methods.ts). */
 export const OWN_REQUEST_METHODS: ReadonlySet<string> = new Set(['approval_get', 'approval_wait']);

@@ -283,6 +283,10 @@ export class GuardClient {
   quarantineList(): Promise<{ agents: Array<Record<string, unknown>> }> {
     return this.call('quarantine_list');
   }
+  /** The process sandbox profile the agent's quarantine requires (`gate.sandboxFor`). */
+  sandboxProfile(agentId: string): Promise<{ allowed: boolean; reason?: string; network?: 'none' | 'loopback' | 'host'; readOnly?: boolean }> {
+    return this.call('sandbox_profile', { agent_id: agentId });
+  }
   quarantineRecover(agentId: string, reason?: string): Promise<Record<string, unknown>> {
     return this.call('quarantine_recover', reason === undefined ? { agent_id: agentId } : { agent_id: agentId, reason });
   }

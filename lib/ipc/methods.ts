@@ -274,6 +274,14 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
     handler: (p, ctx) => fleetSynced(ctx, ctx.gate.quarantine.quarantine(p.agent_id as string, p.reason as string, { isolation: p.isolation as 'full' | undefined, forensic: p.forensic as 'none' | undefined })),
   },
   quarantine_list: { handler: (_p, ctx) => ({ agents: ctx.gate.quarantine.list() }) },
+  sandbox_profile: {
+    params: { agent_id: { type: 'string', required: true } },
+    handler: (p, ctx) => {
+      const profile = ctx.gate.sandboxFor(p.agent_id as string);
+      // The quarantine's free-text reason is for operators; an agent learns only what confines it.
+      return ctx.role === 'agent' ? { ...profile, reason: undefined } : profile;
+    },
+  },
   quarantine_recover: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => fleetSynced(ctx, ctx.gate.quarantine.recover(p.agent_id as string, p.reason as string | undefined)) },
   quarantine_terminate: { params: { agent_id: { type: 'string', required: true }, reason: { type: 'string' } }, handler: (p, ctx) => fleetSynced(ctx, ctx.gate.quarantine.terminate(p.agent_id as string, p.reason as string | undefined)) },
   audit_verify: {

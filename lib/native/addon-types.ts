@@ -85,6 +85,18 @@ export interface CoreAddon {
   cacheEpochBuffer(handle: NativeHandle): ArrayBuffer | undefined;
   cacheAddNearHits(handle: NativeHandle, hits: number): void;
 
+  /** Process sandbox: what this platform can enforce. */
+  sandboxProbe(): NativeSandboxProbe;
+  /** Process sandbox (Linux only): spawns a confined child; onExit runs once, on the loop, after it is reaped. */
+  sandboxSpawn?(spec: NativeSandboxSpec, onExit: (exit: NativeSandboxExit) => void): NativeSandboxSpawn;
+  /** SIGKILL to the child's process group while it lives; why: 1 wall, 2 caller. False once reaped. */
+  sandboxKill?(handle: NativeSandboxChild, why: number): boolean;
+  /** Windows only: a Job Object with these limits (kill on close), to assign a child to. */
+  sandboxJobCreate?(limits: { memoryBytes?: number; cpuMs?: number; processes?: number }): { handle: NativeSandboxJob; error?: undefined } | { error: { stage: string; errno: number } };
+  sandboxJobAssign?(job: NativeSandboxJob, pid: number): true | { error: { stage: string; errno: number } };
+  sandboxJobStats?(job: NativeSandboxJob): { cpuMs?: number; peakJobMemoryBytes?: number; activeProcesses?: number; totalProcesses?: number };
+  sandboxJobKill?(job: NativeSandboxJob): boolean;
+
   /** K2K sandbox: checks a batch against the state arrays of lib/k2k/state.ts, in place. */
   sandboxCheck(
     params: Float64Array,
@@ -103,6 +115,55 @@ export interface CoreAddon {
     counts: Float64Array,
   ): void;
 }
+
+/** What the process sandbox's native side finds (native/sandbox/process_sandbox_*.cc). */
+export interface NativeSandboxProbe {
+  platform: string;
+  jobObjects?: boolean;
+  landlockAbi?: number;
+  seccomp?: boolean;
+  userNamespaces?: boolean;
+  networkNamespaces?: boolean;
+  uid?: number;
+  gid?: number;
+}
+
+/** One spawn's plan: everything is decided in TypeScript; the addon applies it. */
+export interface NativeSandboxSpec {
+  file: string;
+  argv: string[];
+  envp: string[];
+  cwd?: string;
+  /** Per stream: -1 a new pipe, -2 /dev/null, >= 0 that descriptor of ours. */
+  stdio: [number, number, number];
+  /** [name, soft, hard]; names: cpu, as, data, nproc, nofile, fsize, core. */
+  rlimits: Array<[string, number, number]>;
+  userns: boolean;
+  netns: boolean;
+  loopback: boolean;
+  seccomp: boolean;
+  cgroupProcs?: string;
+  landlock?: { fs: boolean; rules: Array<{ path: string; write: boolean }>; net: boolean; scopeSignal: boolean; scopeAbstractUnix: boolean };
+  wallMs: number;
+}
+
+/** How the child ended, as the waiter thread saw it. killed: 0 no, 1 the wall-clock limit, 2 kill(). */
+export interface NativeSandboxExit {
+  exited: boolean;
+  code: number;
+  signal: number;
+  cpuMs: number;
+  maxRssBytes: number;
+  killed: number;
+  wallMs: number;
+}
+
+export type NativeSandboxChild = { readonly __sandboxChild: unique symbol };
+export type NativeSandboxJob = { readonly __sandboxJob: unique symbol };
+
+export type NativeSandboxSpawn =
+  | { pid: number; fds: [number, number, number]; handle: NativeSandboxChild; error?: undefined }
+  | { error: { stage: string; errno: number; path?: string } };
 
 /** An opaque device-memory handle (a type-tagged External). */
 export type DeviceHandle = { readonly __deviceHandle: unique symbol };
@@ -162,6 +223,6 @@ export interface CudaAddon {
 }
 
 /** Must match kAbiVersion in native/addon.cc. */
-export const CORE_ABI_VERSION = 13;
+export const CORE_ABI_VERSION = 14;
 /** Must match kAbiVersion in cuda/addon.cc. */
 export const CUDA_ABI_VERSION = 5;
