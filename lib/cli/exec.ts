@@ -9,6 +9,7 @@ import os from 'node:os';
 import { GuardError } from '../errors';
 import { GuardClient } from '../ipc/client';
 import { ProcessSandbox, applySandboxProfile, type SandboxNetwork, type SandboxSpawnOptions, type SandboxWeakening } from '../sandbox';
+import { connectFailure } from './no-server';
 import { flagValue } from './args';
 import { defaultSocket } from './serve';
 
@@ -161,7 +162,7 @@ async function withProfile(args: ExecArgs): Promise<SandboxSpawnOptions | string
   try {
     client = await GuardClient.connect(socket);
   } catch (err) {
-    return `--agent needs a running guardkernel serve: no answer at ${socket} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    return `--agent needs a running guardkernel serve: ${connectFailure(socket, err)}`;
   }
   try {
     if (token !== undefined) await client.auth(token);

@@ -9,6 +9,8 @@ import { Gate } from '../gate/gate';
 import { PolicyEngine } from '../policy/engine';
 import { flagValue } from './args';
 import { guardMcp, type GuardMcpOptions, type McpUpstream } from '../mcp/proxy';
+import type { SandboxSpawnOptions } from '../sandbox';
+import { parseExecArgs } from './exec';
 
 export const MCP_USAGE = `Usage: guardkernel mcp [options] -- COMMAND [ARGS...]
        guardkernel mcp [options] --upstream-url URL
@@ -35,6 +37,13 @@ Options:
   --hide-denied           leave out of tools/list the tools the policy never allows this agent
                           (needs the policy: --policy, or an operator credential over --socket)
   --upstream-url URL      the upstream is a Streamable HTTP MCP server (instead of -- COMMAND)
+  --sandbox               run COMMAND in the process sandbox (as guardkernel exec; docs/sandbox.md), narrowed
+                          by the agent's quarantine (network: no network, filesystem: read-only, full: refused);
+                          its environment is scrubbed to the sandbox's allow list (add --sandbox-pass-env NAME)
+  --sandbox-read PATH, --sandbox-write PATH, --sandbox-network none|loopback|host, --sandbox-memory BYTES,
+  --sandbox-cpu-ms N, --sandbox-processes N, --sandbox-open-files N, --sandbox-file-size BYTES,
+  --sandbox-pass-env NAME, --sandbox-allow-weaker WHAT, --sandbox-require cgroup
+                          the confinement, as exec's flags of the same names (each implies --sandbox)
   --help                  this text
 
 Exit status: 0 when the client closes the connection, 1 when the upstream exits or fails, 2 on bad usage.
@@ -52,12 +61,17 @@ export interface McpArgs {
   approvalTimeoutMs?: number;
   hideDenied: boolean;
   upstreamUrl?: string;
+  /** exec's flags for the sandboxed upstream (null: not sandboxed). */
+  sandbox: string[] | null;
   command?: string;
   args: string[];
 }
 
+/** `--sandbox-X` flags that take a value, as exec's `--X`. */
+const SANDBOX_FLAGS = new Set(['read', 'write', 'network', 'memory', 'cpu-ms', 'processes', 'open-files', 'file-size', 'pass-env', 'allow-weaker', 'require']);
+
 export function parseMcpArgs(argv: string[]): McpArgs | 'help' {
-  const out: McpArgs = { agentId: 'mcp-agent', toolActions: Object.create(null), hideDenied: false, args: [] };
+  const out: McpArgs = { agentId: 'mcp-agent', toolActions: Object.create(null), hideDenied: false, sandbox: null, args: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
@@ -109,8 +123,14 @@ export function parseMcpArgs(argv: string[]): McpArgs | 'help' {
       case '--upstream-url':
         out.upstreamUrl = flagValue(argv, i++, a);
         break;
-      default:
-        throw new Error(`unknown option ${a}`);
+      case '--sandbox':
+        out.sandbox ??= [];
+        break;
+      default: {
+        const name = a.startsWith('--sandbox-') ? a.slice('--sandbox-'.length) : '';
+        if (!SANDBOX_FLAGS.has(name)) throw new Error(`unknown option ${a}`);
+        (out.sandbox ??= []).push(`--${name}`, flagValue(argv, i++, a));
+      }
     }
   }
   const rest = argv.slice(i);
@@ -121,7 +141,17 @@ export function parseMcpArgs(argv: string[]): McpArgs | 'help' {
   if (out.authTokenFile !== undefined && out.socket === undefined) throw new Error('--auth-token-file needs --socket');
   if ((out.audit !== undefined || out.auditKeyFile !== undefined) && out.policy === undefined) throw new Error('--audit needs --policy (a server audits its own decisions)');
   if (out.agentId.length === 0) throw new Error('--agent-id must not be empty');
+  if (out.sandbox !== null && out.command === undefined) throw new Error('--sandbox runs a COMMAND: it cannot confine an --upstream-url server');
+  if (out.sandbox !== null) sandboxOptions(out.sandbox); // exec's checks, now
   return out;
+}
+
+/** The sandbox options exec's flags describe (its parser and checks; stdio is the proxy's). */
+function sandboxOptions(flags: string[]): Omit<SandboxSpawnOptions, 'stdio' | 'cwd' | 'env'> {
+  const parsed = parseExecArgs([...flags, '--', 'mcp-server']);
+  if (parsed === 'help') throw new Error('--sandbox flags cannot ask for help');
+  const { stdio: _stdio, cwd: _cwd, env: _env, ...options } = parsed.options;
+  return options;
 }
 
 /** The environment the upstream command gets: ours, less guardkernel's own secrets. */
@@ -178,7 +208,10 @@ export function mcpCommand(argv: string[]): number {
     process.stderr.write(`guardkernel mcp: ${(err as Error).message}\n`);
     return 2;
   }
-  const upstream: McpUpstream = args.upstreamUrl !== undefined ? { url: args.upstreamUrl } : { command: args.command as string, args: args.args, env: upstreamEnv() };
+  let upstream: McpUpstream;
+  if (args.upstreamUrl !== undefined) upstream = { url: args.upstreamUrl };
+  else if (args.sandbox !== null) upstream = { command: args.command as string, args: args.args, sandbox: sandboxOptions(args.sandbox) };
+  else upstream = { command: args.command as string, args: args.args, env: upstreamEnv() };
   options.upstream = upstream;
   const finish = (code: number) => {
     try {

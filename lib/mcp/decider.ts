@@ -9,6 +9,7 @@ import type { Gate } from '../gate/gate';
 import type { GateDecision } from '../gate/decision';
 import type { ApprovalWaitResult } from '../gate/approvals/types';
 import { GuardClient } from '../ipc/client';
+import type { SandboxProfile } from '../sandbox';
 
 export interface Decider {
   check(car: Record<string, unknown>): Promise<GateDecision>;
@@ -24,6 +25,8 @@ export interface Decider {
    */
   mappingVersion(): number | null;
   refreshMapping(): Promise<void>;
+  /** The process-sandbox profile the agent's quarantine state requires (for a sandboxed upstream). */
+  sandboxProfile(agentId: string): Promise<SandboxProfile>;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,7 @@ export function gateDecider(gate: Gate, serverId: string, requester?: string): D
     policyToolAction: (name) => gate.policy.mcpToolAction(serverId, name),
     mappingVersion: () => null,
     refreshMapping: async () => {},
+    sandboxProfile: async (agentId) => gate.sandboxFor(agentId),
     check: (car) => gate.checkAsync(requester === undefined ? { car } : { car, requester }),
     async wait(id, timeoutMs, signal) {
       const book = gate.approvals;
@@ -90,6 +94,7 @@ export function clientDecider(client: GuardClient, serverId: string, options: Cl
   return {
     policyToolAction: (name) => mapping.get(name),
     mappingVersion: () => version,
+    sandboxProfile: (agentId) => retryUnauthorized(() => client.sandboxProfile(agentId)),
     async refreshMapping() {
       try {
         const r = await retryUnauthorized(() => client.mcpToolActions(serverId));

@@ -20,15 +20,19 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Gate } from '../gate/gate';
 import type { GateDecision } from '../gate/decision';
+import type { SandboxProfile } from '../sandbox';
 import { GuardClient } from '../ipc/client';
 import { GATED_METHODS, carFor, neverAllowed, toolActionType, type CarContext } from './car-mapping';
 import { clientDecider, gateDecider, type Decider } from './decider';
+import { sandboxedUpstream, type SandboxedUpstreamSpec } from './sandboxed-upstream';
 
 export type { Transport as McpTransport };
 
 /** An upstream MCP server: a command speaking MCP on stdio, a Streamable HTTP URL, or a transport you made. */
 export type McpUpstream =
-  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; stderr?: 'inherit' | 'pipe' | 'ignore' }
+  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; stderr?: 'inherit' | 'pipe' | 'ignore'; sandbox?: undefined }
+  /** The command run in the process sandbox (lib/sandbox), narrowed further by the agent's quarantine profile. */
+  | SandboxedUpstreamSpec
   | { url: string | URL; headers?: Record<string, string> }
   | { transport: Transport };
 
@@ -129,9 +133,11 @@ export async function guardMcp(options: GuardMcpOptions): Promise<GuardMcpProxy>
         throw new Error(`hideDenied needs to read the policy (policy_get; an operator credential over the socket): ${(err as Error).message}`);
       }
     }
-    const up = makeUpstream(upstream);
+    let exitWhy: string | undefined;
+    const sandboxed = 'command' in upstream && upstream.sandbox !== undefined;
+    const up = makeUpstream(upstream, sandboxed ? await decider.sandboxProfile(agentId) : null, (why) => (exitWhy = why));
     const down = options.transport ?? (await stdioDown(options.stdin ?? process.stdin, options.stdout ?? process.stdout));
-    const relay = new Relay(down, up, decider, ctx, { approvalTimeoutMs, progressIntervalMs, hideDenied: options.hideDenied === true, log: options.onLog ?? (() => {}) });
+    const relay = new Relay(down, up, decider, ctx, { approvalTimeoutMs, progressIntervalMs, hideDenied: options.hideDenied === true, log: options.onLog ?? (() => {}), upstreamExit: () => exitWhy });
     await relay.start();
     return relay;
   } catch (err) {
@@ -150,8 +156,12 @@ function sdk<T>(load: () => T): T {
   }
 }
 
-function makeUpstream(u: McpUpstream): Transport {
+function makeUpstream(u: McpUpstream, profile: SandboxProfile | null, onExit: (why: string) => void): Transport {
   if ('transport' in u) return u.transport;
+  if ('command' in u && u.sandbox !== undefined) {
+    const { StdioServerTransport } = sdk(() => require('@modelcontextprotocol/sdk/server/stdio.js') as typeof import('@modelcontextprotocol/sdk/server/stdio.js'));
+    return sandboxedUpstream(u, profile, StdioServerTransport, onExit);
+  }
   if ('command' in u) {
     const { StdioClientTransport } = sdk(() => require('@modelcontextprotocol/sdk/client/stdio.js') as typeof import('@modelcontextprotocol/sdk/client/stdio.js'));
     return new StdioClientTransport({ command: u.command, args: u.args, env: u.env, cwd: u.cwd, stderr: u.stderr ?? 'inherit' });
@@ -196,6 +206,8 @@ interface RelayOptions {
   progressIntervalMs: number;
   hideDenied: boolean;
   log: (line: string) => void;
+  /** Why the upstream ended, where its transport knows (a sandboxed server's result). */
+  upstreamExit?: () => string | undefined;
 }
 
 class Relay implements GuardMcpProxy {
@@ -223,7 +235,7 @@ class Relay implements GuardMcpProxy {
   async start(): Promise<void> {
     this.up.onmessage = (m) => this.#fromUpstream(m as Msg);
     this.up.onerror = (err) => this.opts.log(`upstream: ${err.message}`);
-    this.up.onclose = () => void this.close({ code: 1, reason: 'the upstream MCP server exited' });
+    this.up.onclose = () => void this.close({ code: 1, reason: this.opts.upstreamExit?.() ?? 'the upstream MCP server exited' });
     this.down.onmessage = (m) => this.#fromClient(m as Msg);
     this.down.onerror = (err) => this.opts.log(`client: ${err.message}`);
     this.down.onclose = () => void this.close({ code: 0, reason: 'the client closed the connection' });
