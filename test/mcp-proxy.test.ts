@@ -44,7 +44,7 @@ actions:
   mcp.tool.big: {}
   mcp.resource.read:
     constraints:
-      resource: { prefix: "demo://" }
+      resource: { prefix: "demo://r/" }
 `;
 const policyFile = path.join(dir, 'policy.yaml');
 fs.writeFileSync(policyFile, POLICY);
