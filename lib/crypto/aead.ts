@@ -69,7 +69,11 @@ export function onDevice<T>(call: () => T): T {
   }
 }
 
-/** The CUDA addon, or ERR_GPU_UNAVAILABLE naming why there is none. */
+/**
+ * The CUDA addon, or ERR_GPU_UNAVAILABLE naming why there is none.
+ * Used by MemoryEncryption and DeviceBuffer; not part of the public API.
+ * @internal
+ */
 export function cudaAddon(): CudaAddon {
   const gpu = gpuBackend();
   if (gpu.kind !== 'cuda' || gpu.addon === null) throw new GuardError(ErrorCodes.GPU_UNAVAILABLE, `No CUDA backend: ${gpu.reason ?? 'unknown reason'}`);

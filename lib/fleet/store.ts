@@ -272,6 +272,8 @@ export class FleetStore extends EventEmitter {
   /**
    * Runs `op` on the command connection. Any failure becomes a GuardError
    * ERR_STORE_UNAVAILABLE (the caller fails closed or falls back).
+   * Used by the fleet components.
+   * @internal
    */
   async run<T>(op: (redis: ScriptClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw new GuardError(ErrorCodes.CLOSED, 'FleetStore has been closed');
@@ -303,13 +305,21 @@ export class FleetStore extends EventEmitter {
     this.#fallbacks++;
   }
 
-  /** Sends an event to every other process on this prefix. */
+  /**
+   * Sends an event to every other process on this prefix.
+   * Used by the fleet components.
+   * @internal
+   */
   publish(event: Omit<FleetEvent, 'o'>): Promise<number> {
     const message = JSON.stringify({ ...event, o: this.originId });
     return this.run((r) => r.publish(this.channel, message));
   }
 
-  /** Builds the message for a script that publishes by itself. */
+  /**
+   * Builds the message for a script that publishes by itself.
+   * Used by the fleet scripts.
+   * @internal
+   */
   message(event: Omit<FleetEvent, 'o'>): string {
     return JSON.stringify({ ...event, o: this.originId });
   }
@@ -341,7 +351,8 @@ export class FleetStore extends EventEmitter {
   }
 
   /**
-   * @internal Counts a fleet event (a remote quarantine change or policy
+   * Counts a fleet event (a remote quarantine change or policy
+   * @internal
    * load) that the audit log could not take: those arrive from Redis
    * messages, where a throw would end the process.
    */

@@ -224,7 +224,11 @@ export class VelocityGuard {
     }
   }
 
-  /** The Redis side, or null for in-process buckets (the gate folds it into its one round trip). */
+  /**
+   * The Redis side, or null for in-process buckets (the gate folds it into its one round trip).
+   * Read by the gate.
+   * @internal
+   */
   get fleet(): FleetVelocity | null {
     return this.#fleet;
   }
@@ -257,7 +261,11 @@ export class VelocityGuard {
     return this.verdictOf(decodeSteps(reply, 1)[0]);
   }
 
-  /** Counts and shapes a step's velocity answer (the gate's batched path uses it too). */
+  /**
+   * Counts and shapes a step's velocity answer (the gate's batched path uses it too).
+   * Used by the gate's batched path.
+   * @internal
+   */
   verdictOf(step: StepResult): VelocityVerdict {
     if (step.kind === 'velocity') {
       this.#denied++;

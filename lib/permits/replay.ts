@@ -194,7 +194,11 @@ export class ReplayDetector {
     return this.#fleet.check(nonce, expiresAtMs);
   }
 
-  /** The Redis tier, or null for a memory store (the gate batches its round trips through it). */
+  /**
+   * The Redis tier, or null for a memory store (the gate batches its round trips through it).
+   * Read by the gate.
+   * @internal
+   */
   get fleet(): FleetReplay | null {
     return this.#fleet;
   }

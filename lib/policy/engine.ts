@@ -215,7 +215,11 @@ export class PolicyEngine extends EventEmitter {
     return min === undefined || trust >= min;
   }
 
-  /** The approval settings of the active rule for `actionType` when it requires approval (undefined otherwise). */
+  /**
+   * The approval settings of the active rule for `actionType` when it requires approval (undefined otherwise).
+   * Read by the gate's approval stage.
+   * @internal
+   */
   approvalOf(actionType: string): RuleApproval | undefined {
     const rule = this.#policy?.rules.get(actionType);
     return rule?.requireApproval ? rule.approval : undefined;

@@ -195,6 +195,8 @@ export class ApprovalBook {
    * The gate's approval stage for a `pending` policy decision (see
    * transitions.resolvePending). Throws when a change cannot be recorded;
    * returns null when the book is full (the gate denies).
+   * Called by the gate.
+   * @internal
    */
   resolve(check: PendingCheck): Resolution | null {
     const id = this.#byCar.get(check.carHash);

@@ -133,7 +133,11 @@ export class FleetApprovalBook {
     });
   }
 
-  /** The approval stage of a fleet check (see ApprovalBook.resolve). */
+  /**
+   * The approval stage of a fleet check (see ApprovalBook.resolve).
+   * Called by the gate.
+   * @internal
+   */
   async resolve(check: PendingCheck): Promise<Resolution | null> {
     for (let round = 0; round < ROUNDS; round++) {
       const id = await this.#store.currentFor(check.carHash);
