@@ -1,5 +1,5 @@
 // MemoryEncryption: the envelope layout checked byte by byte (and opened
-// independently from the README's description), rotation, block envelopes
+// independently from docs/gpu.md's description), rotation, block envelopes
 // with unique nonces, password KDFs, tampering and bad input; DeviceBuffer.
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
@@ -10,7 +10,7 @@ const NONCE: Record<AeadAlgorithm, number> = { 'aes-256-gcm': 12, 'aes-128-gcm':
 const KEY: Record<AeadAlgorithm, number> = { 'aes-256-gcm': 32, 'aes-128-gcm': 16, 'chacha20-poly1305': 32, 'xchacha20-poly1305': 32 };
 const ALG_ID: Record<AeadAlgorithm, number> = { 'aes-256-gcm': 1, 'aes-128-gcm': 2, 'chacha20-poly1305': 3, 'xchacha20-poly1305': 4 };
 
-/** The version key as the README documents it. */
+/** The version key as docs/gpu.md documents it. */
 function documentedKey(secret: Uint8Array, alg: AeadAlgorithm, version: number): Buffer {
   return Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.from('guardkernel/memory-encryption/v1'), Buffer.from(`${alg}:${version}`), KEY[alg]));
 }
