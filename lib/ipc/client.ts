@@ -17,7 +17,6 @@ export interface GuardClientOptions {
   maxLineBytes?: number;
 }
 
-/** A JSON-RPC error reply, as an exception. */
 /**
  * Stable codes for the JSON-RPC protocol errors, where the reply names no
  * guardkernel code of its own (`error.data.code`).
