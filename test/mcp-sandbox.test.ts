@@ -16,7 +16,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Gate } from '../lib/index';
 import { guardMcp } from '../lib/mcp/index';
-import { startChild } from './child';
+import { runSync, startChild } from './child';
 import { repoRoot } from './helpers';
 import { canSandbox, tempTree } from './process-sandbox-helpers';
 
@@ -135,8 +135,8 @@ describe.skipIf(!canSandbox)('the MCP proxy with a sandboxed upstream', () => {
 
   test('rejects bad input: --sandbox with --upstream-url, an unknown --sandbox- flag, a bad value', () => {
     const run = (args: string[]) => {
-      const r = require('node:child_process').spawnSync(process.execPath, [cli, 'mcp', '--policy', 'p.yaml', ...args], { encoding: 'utf8', timeout: 20_000 });
-      return { status: r.status as number, stderr: r.stderr as string };
+      const r = runSync(process.execPath, [cli, 'mcp', '--policy', 'p.yaml', ...args], { encoding: 'utf8', timeout: 20_000 });
+      return { status: r.status as number, stderr: r.stderr };
     };
     expect(run(['--sandbox', '--upstream-url', 'http://127.0.0.1:1/mcp'])).toMatchObject({ status: 2, stderr: expect.stringContaining('cannot confine an --upstream-url') });
     expect(run(['--sandbox-nope', 'x', '--', 'true'])).toMatchObject({ status: 2, stderr: expect.stringContaining('unknown option --sandbox-nope') });

@@ -1,7 +1,7 @@
 // `guardkernel exec` (exit codes: the command's, 125 + a reason), the
 // quarantine mapping (gate.sandboxFor, applySandboxProfile) and
 // `exec --agent ID` against a real `guardkernel serve`.
-import { spawn } from 'node:child_process';
+import { startChild } from './child';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,11 +13,11 @@ import { cli, startServe } from './serve-process';
 
 function exec(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, 'exec', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = startChild(process.execPath, [cli, 'exec', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { runSync } from './child';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,9 @@ export const canSandbox = sandboxCaps.available && process.platform === 'linux';
 /** python3's real executable and prefix (a pyenv shim is a script that needs more than python). */
 export const python = ((): { exe: string; prefix: string } | null => {
   try {
-    const out = execFileSync('python3', ['-c', 'import sys; print(sys.executable); print(sys.base_prefix)'], { encoding: 'utf8' }).trim().split('\n');
+    const r = runSync('python3', ['-c', 'import sys; print(sys.executable); print(sys.base_prefix)'], { encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) return null;
+    const out = r.stdout.trim().split('\n');
     return { exe: fs.realpathSync(out[0]), prefix: fs.realpathSync(out[1]) };
   } catch {
     return null;
