@@ -578,6 +578,12 @@ export class AuditLog {
   /** Resolves once the anchor has the last checkpoint (asynchronous anchors); rejects with the anchor's error. */
   async syncAnchor(): Promise<void> {
     while (this.#anchorBusy !== null) await this.#anchorBusy;
+    // An anchor that could not be read (store down) is read again now, not
+    // only at the next checkpoint: an idle log would report the old error forever.
+    if (this.#anchorState === 'unchecked' && this.#anchorError !== null) {
+      this.#checkAnchor();
+      while (this.#anchorBusy !== null) await this.#anchorBusy;
+    }
     if (this.#anchorState === 'ok' && this.#anchorWant !== null) {
       this.#anchorFlush();
       while (this.#anchorBusy !== null) await this.#anchorBusy;
