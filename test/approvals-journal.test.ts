@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { ErrorCodes, GuardError } from '../lib/errors';
 import { ApprovalJournal } from '../lib/gate/approvals/journal';
+import { Gate } from '../lib/gate/gate';
 import type { ApprovalRequest } from '../lib/gate/approvals/types';
 
 const NOW = 1_750_000_000_000;
@@ -220,6 +221,50 @@ describe('durability', () => {
     journal.close();
   });
 
+  test('sync: false appends at once and fsyncs once at the next turn for all such lines; a synced write or close covers them', async () => {
+    const file = tmpFile();
+    const { journal } = open(file);
+    const fsyncs: number[] = [];
+    const fsyncSync = fs.fsyncSync;
+    vi.spyOn(fs, 'fsyncSync').mockImplementation((fd) => {
+      fsyncs.push(fd as number);
+      fsyncSync(fd);
+    });
+    const opened = Array.from({ length: 50 }, () => request());
+    for (const r of opened) journal.write(r, { sync: false });
+    // In the file (it survives a SIGKILL) before any fsync.
+    expect(lines(file).map((l) => JSON.parse(l).id)).toEqual(opened.map((r) => r.id));
+    expect(fsyncs).toHaveLength(0);
+    await new Promise((r) => setImmediate(r));
+    expect(fsyncs).toHaveLength(1); // one for the fifty
+    await new Promise((r) => setImmediate(r));
+    expect(fsyncs).toHaveLength(1); // nothing left to sync
+    // A synced write fsyncs at once (and so covers a deferred line before it): the turn's fsync then has nothing to do.
+    journal.write(request(), { sync: false });
+    journal.write(request());
+    expect(fsyncs).toHaveLength(2);
+    await new Promise((r) => setImmediate(r));
+    expect(fsyncs).toHaveLength(2);
+    // close fsyncs a deferred line.
+    journal.write(request(), { sync: false });
+    journal.close();
+    expect(fsyncs).toHaveLength(3);
+    expect(open(file).requests).toHaveLength(53);
+  });
+
+  test('a deferred fsync that fails stops the journal: no later write is acknowledged', async () => {
+    const file = tmpFile();
+    const { journal } = open(file);
+    journal.write(request(), { sync: false });
+    vi.spyOn(fs, 'fsyncSync').mockImplementationOnce(() => {
+      throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', syscall: 'fsync' });
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(() => journal.write(request())).toThrow(/failed earlier and takes no more writes: EIO/);
+    expect(() => journal.write(request(), { sync: false })).toThrow(/failed earlier/);
+    journal.close();
+  });
+
   test('a failed fsync: the write throws, its line is cut back off, and the journal takes no more writes', () => {
     const file = tmpFile();
     const { journal } = open(file);
@@ -336,5 +381,32 @@ describe('refusals', () => {
     expect(() => ApprovalJournal.open('')).toThrow(/Expected a file path for file but received a string of length 0/);
     expect(() => ApprovalJournal.open(tmpFile(), { maxRecords: 0 })).toThrow(/Expected a positive integer for maxRecords but received number 0/);
     expect(() => ApprovalJournal.open(tmpFile(), { clock: 1 as never })).toThrow(/Expected a function for clock/);
+  });
+});
+
+describe('the gate and its journal', () => {
+  test('a pending decision opens its request with a deferred fsync; the grant and its use are fsynced before they return', async () => {
+    const file = tmpFile();
+    const gate = new Gate({ policy: { version: 1, mode: 'enforce', default: 'deny', actions: { shell_exec: { require_approval: true } } }, approvals: { journal: file } });
+    const fsyncs: string[] = [];
+    const fsyncSync = fs.fsyncSync;
+    vi.spyOn(fs, 'fsyncSync').mockImplementation((fd) => {
+      fsyncs.push('fsync');
+      fsyncSync(fd);
+    });
+    const car = (cmd: string) => ({ action_type: 'shell_exec', agent_id: 'agent-1', args: { cmd } });
+    const ids = ['a', 'b', 'c'].map((cmd) => gate.check({ car: car(cmd) }).approval_id!);
+    // Written before check returned (a SIGKILL keeps them), fsynced once at the next turn.
+    expect(lines(file).map((l) => JSON.parse(l).id)).toEqual(ids);
+    expect(fsyncs).toHaveLength(0);
+    await new Promise((r) => setImmediate(r));
+    expect(fsyncs).toHaveLength(1);
+    const book = gate.approvals as { approve(id: string, vote: { approver: string }): unknown };
+    book.approve(ids[0], { approver: 'alice' });
+    expect(fsyncs).toHaveLength(2); // the grant: at once
+    expect(gate.check({ car: car('a') })).toMatchObject({ decision: 'allow', source: 'approval' });
+    expect(fsyncs).toHaveLength(3); // its use: at once (a lost 'used' line would let the grant serve twice)
+    expect(JSON.parse(lines(file).at(-1)!)).toMatchObject({ id: ids[0], status: 'used' });
+    gate.close();
   });
 });

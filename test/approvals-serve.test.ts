@@ -1,6 +1,7 @@
 // Approvals on a real `guardkernel serve` process: open requests and their
-// decisions survive a restart and a SIGKILL (the journal is fsync'd before a
-// reply), and the webhook announces them, signed.
+// decisions survive a restart and a SIGKILL (each journal line is written
+// before the reply; a decision is fsync'd before it, an opened request within
+// the turn), and the webhook announces them, signed.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';

@@ -70,6 +70,26 @@ describe('Gate pipeline', () => {
     expect(gate.check(null as never)).toMatchObject({ decision: 'deny' });
   });
 
+  test("an invalid CAR's deny reason is carHash's error message, and the stack-trace limit the gate lowers for it is restored", () => {
+    const gate = new Gate({ policy: policy(1) });
+    const before = Error.stackTraceLimit;
+    for (const bad of [{ action_type: 'x' }, { action_type: 'x', agent_id: 'a', args: { n: NaN } }, { action_type: ['x'], agent_id: 'a' }, { action_type: 'x', agent_id: 'a', deep: { a: { b: [1, { c: Infinity }] } } }]) {
+      let message = '';
+      try {
+        carHash(bad as never);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).not.toBe('');
+      expect(gate.check({ car: bad as never })).toMatchObject({ decision: 'deny', source: 'validation', reason: message });
+      expect(Error.stackTraceLimit).toBe(before);
+    }
+    // A getter that throws: an internal-error deny, the limit restored all the same.
+    const hostile = { action_type: 'x', agent_id: 'a', get resource(): string { throw new Error('boom'); } };
+    expect(gate.check({ car: hostile as never })).toMatchObject({ decision: 'deny' });
+    expect(Error.stackTraceLimit).toBe(before);
+  });
+
   test('checkBatch gives the same answers as sequential check', () => {
     const reqs = [read(), read(), { action_type: 'shell_exec', agent_id: 'a' }, read('agent-2', '/etc/x'), { action_type: 'nope', agent_id: 'b' }, read()].map((car, i) => ({ car, nonce: i === 5 ? 'n0' : `n${i}` }));
     const a = new Gate({ policy: policy(1) });

@@ -517,7 +517,12 @@ export class AuditLog {
       this.#pendingBytes = 0;
       this.#pendingRecords = 0;
       this.#headDirty = true;
-      if (this.#pending.length > 1 << 20) this.#pending = Buffer.allocUnsafe(64 * 1024); // give back a burst's memory
+      // Give back a burst's memory, but only from a background write (the
+      // event loop turned): a flush forced by a full buffer means the burst
+      // goes on, and shrinking then made every burst regrow the buffer from
+      // 64 KiB (a copy per doubling and fresh pages to fault in: a fifth of
+      // an audited decision in a synchronous loop).
+      if (background && this.#pending.length > 1 << 20) this.#pending = Buffer.allocUnsafe(64 * 1024);
     }
     if (this.#headDirty) this.#checkpoint(background);
     if (this.#rotateBytes > 0 && this.#size >= this.#rotateBytes) this.#rotate();

@@ -276,6 +276,24 @@ export function carHash(car: Car | Record<string, unknown>, options?: Canonicali
 }
 
 /**
+ * @internal `carHash` for the gate, which turns an invalid CAR into a deny
+ * reason and never shows the error's stack: the stack is not captured (its
+ * capture cost most of an invalid request's decision). The error is the same
+ * `GuardError`, with the same code, message and path.
+ */
+export function carHashForDecision(car: Car | Record<string, unknown>): string {
+  const length = writeCanonicalCar(car, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES);
+  if (length >= 0) return carHashOfBytes(canonicalScratch(), length);
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return prefixedSha256OfText(canonicalize(car));
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/**
  * The CAR hashes of many CARs, each a hash or the GuardError `carHash` would
  * throw for it (other errors, e.g. from a getter, propagate). Forms are
  * written back to back and hashed in one native call per scratch buffer

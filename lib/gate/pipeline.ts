@@ -9,7 +9,7 @@
  */
 import type { AuditLog, Severity } from '../audit/log';
 import type { DecisionCache } from './cache';
-import { carHash, carHashes, type Car } from '../canonical/car';
+import { carHashForDecision, carHashes, type Car } from '../canonical/car';
 import { ErrorCodes, GuardError, describe } from '../errors';
 import { PASS, type ChecksOutcome, type FleetGateChecks, type PreparedChecks } from './fleet-checks';
 import type { FleetPolicySync } from './policy-sync';
@@ -88,7 +88,7 @@ export class GatePipeline {
   check(request: GateRequest): GateDecision {
     let hashed: string | GuardError | Error;
     try {
-      hashed = isRequest(request) ? carHash(request.car) : REQUEST_NOT_OBJECT;
+      hashed = isRequest(request) ? carHashForDecision(request.car) : REQUEST_NOT_OBJECT;
     } catch (err) {
       hashed = err instanceof Error ? err : new Error(String(err));
     }
@@ -207,7 +207,7 @@ export class GatePipeline {
       // A CAR's getter threw: hash one by one so the error is that request's.
       hashes = cars.map((car) => {
         try {
-          return carHash(car as Car);
+          return carHashForDecision(car as Car);
         } catch (err) {
           return err instanceof Error ? err : new Error(String(err));
         }

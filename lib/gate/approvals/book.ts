@@ -13,11 +13,17 @@ import { ErrorCodes, GuardError, describe } from '../../errors';
 import { APPROVAL_ID, approve, auditOf, deny, expire, isDue, resolvePending, type PendingCheck, type Resolution, type Vote } from './transitions';
 import type { ApprovalEvent, ApprovalRequest, ApprovalStatus, ApprovalWaitResult } from './types';
 
+const DEFERRED_SYNC = { sync: false } as const;
+
 /** Where changes go besides the book itself. */
 export interface ApprovalSinks {
   audit?: AuditLog;
-  /** Durable record: `write` must not return before the line is on disk. */
-  journal?: { write(r: ApprovalRequest): void };
+  /**
+   * Durable record: `write` must not return before the line is on disk,
+   * except with `sync: false` (a new request: on disk by the next turn of the
+   * event loop; losing it fails closed, as nobody can have approved it).
+   */
+  journal?: { write(r: ApprovalRequest, options?: { sync?: boolean }): void };
   /** Announcements (the gate's `approval` event and the webhook); must not throw. */
   announce: (event: ApprovalEvent) => void;
 }
@@ -246,7 +252,9 @@ export class ApprovalBook {
   #change(before: ApprovalRequest | null, after: ApprovalRequest): ApprovalRequest {
     const { type, fields } = auditOf(after);
     this.#sinks.audit?.append(type, after.status === 'denied' || after.status === 'expired' ? 'warning' : 'info', fields);
-    this.#sinks.journal?.write(after);
+    // Opening a request is the gate's hot path: its line is fsynced with the
+    // others of this turn. Every later change (a grant, a use) is synced at once.
+    this.#sinks.journal?.write(after, before === null && after.status === 'pending' ? DEFERRED_SYNC : undefined);
     if (before !== null && isOpen(before.status)) this.#countOpen(before, -1);
     this.#put(after);
     if (before === null || before.status !== after.status) {
