@@ -91,6 +91,15 @@ describe.runIf(core !== null)('sealDecisionLine (addon)', () => {
       const p = Buffer.from(bad, 'utf8').subarray(0, 64);
       expect(seal(key, p, out, 0, ok())).toBe(-1);
     }
+    // One bad byte anywhere is enough.
+    for (let at = 0; at < 64; at += 9) {
+      for (const b of [0x2f, 0x3a, 0x40, 0x41, 0x46, 0x60, 0x67, 0x22, 0x00, 0xff]) {
+        const p = Buffer.from('0123456789abcdef'.repeat(4), 'latin1');
+        p[at] = b;
+        expect(seal(key, p, out, 0, ok())).toBe(-1);
+        expect(out.every((x) => x === 0x2e)).toBe(true);
+      }
+    }
     key.destroy();
   });
 

@@ -259,6 +259,24 @@ describe('DecisionCache rejects bad input', () => {
     }
   });
 
+  test('one bad character anywhere in the digits is refused; every hex digit decodes to its own key', () => {
+    const cache = new DecisionCache({ capacity: 64 });
+    const base = '0123456789abcdef'.repeat(4);
+    for (const at of [0, 1, 31, 32, 62, 63]) {
+      for (const c of ['/', ':', '@', 'A', 'F', 'G', '`', 'g', 'z', ' ', '\u0000', '\u00e9', '\u0130', '\u0661', '\uff10']) {
+        const k = 'sha256:' + base.slice(0, at) + c + base.slice(at + 1);
+        expect(() => cache.get(k, 1)).toThrow(TypeError);
+        expect(() => cache.put(k, { decision: 'allow', policyVersion: 1 })).toThrow(TypeError);
+      }
+    }
+    // Keys that differ in one digit are different entries (no two digits decode alike).
+    for (const at of [0, 63]) {
+      const keys = [...'0123456789abcdef'].map((d) => 'sha256:' + base.slice(0, at) + d + base.slice(at + 1));
+      keys.forEach((k, i) => cache.put(k, { decision: 'deny', reason: `r${at}-${i}`, policyVersion: 1 }));
+      keys.forEach((k, i) => expect(cache.get(k, 1)?.reason).toBe(`r${at}-${i}`));
+    }
+  });
+
   test('values', () => {
     const cache = new DecisionCache({ capacity: 4 });
     const k = key(1);

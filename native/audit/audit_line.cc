@@ -97,11 +97,16 @@ class RecordWriter {
   uint8_t* at_;
 };
 
+// No early exit: the compiler turns the loop into a few vector compares (the
+// byte-at-a-time loop with a branch per byte was a fifth of a seal).
 bool IsLowerHex(const uint8_t* p, size_t n) {
+  uint8_t bad = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return false;
+    uint8_t digit = uint8_t(p[i] - '0') < 10;
+    uint8_t lower = uint8_t(p[i] - 'a') < 6;
+    bad |= uint8_t(!(digit | lower));
   }
-  return true;
+  return bad == 0;
 }
 
 }  // namespace
