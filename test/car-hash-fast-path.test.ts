@@ -86,6 +86,15 @@ describe('carHash fast path agrees with the string serializer', () => {
     expect(valid).toBeLessThan(19_000);
   });
 
+  test('integers written as digits: every power of ten and its neighbours, up to 2^53, in objects, arrays and repeated shapes', () => {
+    const values: number[] = [0, -0, 1, 9, 10, 2 ** 31 - 1, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 1];
+    for (let e = 1; e <= 15; e++) values.push(10 ** e - 1, 10 ** e, 10 ** e + 1, 10 ** e + 10 ** (e - 1) * 7);
+    for (let i = 0; i < 200; i++) values.push(Math.floor(crypto.randomInt(0, 2 ** 48 - 1) * (1 + (i % 20))));
+    for (const v of values) {
+      for (let round = 0; round < 3; round++) agree({ ...base, args: { n: v, list: [v, -v, v / 2] } }); // the third round takes a compiled layout
+    }
+  });
+
   test('every control character and the escapes JSON.stringify uses', () => {
     for (let c = 0; c < 0x80; c++) agree({ ...base, s: String.fromCharCode(c), [String.fromCharCode(c) + 'k']: 1 });
     for (const c of [0xd7ff, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xe000, 0xfffd, 0xffff]) agree({ ...base, s: 'a' + String.fromCharCode(c) + 'b' });

@@ -236,7 +236,9 @@ export class CanonicalWriter {
         // the string serializer, which names them.
         if (!Number.isFinite(v)) throw ABORT;
         if (this.rejectUnsafeIntegers && (v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER)) throw ABORT;
-        this.ascii('' + v);
+        // Counts and sizes: digits written straight in, no string made for them.
+        if (v >= 0 && v <= Number.MAX_SAFE_INTEGER && Math.floor(v) === v) this.number(v);
+        else this.ascii('' + v);
         return;
       case 'boolean':
         this.ascii(v ? 'true' : 'false');

@@ -231,6 +231,8 @@ export class Quarantine {
 
   /** True when the gate must deny `actionType` for `agentId`. Hot path: one Map lookup for free agents. */
   denies(agentId: string, actionType: string): boolean {
+    // Most gates hold no quarantine: no lookup (hashing a fresh agent id) then.
+    if (this.#entries.size === 0) return false;
     const e = this.#entries.get(agentId);
     if (e === undefined || e.status === 'recovered') return false;
     if (e.status === 'terminated' || e.scope === null) return true;
