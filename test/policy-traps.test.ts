@@ -235,6 +235,18 @@ describe('regex constraints run on a linear-time engine', () => {
     expect(over.reason).toMatch(/longer than the 8192 characters/);
   });
 
+  test('values are matched as their own UTF-8 bytes: the widest that fit, and no bytes of a longer value before them', () => {
+    const e = engine({ act: { constraints: { 'args.x': { regex: '[€]*|\\u{1F600}*|ab' } } } });
+    const d = (x: string) => decide(e, { args: { x } }).decision;
+    expect(d('€'.repeat(MAX_REGEX_INPUT))).toBe('allow'); // 3 bytes per unit: the most UTF-8 a value can take
+    expect(d('\u{1F600}'.repeat(MAX_REGEX_INPUT / 2))).toBe('allow');
+    expect(d('€'.repeat(MAX_REGEX_INPUT - 1) + 'x')).toBe('deny');
+    // A long value, then a short one: the short one is matched alone.
+    expect(d('ab' + 'x'.repeat(5000))).toBe('deny');
+    expect(d('ab')).toBe('allow');
+    expect(d('a')).toBe('deny');
+  });
+
   test('a pattern that backtracks exponentially in JavaScript answers on 8 KiB', () => {
     const e = engine({ act: { constraints: { 'args.x': { regex: '(a+)+$|(a|aa)*b' } } } });
     expect(decide(e, { args: { x: 'a'.repeat(MAX_REGEX_INPUT - 1) + '!' } }).decision).toBe('deny');

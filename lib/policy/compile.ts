@@ -50,7 +50,12 @@ export interface CompiledRule {
   /** Approval settings of a require_approval rule (the policy's defaults filled in). */
   approval: RuleApproval;
   onViolation: OnViolation;
+  /** The reasons of its outcomes that name only the rule: made once, flat (each decision, audit record and reply reuses the same string). */
+  reasons: { satisfied: string; approval: string; observedApproval: string };
 }
+
+/** A string as one flat sequence (a template literal may be a rope, which every reader would flatten again). */
+const flat = (s: string): string => JSON.parse(JSON.stringify(s)) as string;
 
 /** How a rule's approval requests are decided and shown. */
 export interface RuleApproval {
@@ -131,8 +136,17 @@ function canonicalAt(path: string, v: unknown): string {
 export const MAX_REGEX_INPUT = 8192;
 
 interface LinearRegex {
-  test(s: string): boolean;
+  test(s: string | Uint8Array): boolean;
 }
+
+/**
+ * Where a value is written as UTF-8 for RE2: handing `re2` a string made it
+ * encode one into a new Buffer per call (about 2 us, and garbage); a Buffer
+ * it reads as it is (about 0.25 us). Large enough for MAX_REGEX_INPUT units
+ * (at most 3 bytes each in UTF-8). The match is synchronous, so one per
+ * thread suffices.
+ */
+let regexInput: Buffer | null = null;
 type LinearRegexClass = new (pattern: string, flags: string) => LinearRegex;
 
 let re2: LinearRegexClass | Error | undefined;
@@ -317,7 +331,9 @@ function compileConstraint(path: string, field: string, spec: Record<string, unk
         checks.push((v) => {
           if (typeof v !== 'string') return why;
           if (v.length > MAX_REGEX_INPUT) return tooLong;
-          return v.isWellFormed() && re.test(v) ? null : why;
+          if (!v.isWellFormed()) return why;
+          const input = (regexInput ??= Buffer.allocUnsafeSlow(3 * MAX_REGEX_INPUT));
+          return re.test(input.subarray(0, input.write(v, 0, 'utf8'))) ? null : why;
         });
         break;
       }
@@ -388,6 +404,11 @@ export function compilePolicy(doc: Record<string, unknown>): CompiledPolicy {
         redact: [...new Set([...policyRedact, ...((raw.redact ?? []) as string[])])].map((f) => f.split('.')),
       },
       onViolation: (raw.on_violation as OnViolation | undefined) ?? 'block',
+      reasons: {
+        satisfied: flat(`rule ${actionType} satisfied`),
+        approval: flat(`rule ${actionType} requires approval`),
+        observedApproval: flat(`${doc.mode as string} mode; rule ${actionType} requires approval`),
+      },
     });
   }
   return {
