@@ -12,6 +12,7 @@ import type { AuditLog } from '../../audit/log';
 import { ErrorCodes, GuardError, describe } from '../../errors';
 import { APPROVAL_ID, approve, auditOf, deny, expire, isDue, resolvePending, type PendingCheck, type Resolution, type Vote } from './transitions';
 import type { ApprovalEvent, ApprovalRequest, ApprovalStatus, ApprovalWaitResult } from './types';
+import { ExpiryQueue } from './expiry-queue';
 
 const DEFERRED_SYNC = { sync: false } as const;
 
@@ -103,6 +104,8 @@ export class ApprovalBook {
   readonly #maxEnded: number;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
+  /** Open requests by expiry (stale entries skipped at the top): the next expiry without a scan. */
+  readonly #expiries = new ExpiryQueue();
   #closed = false;
 
   constructor(sinks: ApprovalSinks, clock: () => number, options: ApprovalBookOptions = {}, restored: readonly ApprovalRequest[] = []) {
@@ -225,8 +228,22 @@ export class ApprovalBook {
   /** Expires every request whose time is up (runs on a timer too; call it where the clock is injected). */
   sweep(): void {
     const now = this.#clock();
-    for (const r of [...this.#requests.values()]) if (isDue(r, now)) this.#change(r, expire(r, now));
+    // Earliest first (equal expiries in the order they were stored): only the
+    // due requests are visited. An expired request's entry is stale once the
+    // change is made (#firstOpen drops it); a change that throws leaves it for the retry.
+    for (let r = this.#firstOpen(); r !== undefined && isDue(r, now); r = this.#firstOpen()) this.#change(r, expire(r, now));
     this.#schedule();
+  }
+
+  /** The open request that expires first (stale queue entries dropped on the way), or undefined. */
+  #firstOpen(): ApprovalRequest | undefined {
+    const q = this.#expiries;
+    for (let id = q.firstId; id !== undefined; id = q.firstId) {
+      const r = this.#requests.get(id);
+      if (r !== undefined && isOpen(r.status) && r.expires_at === q.firstAt) return r;
+      q.pop();
+    }
+    return undefined;
   }
 
   get openCount(): number {
@@ -267,8 +284,14 @@ export class ApprovalBook {
     return after;
   }
 
+  /** [expires_at, id] of every open request, in the order they were stored. */
+  *#openExpiries(): Iterable<readonly [number, string]> {
+    for (const r of this.#requests.values()) if (isOpen(r.status)) yield [r.expires_at, r.id];
+  }
+
   #put(r: ApprovalRequest): void {
     this.#requests.set(r.id, r);
+    if (isOpen(r.status)) this.#expiries.push(r.expires_at, r.id);
     const standing = this.#byCar.get(r.car_hash);
     if (standing === undefined || standing === r.id || (this.#requests.get(standing)?.requested_at ?? -1) <= r.requested_at) this.#byCar.set(r.car_hash, r.id);
     if (!this.#sizes.has(r.id)) {
@@ -310,8 +333,10 @@ export class ApprovalBook {
   /** One unref'd timer at the earliest expiry of an open request (capped at a minute: the clock may be injected). */
   #schedule(): void {
     if (this.#closed) return;
-    let next = Infinity;
-    for (const r of this.#requests.values()) if (isOpen(r.status) && r.expires_at < next) next = r.expires_at;
+    // Stale entries (requests that ended early) are bounded: past twice the
+    // open requests the queue is rebuilt from them (amortized O(1) a change).
+    if (this.#expiries.size > 2 * this.#open + 1024) this.#expiries.rebuild(this.#openExpiries());
+    const next = this.#firstOpen()?.expires_at ?? Infinity;
     if (next === this.#timerAt && this.#timer !== null) return;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
