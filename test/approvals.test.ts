@@ -304,3 +304,20 @@ describe('approval lifecycle (in process)', () => {
     expect(gate.approvals).toBeNull();
   });
 });
+
+describe('approval ids', () => {
+  test('fresh, well formed and never repeated, across many draws of the random pool', async () => {
+    const { newApprovalId, APPROVAL_ID } = await import('../lib/gate/approvals/transitions');
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const id = newApprovalId();
+      expect(id).toMatch(APPROVAL_ID);
+      seen.add(id);
+    }
+    expect(seen.size).toBe(3000);
+    // 128 random bits in each: every base64url character appears, at every position.
+    const atPosition = Array.from({ length: 22 }, () => new Set<string>());
+    for (const id of seen) for (let k = 0; k < 21; k++) atPosition[k].add(id[4 + k]);
+    for (let k = 0; k < 21; k++) expect(atPosition[k].size).toBe(64);
+  });
+});
