@@ -3,7 +3,7 @@
 // lib/ipc/jsonrpc.ts). Both must be byte for byte what JSON.stringify writes.
 import { describe, expect, test } from 'vitest';
 import { Gate, type GateDecision } from '../lib/index';
-import { decisionJson } from '../lib/ipc/decision-json';
+import { decisionJson, decisionTextMemo } from '../lib/ipc/decision-json';
 import { JsonRpcDispatcher, RawJson } from '../lib/ipc/jsonrpc';
 import { randomInt, rng } from './helpers';
 
@@ -117,5 +117,28 @@ describe('RawJson results', () => {
     const batch = await d.handleLine('[{"jsonrpc":"2.0","id":1,"method":"raw","params":{"v":[3]}},{"jsonrpc":"2.0","id":"b","method":"rawAsync"},{"jsonrpc":"2.0","method":"raw"}]', null);
     expect(batch).toBe('[{"jsonrpc":"2.0","id":1,"result":[3]},{"jsonrpc":"2.0","id":"b","result":{"a":[1,2]}}]');
     expect(await d.handleLine('{"jsonrpc":"2.0","method":"raw"}', null)).toBeNull();
+  });
+});
+
+describe('the table of recent decision texts', () => {
+  const decision = (i: number, reason = 'rule file_read satisfied'): GateDecision => ({
+    decision: 'allow', source: 'cache', reason, car_hash: 'sha256:' + i.toString(16).padStart(64, '0'), policy_version: 3, trust_score: 0.8, confidence: 1,
+  });
+
+  test('pauses itself (emptied) where decisions seldom repeat, comes back where they do; every text is JSON.stringify\'s throughout', () => {
+    // Decisions that never repeat: the table stops keeping texts.
+    for (let i = 0; i < 3000; i++) {
+      const d = decision(i);
+      expect(decisionJson(d)).toBe(JSON.stringify(d));
+    }
+    expect(decisionTextMemo().size).toBe(0);
+    expect(decisionTextMemo().paused).toBeGreaterThan(0);
+    // One decision over and over: after the pause, the table keeps it again.
+    const same = decision(1, 'the same');
+    for (let i = 0; i < 40_000; i++) expect(decisionJson(same)).toBe(JSON.stringify(same));
+    expect(decisionTextMemo()).toEqual({ size: 1, paused: 0 });
+    // A repeat with any value changed is never served the kept text.
+    expect(decisionJson({ ...same, trust_score: 0.7 })).toBe(JSON.stringify({ ...same, trust_score: 0.7 }));
+    expect(decisionJson({ ...same, reason: 'other' })).toBe(JSON.stringify({ ...same, reason: 'other' }));
   });
 });
