@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { carHashes } from '../lib/canonical/car';
-import { CAR_HASH_TEXT_BYTES, carHashText, carHashTextCount } from '../lib/crypto/hash-texts';
+import { CAR_HASH_TEXT_BYTES, carHashText, carHashTextCount, carHashTextPaused } from '../lib/crypto/hash-texts';
 import { randomInt, rng } from './helpers';
 
 /** One digest's words and a text buffer holding `text` for it. */
@@ -54,6 +54,27 @@ describe('carHashText', () => {
       carHashText(words, text, 0);
       expect(carHashTextCount()).toBeLessThanOrEqual(4096);
     }
+  });
+});
+
+describe('the table pauses where digests seldom repeat', () => {
+  test('emptied and paused by distinct digests, kept again once they repeat; each text is its own digest\'s throughout', () => {
+    const words = new Int32Array(8);
+    const texts = Array.from({ length: 16 }, (_, i) => textFor(`t${i}`));
+    // Distinct digests: after a window the table is emptied and stops keeping strings.
+    for (let i = 0; i < 5000; i++) {
+      crypto.randomFillSync(words);
+      const t = texts[i % 16];
+      expect(carHashText(words, Buffer.from(t, 'latin1'), 0)).toBe(t);
+    }
+    expect(carHashTextPaused()).toBeGreaterThan(0);
+    expect(carHashTextCount()).toBe(0);
+    // One digest over and over: once the pause is over, its string is kept (and found) again.
+    const one = input([9, 8, 7, 6, 5, 4, 3, 2], textFor('one'));
+    for (let i = 0; i < 40_000; i++) expect(carHashText(one.words, one.text, 0)).toBe(textFor('one'));
+    expect(carHashTextPaused()).toBe(0);
+    expect(carHashTextCount()).toBe(1);
+    expect(carHashText(one.words, Buffer.from(textFor('not used'), 'latin1'), 0)).toBe(textFor('one'));
   });
 });
 
