@@ -25,6 +25,16 @@ export const ErrorCodes = {
   APPROVAL_CLOSED: 'ERR_APPROVAL_CLOSED',
   /** The process sandbox cannot enforce a confinement the caller asked for (or cannot run at all here). */
   SANDBOX_UNSUPPORTED: 'ERR_SANDBOX_UNSUPPORTED',
+  /** Over the socket: a method that needs a session was called before `auth` succeeded. */
+  UNAUTHORIZED: 'ERR_UNAUTHORIZED',
+  /** Over the socket: too many failed `auth` attempts from this client; `retry_after_ms` says when to try again. */
+  AUTH_BLOCKED: 'ERR_AUTH_BLOCKED',
+  /** Over the socket: `auth` on a server that has no tokens configured. */
+  AUTH_DISABLED: 'ERR_AUTH_DISABLED',
+  /** Over the socket: a request past a server bound (a batch, a line's decisions, approval waits at once). */
+  LIMIT: 'ERR_LIMIT',
+  /** Over the socket: a line or the authentication did not arrive in time; the connection is closed. */
+  DEADLINE: 'ERR_DEADLINE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

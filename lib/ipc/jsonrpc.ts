@@ -5,7 +5,7 @@
  * `GuardError`s from a method become application errors (-32000) carrying
  * `data.code`; anything else is -32603 without internal details.
  */
-import { GuardError } from '../errors';
+import { ErrorCodes, GuardError } from '../errors';
 
 export const RpcErrors = {
   PARSE_ERROR: -32700,
@@ -134,10 +134,10 @@ export class JsonRpcDispatcher<C> {
   #overLimit(message: unknown): string | null {
     const { maxBatch, maxWork } = this.limits;
     if (Array.isArray(message)) {
-      if (message.length > maxBatch) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, `Invalid Request: a batch holds at most ${maxBatch} requests`, { code: 'ERR_LIMIT', limit: maxBatch }));
+      if (message.length > maxBatch) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, `Invalid Request: a batch holds at most ${maxBatch} requests`, { code: ErrorCodes.LIMIT, limit: maxBatch }));
       let work = 0;
       for (let i = 0; i < message.length; i++) work += this.#cost(message[i]);
-      if (work > maxWork) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, `Invalid Request: a line asks for at most ${maxWork} decisions`, { code: 'ERR_LIMIT', limit: maxWork }));
+      if (work > maxWork) return JSON.stringify(errorResponse(null, RpcErrors.INVALID_REQUEST, `Invalid Request: a line asks for at most ${maxWork} decisions`, { code: ErrorCodes.LIMIT, limit: maxWork }));
       return null;
     }
     return null;

@@ -228,7 +228,7 @@ export const SERVICE_METHODS: Readonly<Record<string, MethodSpec<ServiceContext>
       const id = p.id as string;
       const timeoutMs = p.timeout_ms as number | undefined;
       if (timeoutMs !== undefined && (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS)) throw new RpcFault(RpcErrors.INVALID_PARAMS, `Invalid params: timeout_ms must be in [0, ${MAX_WAIT_MS}]`, { field: 'timeout_ms' });
-      if (ctx.detach !== undefined && !ctx.detach()) throw new RpcFault(RpcErrors.APPLICATION_ERROR, 'Too many approval waits open on this connection or server: wait on fewer at once', { code: 'ERR_LIMIT' });
+      if (ctx.detach !== undefined && !ctx.detach()) throw new RpcFault(RpcErrors.APPLICATION_ERROR, 'Too many approval waits open on this connection or server: wait on fewer at once', { code: ErrorCodes.LIMIT });
       // Ownership first (and the id checked), then the wait, off the connection's order.
       return Promise.resolve(book.get(id))
         .then((r) => checkOwner(ctx, r, 'approval_wait'))

@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { describe } from '../errors';
+import { ErrorCodes, describe } from '../errors';
 import { AccessControl, peerOf } from './access';
 import { AuditThrottle } from './audit-throttle';
 import { Sessions } from './sessions';
@@ -357,7 +357,7 @@ export class GuardServer {
     if (conn.socket.destroyed) return;
     this.#context.metrics[`${what}_deadlines`] = (this.#context.metrics[`${what}_deadlines`] ?? 0) + 1;
     this.#refusals.note('deadline_exceeded', 'warning', conn.client, { connection: conn.id, what });
-    conn.socket.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrors.INVALID_REQUEST, message: `Invalid Request: ${message}`, data: { code: 'ERR_DEADLINE' } } }) + '\n');
+    conn.socket.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrors.INVALID_REQUEST, message: `Invalid Request: ${message}`, data: { code: ErrorCodes.DEADLINE } } }) + '\n');
     const linger = setTimeout(() => conn.socket.destroy(), LINGER_MS);
     linger.unref();
     conn.socket.once('close', () => clearTimeout(linger));

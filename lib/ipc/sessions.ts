@@ -10,6 +10,7 @@ import { AGENT_METHODS, OPEN_METHODS, type AccessControl, type Role } from './ac
 import type { AuditThrottle } from './audit-throttle';
 import type { Connection } from './connection';
 import { RpcErrors, RpcFault } from './jsonrpc';
+import { ErrorCodes } from '../errors';
 
 export class Sessions {
   constructor(
@@ -34,7 +35,7 @@ export class Sessions {
         this.audit()?.append('session_expired', 'info', { connection: conn.id });
       }
       this.refusals.note('invalid_session', 'warning', conn.client, { connection: conn.id, method });
-      throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: 'ERR_UNAUTHORIZED' });
+      throw new RpcFault(-32001, 'Unauthorized: call auth first', { code: ErrorCodes.UNAUTHORIZED });
     }
     if (conn.role !== 'operator' && !AGENT_METHODS.has(method)) {
       this.refusals.note('access_denied', 'warning', conn.client, { connection: conn.id, method, role: conn.role });
@@ -43,13 +44,13 @@ export class Sessions {
   }
 
   auth(token: string, conn: Connection): { session_id: string; expires_at: number; role: Role } {
-    if (!this.access.tokensRequired) throw new RpcFault(-32001, 'Authentication is not enabled on this server', { code: 'ERR_AUTH_DISABLED' });
+    if (!this.access.tokensRequired) throw new RpcFault(-32001, 'Authentication is not enabled on this server', { code: ErrorCodes.AUTH_DISABLED });
     const now = Date.now();
     const outcome = this.access.authenticate(token, conn.client, now);
     if (!outcome.ok) {
       if ('blockedForMs' in outcome) {
         this.refusals.note('rate_limited', 'warning', conn.client, { connection: conn.id, what: 'auth', retry_after_ms: outcome.blockedForMs });
-        throw new RpcFault(-32002, 'Too many failed attempts: try again later', { code: 'ERR_AUTH_BLOCKED', retry_after_ms: outcome.blockedForMs });
+        throw new RpcFault(-32002, 'Too many failed attempts: try again later', { code: ErrorCodes.AUTH_BLOCKED, retry_after_ms: outcome.blockedForMs });
       }
       this.refusals.note('auth_failure', 'warning', conn.client, { connection: conn.id, failures: outcome.failures });
       throw new RpcFault(-32001, 'Authentication failed', { code: 'ERR_AUTH_FAILED' });
