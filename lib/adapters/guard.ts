@@ -11,6 +11,7 @@ import type { Gate } from '../gate/gate';
 import type { GateDecision } from '../gate/decision';
 import type { ApprovalWaitResult } from '../gate/approvals/types';
 import type { GuardClient } from '../ipc/client';
+import { sessionCalls, waitInGate } from '../ipc/agent-calls';
 
 export interface GuardToolsOptions {
   /** An in-process gate. Give exactly one of `gate` and `client`. */
@@ -53,50 +54,18 @@ export interface Decider {
   wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ApprovalWaitResult>;
 }
 
-/** One in-process approval wait is capped at an hour; longer waits are chained. */
-const MAX_WAIT_SLICE_MS = 3_600_000;
-
 function gateDecider(gate: Gate, requester: string | undefined): Decider {
   return {
     check: (car) => gate.checkAsync(requester === undefined ? { car } : { car, requester }),
-    async wait(id, timeoutMs, signal) {
-      const book = gate.approvals;
-      if (book === null) throw new Error('this gate has no approvals stage');
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const left = Math.max(0, deadline - Date.now());
-        const r = await book.wait(id, { timeoutMs: Math.min(left, MAX_WAIT_SLICE_MS), signal });
-        if (r.status !== 'pending' || left <= MAX_WAIT_SLICE_MS) return r;
-      }
-    },
+    wait: (id, timeoutMs, signal) => waitInGate(gate, id, timeoutMs, signal),
   };
 }
 
 function clientDecider(client: GuardClient, authToken: string | undefined): Decider {
-  let authed = false;
-  const ensureAuth = async () => {
-    if (authToken !== undefined && !authed) {
-      await client.auth(authToken);
-      authed = true;
-    }
-  };
-  const retryUnauthorized = async <T>(f: () => Promise<T>): Promise<T> => {
-    await ensureAuth();
-    try {
-      return await f();
-    } catch (err) {
-      // A reconnect loses the session: authenticate again once.
-      if (authToken !== undefined && (err as { rpcCode?: number }).rpcCode === -32001) {
-        authed = false;
-        await ensureAuth();
-        return f();
-      }
-      throw err;
-    }
-  };
+  const calls = sessionCalls(client, authToken);
   return {
-    check: (car) => retryUnauthorized(() => client.gateCheck({ car })),
-    wait: (id, timeoutMs, signal) => retryUnauthorized(() => client.waitForApproval(id, { timeoutMs: Math.max(1, timeoutMs), signal, authToken })),
+    check: (car) => calls(() => client.gateCheck({ car })),
+    wait: (id, timeoutMs, signal) => calls(() => client.waitForApproval(id, { timeoutMs: Math.max(1, timeoutMs), signal, authToken })),
   };
 }
 

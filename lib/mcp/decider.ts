@@ -4,11 +4,11 @@
  * credential is the agent's). Both check a CAR, wait on an approval request,
  * and (for hideDenied) show the policy document.
  */
-import { GuardError, ErrorCodes } from '../errors';
 import type { Gate } from '../gate/gate';
 import type { GateDecision } from '../gate/decision';
 import type { ApprovalWaitResult } from '../gate/approvals/types';
-import { GuardClient } from '../ipc/client';
+import type { GuardClient } from '../ipc/client';
+import { sessionCalls, waitInGate } from '../ipc/agent-calls';
 import type { SandboxProfile } from '../sandbox';
 
 export interface Decider {
@@ -30,9 +30,6 @@ export interface Decider {
   close(): Promise<void>;
 }
 
-/** One in-process approval wait is capped at an hour; longer waits are chained. */
-const MAX_WAIT_SLICE_MS = 3_600_000;
-
 export function gateDecider(gate: Gate, serverId: string, requester?: string): Decider {
   return {
     policyToolAction: (name) => gate.policy.mcpToolAction(serverId, name),
@@ -40,16 +37,7 @@ export function gateDecider(gate: Gate, serverId: string, requester?: string): D
     refreshMapping: async () => {},
     sandboxProfile: async (agentId) => gate.sandboxFor(agentId),
     check: (car) => gate.checkAsync(requester === undefined ? { car } : { car, requester }),
-    async wait(id, timeoutMs, signal) {
-      const book = gate.approvals;
-      if (book === null) throw new GuardError(ErrorCodes.INVALID_ARGUMENT, 'this gate has no approvals stage');
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const left = Math.max(0, deadline - Date.now());
-        const r = await book.wait(id, { timeoutMs: Math.min(left, MAX_WAIT_SLICE_MS), signal });
-        if (r.status !== 'pending' || left <= MAX_WAIT_SLICE_MS) return r;
-      }
-    },
+    wait: (id, timeoutMs, signal) => waitInGate(gate, id, timeoutMs, signal),
     policyDocument: async () => gate.policy.document,
     close: async () => {},
   };
@@ -70,27 +58,7 @@ export function clientDecider(client: GuardClient, serverId: string, options: Cl
   // `__proto__` must find nothing).
   let mapping = new Map<string, string>();
   let version: number | null = null;
-  let authed = false;
-  const ensureAuth = async () => {
-    if (authToken !== undefined && !authed) {
-      await client.auth(authToken);
-      authed = true;
-    }
-  };
-  const retryUnauthorized = async <T>(f: () => Promise<T>): Promise<T> => {
-    await ensureAuth();
-    try {
-      return await f();
-    } catch (err) {
-      // A reconnect loses the session: authenticate again once.
-      if (authToken !== undefined && (err as { rpcCode?: number }).rpcCode === -32001) {
-        authed = false;
-        await ensureAuth();
-        return f();
-      }
-      throw err;
-    }
-  };
+  const retryUnauthorized = sessionCalls(client, authToken);
   return {
     policyToolAction: (name) => mapping.get(name),
     mappingVersion: () => version,
