@@ -24,7 +24,7 @@ const LAYERS = [
   ['canonical'], // RFC 8785 form and CAR hash
   ['crypto'], // SHA-256/HMAC, AEAD, KDFs, memory encryption
   ['native'], // the one addon loader and its byte/handle helpers
-  ['errors.ts', 'version.ts'], // imported by all
+  ['errors.ts', 'version.ts', 'memo-pause.ts'], // imported by all
 ];
 
 function listTs(dir) {

@@ -10,6 +10,7 @@
  * gets its own text. Bounded: the table starts over when full (it only saves
  * work; the strings are the same either way).
  */
+import { MemoPause } from '../memo-pause';
 
 /** Strings kept; past this the table starts over. */
 const CAPACITY = 4096;
@@ -29,18 +30,11 @@ interface Interned {
 const table = new Map<number, Interned>();
 
 /**
- * Like the decision texts' table (lib/ipc/decision-json.ts), this one pays
- * only where hashes repeat: on mixed traffic its kept entries, outliving
- * young-generation collections, cost more than its hits saved (serve ~7%
- * faster without it). Over each window of WINDOW lookups, fewer than MIN_HITS
- * hits pauses it (emptied) for PAUSE lookups; then it tries again.
+ * The table pays only where hashes repeat: on mixed traffic (serve ~7%
+ * faster without it) a window of 1,024 lookups with fewer than 3 in 4 hits
+ * pauses it, emptied, for 16,384 lookups (lib/memo-pause.ts).
  */
-const WINDOW = 1024;
-const MIN_HITS = (WINDOW * 3) / 4;
-const PAUSE = 16 * WINDOW;
-let windowLeft = WINDOW;
-let windowHits = 0;
-let paused = 0;
+const pause = new MemoPause(1024, 768, 16 * 1024);
 
 /** Length of the text form, "sha256:" + 64 hex digits. */
 export const CAR_HASH_TEXT_BYTES = 71;
@@ -59,10 +53,7 @@ function sliceText(text: Buffer, at: number): string {
  * the addon for the same `k`. Reuses a recent string when the digest matches.
  */
 export function carHashText(words: Int32Array, text: Buffer, k: number): string {
-  if (paused > 0) {
-    paused--;
-    return sliceText(text, k * CAR_HASH_TEXT_BYTES);
-  }
+  if (pause.skip()) return sliceText(text, k * CAR_HASH_TEXT_BYTES);
   const b = k * 8;
   const w0 = words[b];
   const slot = w0 & 0x3fffffff;
@@ -78,32 +69,22 @@ export function carHashText(words: Int32Array, text: Buffer, k: number): string 
     e.w6 === words[b + 6] &&
     e.w7 === words[b + 7]
   ) {
-    tick(true);
+    if (pause.note(true)) table.clear();
     return e.text;
   }
-  tick(false);
-  if (paused > 0) return sliceText(text, k * CAR_HASH_TEXT_BYTES);
+  if (pause.note(false)) {
+    table.clear();
+    return sliceText(text, k * CAR_HASH_TEXT_BYTES);
+  }
   const s = sliceText(text, k * CAR_HASH_TEXT_BYTES);
   if (table.size >= CAPACITY) table.clear();
   table.set(slot, { w0, w1: words[b + 1], w2: words[b + 2], w3: words[b + 3], w4: words[b + 4], w5: words[b + 5], w6: words[b + 6], w7: words[b + 7], text: s });
   return s;
 }
 
-/** Counts one lookup; at the end of a window with too few hits, pauses (and empties) the table. */
-function tick(hit: boolean): void {
-  if (hit) windowHits++;
-  if (--windowLeft > 0) return;
-  if (windowHits < MIN_HITS) {
-    paused = PAUSE;
-    table.clear();
-  }
-  windowLeft = WINDOW;
-  windowHits = 0;
-}
-
 /** @internal For tests: lookups left before a paused table tries again. */
 export function carHashTextPaused(): number {
-  return paused;
+  return pause.paused;
 }
 
 /** @internal For tests: how many strings are held. */

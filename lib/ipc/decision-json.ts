@@ -9,6 +9,7 @@
  * byte equality); anything off the shape takes JSON.stringify itself.
  */
 import type { GateDecision } from '../gate/decision';
+import { MemoPause } from '../memo-pause';
 
 // Characters JSON.stringify escapes: '"', '\\', controls, and surrogates (lone ones become \uXXXX).
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
@@ -62,43 +63,24 @@ const made = new Map<string, Made>();
  * lookups found a text) its inserts cost more than its hits saved (serve
  * answered ~8% more requests a second without it): each kept text outlives
  * a young-generation collection and is copied, then promoted, then dropped
- * when the table starts over. So it watches itself: over each window of
- * WINDOW lookups, fewer than MIN_HITS hits pauses it (emptied) for PAUSE
- * decisions, then it tries again. Only which texts are reused changes; every
- * text is the same either way.
+ * when the table starts over. So a window of 1,024 lookups with fewer than
+ * 3 in 4 hits pauses it, emptied, for 16,384 decisions (lib/memo-pause.ts).
+ * Only which texts are reused changes; every text is the same either way.
  */
-const WINDOW = 1024;
-const MIN_HITS = (WINDOW * 3) / 4;
-const PAUSE = 16 * WINDOW;
-let windowLeft = WINDOW;
-let windowHits = 0;
-let paused = 0;
-
-/** Counts one lookup (a hit or not); at the end of a window with too few hits, pauses the table. */
-function tick(hit: boolean): void {
-  if (hit) windowHits++;
-  if (--windowLeft > 0) return;
-  if (windowHits < MIN_HITS) {
-    paused = PAUSE;
-    made.clear();
-  }
-  windowLeft = WINDOW;
-  windowHits = 0;
-}
+const pause = new MemoPause(1024, 768, 16 * 1024);
 
 /** `JSON.stringify(d)` for a gate decision. */
 export function decisionJson(d: GateDecision): string {
   if (!hasDecisionShape(d)) return JSON.stringify(d);
   const hash = d.car_hash;
-  let memo = hash !== null && d.retry_after_ms === undefined;
-  if (memo && paused > 0) {
-    paused--;
-    memo = false;
-  }
+  let memo = hash !== null && d.retry_after_ms === undefined && !pause.skip();
   if (memo) {
     const m = made.get(hash!);
     const hit = m !== undefined && m.decision === d.decision && m.source === d.source && m.reason === d.reason && m.policy_version === d.policy_version && m.trust_score === d.trust_score && m.confidence === d.confidence;
-    tick(hit);
+    if (pause.note(hit)) {
+      made.clear();
+      memo = false;
+    }
     if (hit) return m!.text;
   }
   let text =
@@ -111,7 +93,7 @@ export function decisionJson(d: GateDecision): string {
     ',"confidence":' + num(d.confidence);
   if (d.retry_after_ms !== undefined) text += ',"retry_after_ms":' + num(d.retry_after_ms);
   text += '}';
-  if (memo && paused === 0) {
+  if (memo) {
     if (made.size >= MADE_LIMIT) made.clear();
     made.set(hash!, { decision: d.decision, source: d.source, reason: d.reason, policy_version: d.policy_version, trust_score: d.trust_score, confidence: d.confidence, text });
   }
@@ -122,5 +104,5 @@ const num = (n: number): string => '' + n; // finite: as JSON.stringify prints i
 
 /** @internal For tests: texts held, and decisions left before a paused table tries again. */
 export function decisionTextMemo(): { size: number; paused: number } {
-  return { size: made.size, paused };
+  return { size: made.size, paused: pause.paused };
 }
