@@ -115,6 +115,49 @@ describe('trust', () => {
     expect(e.trustScore('prod-1')).toBe(0.4);
     expect(e.trustScore(long)).toBe(want(long, -0.1));
   });
+
+  test('the memo carries each agent its penalty: trust equals an independent model through violations, evictions of the oldest penalty, a full memo, reloads and long ids', () => {
+    // Seeded, so a failure reproduces.
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const c = fakeClock(0);
+    const maxTracked = 7;
+    const doc = (version: number, base: number) => ({ version, mode: 'enforce', trust: { base, identities: [{ match: 'p-*', adjust: 0.2 }], violation_penalty: 0.15, recovery_per_hour: 0.3 }, actions: { strict: { constraints: { resource: { equals: 'ok' } } } } });
+    const e = new PolicyEngine(doc(1, 0.6), { clock: c.fn, maxTrackedAgents: maxTracked });
+    // The model: penalties in last-violation order, bounded, decaying.
+    let base = 0.6;
+    const penalties = new Map<string, { value: number; at: number }>();
+    const decayed = (p: { value: number; at: number } | undefined) => (p === undefined ? 0 : Math.max(0, p.value - (0.3 * Math.max(0, c.now - p.at)) / 3_600_000));
+    const model = (id: string) => Math.round(Math.min(1, Math.max(0, base + (id.startsWith('p-') ? 0.2 : 0) - decayed(penalties.get(id)))) * 1e6) / 1e6;
+    const long = 'p-' + 'y'.repeat(300); // past the memo's key bound: never memoized
+    const ids = [...Array.from({ length: 12 }, (_, i) => `${i % 2 ? 'p' : 'q'}-${i}`), long];
+    let version = 1;
+    for (let step = 0; step < 4000; step++) {
+      const id = ids[rand(ids.length)];
+      const op = rand(100);
+      if (op < 30) {
+        e.evaluate({ action_type: 'strict', agent_id: id, resource: 'no' });
+        const value = decayed(penalties.get(id)) + 0.15;
+        penalties.delete(id);
+        if (penalties.size >= maxTracked) penalties.delete(penalties.keys().next().value as string);
+        penalties.set(id, { value, at: c.now });
+      } else if (op < 33) {
+        c.now += rand(3_600_000);
+      } else if (op < 34) {
+        base = [0.4, 0.6, 0.7][rand(3)];
+        e.load(doc(++version, base)); // a new memo: penalties carry over
+      } else if (op < 35) {
+        // Fill the memo past its bound (it is cleared and refilled).
+        for (let i = 0; i < 10_001; i++) e.trustScore(`filler-${step}-${i}`);
+      }
+      const got = e.trustScore(id);
+      if (got !== model(id)) throw new Error(`step ${step}: ${id.slice(0, 10)} trust ${got}, model ${model(id)}`);
+    }
+    expect(penalties.size).toBe(maxTracked);
+  });
 });
 
 describe('modes, defaults and on_violation', () => {

@@ -258,12 +258,12 @@ export class Gate extends EventEmitter {
     return this.#nonceTtlMs;
   }
 
-  /** Decides one request. Never throws for a request object: failures are denies. */
   /** The process sandbox profile this agent's quarantine requires (lib/gate/sandbox-profile.ts). */
   sandboxFor(agentId: string): SandboxProfile {
     return sandboxProfileFor(this.quarantine, agentId);
   }
 
+  /** Decides one request. Never throws for a request object: failures are denies. */
   check(request: GateRequest): GateDecision {
     if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');
     return this.#pipeline.check(request);

@@ -347,7 +347,7 @@ export class GatePipeline {
       }
     }
     const whole = loadCar === undefined ? car : loadCar();
-    const p = this.p.policy.evaluate(whole);
+    const p = this.p.policy.evaluateWithTrust(whole, trust);
     if (p.quarantine) this.p.quarantine.quarantine(car.agent_id, `policy: ${p.reason}`);
     const confidence = p.matched_rule === null || p.would_be !== undefined ? 0.5 : 1;
     // Only final decisions a rule made are cached: a cached decision is served

@@ -85,14 +85,30 @@ function durationMs(path: string, v: unknown): number {
   return ms;
 }
 
+/** A violation penalty: its value when last set, and when (ms). */
+export interface Penalty {
+  value: number;
+  at: number;
+}
+
+/**
+ * One agent's trust inputs, found with one lookup: the policy's part and
+ * the engine's penalty record (kept in step with the engine's penalty map
+ * by PolicyEngine, the only writer of either).
+ */
+export interface AgentTrust {
+  base: number;
+  penalty: Penalty | undefined;
+}
+
 export interface CompiledPolicy {
   version: number;
   mode: Mode;
   defaultDecision: 'allow' | 'deny';
   trustBase: number;
   trustIdentities: Array<{ matcher: IdentityMatcher; adjust: number }>;
-  /** Memo of base + identity adjustments per agent id (they depend only on this policy); bounded by the engine. */
-  identityTrust: Map<string, number>;
+  /** Memo per agent id: base + identity adjustments (they depend only on this policy) and the engine's penalty; bounded by the engine. */
+  identityTrust: Map<string, AgentTrust>;
   violationPenalty: number;
   recoveryPerHour: number;
   rules: Map<string, CompiledRule>;

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import type { AuditLog } from '../audit/log';
 import { ErrorCodes, GuardError, describe } from '../errors';
-import { CompileError, compilePolicy, type CompiledPolicy, type Mode, type OnViolation, type RuleApproval } from './compile';
+import { type AgentTrust, CompileError, compilePolicy, type CompiledPolicy, type Mode, type OnViolation, type Penalty, type RuleApproval } from './compile';
 import { schemaError } from './schema';
 import { POLICY_YAML_OPTIONS, checkNesting } from './source';
 
@@ -40,7 +40,6 @@ export interface PolicyDecision {
   cacheable: boolean;
 }
 
-/** Bounds of the per-policy memo of identity trust. */
 /**
  * A policy decision, always built with this one shape (object spread here
  * cost over a microsecond per call in V8).
@@ -49,6 +48,11 @@ function decisionOf(decision: PolicyDecision['decision'], reason: string, trust:
   return { decision, reason, trust_score: trust, matched_rule: matched, policy_version: p.version, mode: p.mode, cacheable };
 }
 
+function noPolicyDecision(): PolicyDecision {
+  return { decision: 'deny', reason: 'no policy loaded', trust_score: 0, matched_rule: null, policy_version: 0, mode: 'none', cacheable: false };
+}
+
+/** Bounds of the per-policy memo of identity trust. */
 const MEMO_MAX_AGENTS = 10_000;
 const MEMO_MAX_AGENT_LENGTH = 256;
 
@@ -62,11 +66,6 @@ export interface PolicyEngineOptions {
 }
 
 export type PolicyInput = string | Record<string, unknown>;
-
-interface Penalty {
-  value: number;
-  at: number;
-}
 
 const HOUR_MS = 3_600_000;
 
@@ -180,38 +179,55 @@ export class PolicyEngine extends EventEmitter {
   trustScore(agentId: string, now?: number): number {
     const p = this.#policy;
     if (p === null) return 0;
-    let t = p.identityTrust.get(agentId);
-    if (t === undefined) {
-      t = p.trustBase;
-      for (const r of p.trustIdentities) if (r.matcher.matches(agentId)) t += r.adjust;
-      // Memoized: the glob matches cost more than the lookup. Bounded in count and key size.
-      if (agentId.length <= MEMO_MAX_AGENT_LENGTH) {
-        if (p.identityTrust.size >= MEMO_MAX_AGENTS) p.identityTrust.clear();
-        p.identityTrust.set(agentId, t);
-      }
+    const m = this.#agentTrust(agentId, p);
+    let t = m.base;
+    const e = m.penalty;
+    if (e !== undefined) {
+      // The clock is read only for an agent with a penalty (most have none; a read costs as much as the rest).
+      const decayed = e.value - (p.recoveryPerHour * Math.max(0, (now ?? this.#clock()) - e.at)) / HOUR_MS;
+      if (decayed > 0) t -= decayed;
     }
-    t -= this.#penalty(agentId, now, p);
     return round(Math.min(1, Math.max(0, t)));
   }
 
-  /** `now` undefined: the clock is read only when the agent has a penalty (most have none; a read costs as much as the rest). */
-  #penalty(agentId: string, now: number | undefined, p: CompiledPolicy): number {
-    const e = this.#penalties.get(agentId);
-    if (e === undefined) return 0;
-    const decayed = e.value - (p.recoveryPerHour * Math.max(0, (now ?? this.#clock()) - e.at)) / HOUR_MS;
-    return decayed > 0 ? decayed : 0;
+  /**
+   * The agent's memo entry: one map lookup per check (the identity part and
+   * the penalty used to be two, and the trust lookup was a gate check's
+   * costliest step on traffic from thousands of agents).
+   */
+  #agentTrust(agentId: string, p: CompiledPolicy): AgentTrust {
+    const memo = p.identityTrust.get(agentId);
+    if (memo !== undefined) return memo;
+    let base = p.trustBase;
+    for (const r of p.trustIdentities) if (r.matcher.matches(agentId)) base += r.adjust;
+    const m: AgentTrust = { base, penalty: this.#penalties.get(agentId) };
+    // Memoized: the glob matches cost more than the lookup. Bounded in count and key size.
+    if (agentId.length <= MEMO_MAX_AGENT_LENGTH) {
+      if (p.identityTrust.size >= MEMO_MAX_AGENTS) p.identityTrust.clear();
+      p.identityTrust.set(agentId, m);
+    }
+    return m;
   }
 
   #recordViolation(agentId: string, now: number, p: CompiledPolicy): void {
-    const value = this.#penalty(agentId, now, p) + p.violationPenalty;
+    const previous = this.#penalties.get(agentId);
+    const decayed = previous === undefined ? 0 : previous.value - (p.recoveryPerHour * Math.max(0, now - previous.at)) / HOUR_MS;
+    const penalty: Penalty = { value: (decayed > 0 ? decayed : 0) + p.violationPenalty, at: now };
     this.#penalties.delete(agentId); // re-inserted: Map order is last-violation order
+    // The memo holds each agent's penalty record too: every change here is made there as well.
+    const memo = this.#policy?.identityTrust;
     if (this.#penalties.size >= this.#maxTracked) {
       // Bounded: forget the agent whose last violation is oldest (its penalty has decayed longest).
       const oldest = this.#penalties.keys().next().value as string;
       this.#penalties.delete(oldest);
+      const forgotten = memo?.get(oldest);
+      if (forgotten !== undefined) forgotten.penalty = undefined;
     }
-    this.#penalties.set(agentId, { value, at: now });
+    this.#penalties.set(agentId, penalty);
+    const m = memo?.get(agentId);
+    if (m !== undefined) m.penalty = penalty;
   }
+
 
   /**
    * True when `trust` satisfies the min_trust of the active rule for
@@ -256,13 +272,27 @@ export class PolicyEngine extends EventEmitter {
   /** Evaluates a (validated) CAR against the active policy. */
   evaluate(car: Record<string, unknown>, context: { now?: number } = {}): PolicyDecision {
     const p = this.#policy;
-    if (p === null) {
-      return { decision: 'deny', reason: 'no policy loaded', trust_score: 0, matched_rule: null, policy_version: 0, mode: 'none', cacheable: false };
-    }
+    if (p === null) return noPolicyDecision();
+    // The clock is read only where it is used (a penalty's decay, a violation): most evaluations need none.
+    return this.#decide(p, car, this.trustScore(car.agent_id as string, context.now), context.now);
+  }
+
+  /**
+   * @internal The gate's `evaluate`: `trust` is `trustScore(car.agent_id)`,
+   * which the gate has just read for this check (nothing between can change
+   * it), so it is not looked up twice. An `evaluate` replaced on the
+   * instance or in a subclass is still the one called.
+   */
+  evaluateWithTrust(car: Record<string, unknown>, trust: number): PolicyDecision {
+    if (this.evaluate !== PolicyEngine.prototype.evaluate) return this.evaluate(car);
+    const p = this.#policy;
+    if (p === null) return noPolicyDecision();
+    return this.#decide(p, car, trust, undefined);
+  }
+
+  #decide(p: CompiledPolicy, car: Record<string, unknown>, trust: number, now: number | undefined): PolicyDecision {
     const agent = car.agent_id as string;
     const action = car.action_type as string;
-    // The clock is read only where it is used (a penalty's decay, a violation): most evaluations need none.
-    const trust = this.trustScore(agent, context.now);
     const rule = p.rules.get(action);
     const cacheable = rule?.minTrust === undefined || trust >= rule.minTrust;
     const result = (decision: PolicyDecision['decision'], reason: string, matched: string | null): PolicyDecision => decisionOf(decision, reason, trust, matched, p, cacheable);
@@ -294,7 +324,7 @@ export class PolicyEngine extends EventEmitter {
       const blocks = rule.onViolation === 'block' || rule.onViolation === 'quarantine';
       let d: PolicyDecision;
       if (p.mode === 'enforce') {
-        this.#recordViolation(agent, context.now ?? this.#clock(), p);
+        this.#recordViolation(agent, now ?? this.#clock(), p);
         d = blocks
           ? result('deny', `rule ${action}: ${reasons.join('; ')}`, action)
           : result('allow', `rule ${action} (${rule.onViolation}): ${reasons.join('; ')}`, action);
