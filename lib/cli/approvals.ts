@@ -5,8 +5,7 @@
  * server takes it from the connection, never from us.
  */
 import { connectFailure } from './no-server';
-import fs from 'node:fs';
-import { flagValue } from './args';
+import { flagValue, readAuthTokenFile } from './args';
 import { APPROVAL_ID_PATTERN, GuardClient, RpcCallError, type ApprovalRequest, type ApprovalStatus } from '../ipc/client';
 import { defaultSocket } from './serve';
 
@@ -238,11 +237,10 @@ export async function runApprovals(args: ApprovalsArgs, io: { stdout: (s: string
   let token: string | undefined;
   if (args.authTokenFile !== undefined) {
     try {
-      token = fs.readFileSync(args.authTokenFile, 'utf8').trim();
+      token = readAuthTokenFile(args.authTokenFile);
     } catch (err) {
-      return fail(2, `cannot read --auth-token-file ${args.authTokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return fail(2, (err as Error).message);
     }
-    if (token === '') return fail(2, `--auth-token-file ${args.authTokenFile} is empty`);
   }
   let client: GuardClient;
   try {

@@ -4,13 +4,12 @@
  * the command's; 125 with a one-line reason on standard error when the
  * sandbox stopped it, refused it, or the options are wrong.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import { GuardError } from '../errors';
 import { GuardClient } from '../ipc/client';
 import { ProcessSandbox, applySandboxProfile, type SandboxNetwork, type SandboxSpawnOptions, type SandboxWeakening } from '../sandbox';
 import { connectFailure } from './no-server';
-import { flagValue } from './args';
+import { flagValue, readAuthTokenFile } from './args';
 import { defaultSocket } from './serve';
 
 export const EXEC_USAGE = `Usage: guardkernel exec [options] -- COMMAND [ARGS...]
@@ -153,9 +152,9 @@ async function withProfile(args: ExecArgs): Promise<SandboxSpawnOptions | string
   let token: string | undefined;
   if (args.authTokenFile !== undefined) {
     try {
-      token = fs.readFileSync(args.authTokenFile, 'utf8').trim();
+      token = readAuthTokenFile(args.authTokenFile);
     } catch (err) {
-      return `cannot read --auth-token-file ${args.authTokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      return (err as Error).message;
     }
   }
   let client: GuardClient;

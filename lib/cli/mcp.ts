@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { AuditLog } from '../audit/log';
 import { Gate } from '../gate/gate';
 import { PolicyEngine } from '../policy/engine';
-import { flagValue } from './args';
+import { flagValue, readAuthTokenFile } from './args';
 import { guardMcp, type GuardMcpOptions, type McpUpstream } from '../mcp/proxy';
 import type { SandboxSpawnOptions } from '../sandbox';
 import { parseExecArgs } from './exec';
@@ -198,11 +198,7 @@ export function mcpCommand(argv: string[]): number {
       options.gate = new Gate(audit === undefined ? { policy } : { policy, audit });
     } else {
       options.socket = args.socket;
-      if (args.authTokenFile !== undefined) {
-        const token = fs.readFileSync(args.authTokenFile, 'utf8').trim();
-        if (token === '') throw new Error(`--auth-token-file ${args.authTokenFile} is empty`);
-        options.authToken = token;
-      }
+      if (args.authTokenFile !== undefined) options.authToken = readAuthTokenFile(args.authTokenFile);
     }
   } catch (err) {
     process.stderr.write(`guardkernel mcp: ${(err as Error).message}\n`);

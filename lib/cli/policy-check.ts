@@ -4,6 +4,7 @@
  * reported with its dotted path, its line and column in the file, a code
  * frame, and "did you mean" for a misspelled field name.
  */
+import { readAuthTokenFile } from './args';
 import { connectFailure } from './no-server';
 import fs from 'node:fs';
 import { GuardClient } from '../ipc/client';
@@ -240,11 +241,10 @@ export async function serverVersion(socket: string, tokenFile: string | undefine
   let token: string | undefined;
   if (tokenFile !== undefined) {
     try {
-      token = fs.readFileSync(tokenFile, 'utf8').trim();
+      token = readAuthTokenFile(tokenFile);
     } catch (err) {
-      return { socket, error: `cannot read --auth-token-file ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, errorExit: 2 };
+      return { socket, error: (err as Error).message, errorExit: 2 };
     }
-    if (token === '') return { socket, error: `--auth-token-file ${tokenFile} is empty`, errorExit: 2 };
   }
   let client: GuardClient;
   try {

@@ -3,8 +3,7 @@
  * compliance_report method over its socket) or from a configuration file.
  */
 import { connectFailure } from './no-server';
-import fs from 'node:fs';
-import { flagValue } from './args';
+import { flagValue, readAuthTokenFile } from './args';
 import { GuardClient } from '../ipc/client';
 import { defaultSocket } from './serve';
 import { loadComplianceConfig } from '../compliance/config';
@@ -86,6 +85,8 @@ export function parseReportArgs(argv: string[]): ReportArgs | 'help' {
 
 async function fromServer(args: ReportArgs): Promise<ComplianceReport> {
   const socket = args.socket ?? defaultSocket();
+  // Read before connecting: a missing or empty token file is named as such.
+  const token = args.authTokenFile === undefined ? undefined : readAuthTokenFile(args.authTokenFile);
   let client: GuardClient;
   try {
     client = await GuardClient.connect(socket);
@@ -93,7 +94,7 @@ async function fromServer(args: ReportArgs): Promise<ComplianceReport> {
     throw new Error(connectFailure(socket, err));
   }
   try {
-    if (args.authTokenFile !== undefined) await client.auth(fs.readFileSync(args.authTokenFile, 'utf8').trim());
+    if (token !== undefined) await client.auth(token);
     const report = await client.call<unknown>('compliance_report', { standard: args.standard });
     validateReport(report); // the server's answer is data like any other
     return report;
