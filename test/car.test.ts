@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import jcsReference from 'canonicalize';
 import { describe, expect, test } from 'vitest';
 import { GuardError, canonicalize, canonicalizeJson, carHash, isCarHash } from '../lib/index';
+import { carHashForDecision, carHashes } from '../lib/canonical/car';
 import rfc from './fixtures/jcs-rfc8785.json';
 import { randomInt, rng } from './helpers';
 
@@ -250,4 +251,58 @@ test('isCarHash accepts exactly the carHash form', () => {
   for (const v of [undefined, null, 5, '', 'sha256:', 'sha256:' + 'A'.repeat(64), 'sha256:' + '0'.repeat(63), 'sha256:' + '0'.repeat(64) + '\n', 'SHA256:' + '0'.repeat(64), ['sha256:' + '0'.repeat(64)]]) {
     expect(isCarHash(v)).toBe(false);
   }
+});
+
+describe('carHashForDecision (the gate\'s carHash): returns the error carHash throws, without throwing', () => {
+  const inherited = Object.create({ agent_id: 'a' }) as Record<string, unknown>;
+  inherited.action_type = 'x';
+  const hidden: Record<string, unknown> = { action_type: 'x' };
+  Object.defineProperty(hidden, 'agent_id', { value: 'a', enumerable: false });
+  const invalid: Array<[string, unknown]> = [
+    ['not an object', 'x'],
+    ['null', null],
+    ['an array', [{ action_type: 'x', agent_id: 'a' }]],
+    ['empty', {}],
+    ['agent_id missing', { action_type: 'x' }],
+    ['action_type missing', { agent_id: 'a' }],
+    ['agent_id a number', { action_type: 'x', agent_id: 42 }],
+    ['action_type an array', { action_type: ['x'], agent_id: 'a' }],
+    ['action_type null', { action_type: null, agent_id: 'a' }],
+    ['agent_id empty', { action_type: 'x', agent_id: '' }],
+    ['agent_id inherited', inherited],
+    ['agent_id non-enumerable', hidden],
+    ['a value JSON cannot carry', { action_type: 'x', agent_id: 'a', n: NaN }],
+    ['a lone surrogate deep down', { action_type: 'x', agent_id: 'a', args: { list: [1, { s: 'a\ud800' }] } }],
+    ['an unsafe integer', { action_type: 'x', agent_id: 'a', n: 2 ** 60 }],
+    ['a Date', { action_type: 'x', agent_id: 'a', at: new Date(0) }],
+  ];
+  test.each(invalid)('%s: the same code, message and path', (_name, car) => {
+    let thrown: unknown;
+    try {
+      carHash(car as never);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(GuardError);
+    const before = Error.stackTraceLimit;
+    const got = carHashForDecision(car as never);
+    expect(Error.stackTraceLimit).toBe(before);
+    expect(got).toBeInstanceOf(GuardError);
+    const e = got as GuardError;
+    const t = thrown as GuardError;
+    expect([e.code, e.message, e.path]).toEqual([t.code, t.message, t.path]);
+    // The batch form too, between valid CARs.
+    const ok = { action_type: 'x', agent_id: 'a' };
+    const batch = carHashes([ok, car, ok]);
+    expect(batch[0]).toBe(carHash(ok));
+    const b = batch[1] as GuardError;
+    expect([b instanceof GuardError, b.code, b.message, b.path]).toEqual([true, t.code, t.message, t.path]);
+  });
+
+  test('a valid CAR gives carHash\'s hash; a getter that throws still throws', () => {
+    const car = { action_type: 'x', agent_id: 'a', args: { n: 1, s: 'é' } };
+    expect(carHashForDecision(car)).toBe(carHash(car));
+    const hostile = { action_type: 'x', agent_id: 'a', get resource(): string { throw new Error('boom'); } };
+    expect(() => carHashForDecision(hostile as never)).toThrow('boom');
+  });
 });

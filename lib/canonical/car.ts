@@ -181,23 +181,40 @@ function serialize(
   throw new GuardError(ErrorCodes.CAR_INVALID, `${root}: value changed while it was being read`, { path: root });
 }
 
-function checkCarShape(s: Serializer, car: unknown): void {
+/** What is wrong with a CAR's shape (`field` is where, when it is a field), or null. */
+interface ShapeProblem {
+  field: string | null;
+  what: string;
+}
+
+/** The shape check both serializer passes and `carHashForDecision` use, so they name a problem alike. */
+function carShapeProblem(car: unknown): ShapeProblem | null {
   if (typeof car !== 'object' || car === null || Array.isArray(car)) {
-    s.fail(`expected a plain object but received ${describe(car)}`);
+    return { field: null, what: `expected a plain object but received ${describe(car)}` };
   }
   const record = car as Record<string, unknown>;
   for (const field of REQUIRED_FIELDS) {
     if (!Object.prototype.propertyIsEnumerable.call(record, field)) {
-      s.path?.push(field);
       // Inherited or non-enumerable: the gate would read it, the hash would not cover it.
-      s.fail(`required: must be the object's own enumerable property${field in record ? ' (it is inherited or non-enumerable)' : ''}`);
+      return { field, what: `required: must be the object's own enumerable property${field in record ? ' (it is inherited or non-enumerable)' : ''}` };
     }
     const v = record[field];
-    if (typeof v !== 'string' || v.length === 0) {
-      s.path?.push(field);
-      s.fail(`required and must be a non-empty string (received ${describe(v)})`);
-    }
+    if (typeof v !== 'string' || v.length === 0) return { field, what: `required and must be a non-empty string (received ${describe(v)})` };
   }
+  return null;
+}
+
+/** The error the serializer's path-tracking pass throws for `problem` (built here without a throw). */
+function shapeError(problem: ShapeProblem): GuardError {
+  const where = problem.field === null ? 'car' : formatPath('car', [problem.field]);
+  return new GuardError(ErrorCodes.CAR_INVALID, `${where}: ${problem.what}`, { path: where });
+}
+
+function checkCarShape(s: Serializer, car: unknown): void {
+  const problem = carShapeProblem(car);
+  if (problem === null) return;
+  if (problem.field !== null) s.path?.push(problem.field);
+  s.fail(problem.what);
 }
 
 const REQUIRED_FIELDS = ['action_type', 'agent_id'] as const;
@@ -277,17 +294,25 @@ export function carHash(car: Car | Record<string, unknown>, options?: Canonicali
 
 /**
  * @internal `carHash` for the gate, which turns an invalid CAR into a deny
- * reason and never shows the error's stack: the stack is not captured (its
- * capture cost most of an invalid request's decision). The error is the same
- * `GuardError`, with the same code, message and path.
+ * reason and never shows the error's stack: the error is returned, not
+ * thrown, and its stack is not captured (throwing and capturing cost most of
+ * an invalid request's decision). It is the same `GuardError`, with the same
+ * code, message and path; other errors (a getter that throws) propagate.
  */
-export function carHashForDecision(car: Car | Record<string, unknown>): string {
+export function carHashForDecision(car: Car | Record<string, unknown>): string | GuardError {
   const length = writeCanonicalCar(car, DEFAULT_MAX_DEPTH, DEFAULT_MAX_BYTES);
   if (length >= 0) return carHashOfBytes(canonicalScratch(), length);
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
+    // The commonest invalid CARs (a required field missing or not a string)
+    // are named straight away: no serializer pass, no throw.
+    const problem = carShapeProblem(car);
+    if (problem !== null) return shapeError(problem);
     return prefixedSha256OfText(canonicalize(car));
+  } catch (err) {
+    if (err instanceof GuardError) return err;
+    throw err;
   } finally {
     Error.stackTraceLimit = limit;
   }
@@ -337,6 +362,11 @@ export function carHashes(cars: ReadonlyArray<unknown>, options?: CanonicalizeOp
   if (count !== 0) carHashesOfBytes(canonicalScratch(), ends, count, out, at);
   if (slow !== null) {
     for (const i of slow) {
+      const problem = carShapeProblem(cars[i]);
+      if (problem !== null) {
+        out[i] = shapeError(problem);
+        continue;
+      }
       try {
         out[i] = prefixedSha256OfText(canonicalize(cars[i] as Record<string, unknown>, options));
       } catch (err) {
