@@ -253,6 +253,12 @@ test('isCarHash accepts exactly the carHash form', () => {
   }
 });
 
+function nest(depth: number): unknown {
+  let v: unknown = 'bottom';
+  for (let i = 0; i < depth; i++) v = { d: v };
+  return v;
+}
+
 describe('carHashForDecision (the gate\'s carHash): returns the error carHash throws, without throwing', () => {
   const inherited = Object.create({ agent_id: 'a' }) as Record<string, unknown>;
   inherited.action_type = 'x';
@@ -275,6 +281,12 @@ describe('carHashForDecision (the gate\'s carHash): returns the error carHash th
     ['a lone surrogate deep down', { action_type: 'x', agent_id: 'a', args: { list: [1, { s: 'a\ud800' }] } }],
     ['an unsafe integer', { action_type: 'x', agent_id: 'a', n: 2 ** 60 }],
     ['a Date', { action_type: 'x', agent_id: 'a', at: new Date(0) }],
+    ['nested past the depth limit', { action_type: 'x', agent_id: 'a', args: nest(40) }],
+    ['nested past the limit inside an array', { action_type: 'x', agent_id: 'a', list: [1, [nest(31)]] }],
+    ['a key with a lone surrogate', { action_type: 'x', agent_id: 'a', ['k\ud800']: 1 }],
+    ['symbol keys', { action_type: 'x', agent_id: 'a', [Symbol('s')]: 1 }],
+    ['an array subclass', { action_type: 'x', agent_id: 'a', list: new (class extends Array {})() }],
+    ['a form past the size limit', { action_type: 'x', agent_id: 'a', blob: 'x'.repeat(64 * 1024) }],
   ];
   test.each(invalid)('%s: the same code, message and path', (_name, car) => {
     let thrown: unknown;
@@ -297,6 +309,21 @@ describe('carHashForDecision (the gate\'s carHash): returns the error carHash th
     expect(batch[0]).toBe(carHash(ok));
     const b = batch[1] as GuardError;
     expect([b instanceof GuardError, b.code, b.message, b.path]).toEqual([true, t.code, t.message, t.path]);
+  });
+
+  test('a value that turns valid between the serializer\'s passes is named as changed, not hashed', () => {
+    let reads = 0;
+    const car = { action_type: 'x', agent_id: 'a', get n(): number { return ++reads === 1 ? NaN : 1; } };
+    expectCarError(() => canonicalize(car), 'car', /value changed while it was being read/);
+    expect(reads).toBe(2);
+  });
+
+  test('a valid CAR the canonical writer cannot take (it is busy: called from a getter during a write) is hashed, not refused', () => {
+    const inner = { action_type: 'y', agent_id: 'b', args: { n: 1 } };
+    let seen: unknown;
+    const outer = { action_type: 'x', agent_id: 'a', get h(): unknown { seen = carHashForDecision(inner); return 1; } };
+    carHash(outer);
+    expect(seen).toBe(carHash(inner));
   });
 
   test('a valid CAR gives carHash\'s hash; a getter that throws still throws', () => {
