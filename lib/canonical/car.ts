@@ -204,42 +204,28 @@ function serialize(root: string, value: unknown, maxDepth: number, rejectUnsafeI
   return out;
 }
 
-/** What is wrong with a CAR's shape (`field` is where, when it is a field), or null. */
-interface ShapeProblem {
-  field: string | null;
-  what: string;
-}
-
-/** The shape check both serializer passes and `carHashForDecision` use, so they name a problem alike. */
-function carShapeProblem(car: unknown): ShapeProblem | null {
+/** False (the problem noted on `s`) when the CAR's shape is wrong; run before the walk. */
+function checkCarShape(s: Serializer, car: unknown): boolean {
   if (typeof car !== 'object' || car === null || Array.isArray(car)) {
-    return { field: null, what: `expected a plain object but received ${describe(car)}` };
+    s.fail(`expected a plain object but received ${describe(car)}`);
+    return false;
   }
   const record = car as Record<string, unknown>;
   for (const field of REQUIRED_FIELDS) {
     if (!Object.prototype.propertyIsEnumerable.call(record, field)) {
+      s.path?.push(field);
       // Inherited or non-enumerable: the gate would read it, the hash would not cover it.
-      return { field, what: `required: must be the object's own enumerable property${field in record ? ' (it is inherited or non-enumerable)' : ''}` };
+      s.fail(`required: must be the object's own enumerable property${field in record ? ' (it is inherited or non-enumerable)' : ''}`);
+      return false;
     }
     const v = record[field];
-    if (typeof v !== 'string' || v.length === 0) return { field, what: `required and must be a non-empty string (received ${describe(v)})` };
+    if (typeof v !== 'string' || v.length === 0) {
+      s.path?.push(field);
+      s.fail(`required and must be a non-empty string (received ${describe(v)})`);
+      return false;
+    }
   }
-  return null;
-}
-
-/** The error the serializer's path-tracking pass throws for `problem` (built here without a throw). */
-function shapeError(problem: ShapeProblem): GuardError {
-  const where = problem.field === null ? 'car' : formatPath('car', [problem.field]);
-  return new GuardError(ErrorCodes.CAR_INVALID, `${where}: ${problem.what}`, { path: where });
-}
-
-/** False (the problem noted on `s`) when the CAR's shape is wrong. */
-function checkCarShape(s: Serializer, car: unknown): boolean {
-  const problem = carShapeProblem(car);
-  if (problem === null) return true;
-  if (problem.field !== null) s.path?.push(problem.field);
-  s.fail(problem.what);
-  return false;
+  return true;
 }
 
 const REQUIRED_FIELDS = ['action_type', 'agent_id'] as const;
@@ -341,10 +327,8 @@ export function carHashForDecision(car: Car | Record<string, unknown>): string |
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    // The commonest invalid CARs (a required field missing or not a string)
-    // are named straight away: no serializer pass, no throw.
-    const problem = carShapeProblem(car);
-    if (problem !== null) return shapeError(problem);
+    // One path-tracking pass, no throw; a wrong shape (the commonest invalid
+    // CAR) is named by its check before any walk.
     const text = canonicalOrError(car, DEFAULT_LIMITS, true);
     return typeof text === 'string' ? prefixedSha256OfText(text) : text;
   } catch (err) {
@@ -400,11 +384,6 @@ export function carHashes(cars: ReadonlyArray<unknown>, options?: CanonicalizeOp
   if (count !== 0) carHashesOfBytes(canonicalScratch(), ends, count, out, at);
   if (slow !== null) {
     for (const i of slow) {
-      const problem = carShapeProblem(cars[i]);
-      if (problem !== null) {
-        out[i] = shapeError(problem);
-        continue;
-      }
       const text = canonicalOrError(cars[i], { maxDepth, maxBytes }, true);
       out[i] = typeof text === 'string' ? prefixedSha256OfText(text) : text;
     }

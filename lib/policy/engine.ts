@@ -69,6 +69,12 @@ export type PolicyInput = string | Record<string, unknown>;
 
 const HOUR_MS = 3_600_000;
 
+/** What is left of a penalty at `now`, after its recovery since it was set (never below 0). */
+function remainingPenalty(e: Penalty, now: number, p: CompiledPolicy): number {
+  const left = e.value - (p.recoveryPerHour * Math.max(0, now - e.at)) / HOUR_MS;
+  return left > 0 ? left : 0;
+}
+
 function invalid(path: string, message: string, cause?: unknown): GuardError {
   return new GuardError(ErrorCodes.POLICY_INVALID, path ? `${path}: ${message}` : message, { path, cause });
 }
@@ -180,13 +186,8 @@ export class PolicyEngine extends EventEmitter {
     const p = this.#policy;
     if (p === null) return 0;
     const m = this.#agentTrust(agentId, p);
-    let t = m.base;
-    const e = m.penalty;
-    if (e !== undefined) {
-      // The clock is read only for an agent with a penalty (most have none; a read costs as much as the rest).
-      const decayed = e.value - (p.recoveryPerHour * Math.max(0, (now ?? this.#clock()) - e.at)) / HOUR_MS;
-      if (decayed > 0) t -= decayed;
-    }
+    // The clock is read only for an agent with a penalty (most have none; a read costs as much as the rest).
+    const t = m.penalty === undefined ? m.base : m.base - remainingPenalty(m.penalty, now ?? this.#clock(), p);
     return round(Math.min(1, Math.max(0, t)));
   }
 
@@ -211,8 +212,7 @@ export class PolicyEngine extends EventEmitter {
 
   #recordViolation(agentId: string, now: number, p: CompiledPolicy): void {
     const previous = this.#penalties.get(agentId);
-    const decayed = previous === undefined ? 0 : previous.value - (p.recoveryPerHour * Math.max(0, now - previous.at)) / HOUR_MS;
-    const penalty: Penalty = { value: (decayed > 0 ? decayed : 0) + p.violationPenalty, at: now };
+    const penalty: Penalty = { value: (previous === undefined ? 0 : remainingPenalty(previous, now, p)) + p.violationPenalty, at: now };
     this.#penalties.delete(agentId); // re-inserted: Map order is last-violation order
     // The memo holds each agent's penalty record too: every change here is made there as well.
     const memo = this.#policy?.identityTrust;
