@@ -135,7 +135,14 @@ export function randomGateLine(s: Shape, newlines = true): string {
     ['params', { members: [['car', car]], plainKeys: s.plain || chance(s, 0.8) }],
   ];
   if (!s.plain && chance(s, 0.1)) envelope.push(pick(s, [['extra', 1], ['id', { raw: '8' }], ['method', 'gate_check']] as Array<[string, Gen]>));
-  if (!s.plain && chance(s, 0.05)) (envelope[3][1] as Members).members.push(['nonce', 'n-1']);
+  // A nonce and a permit, sometimes: printable ASCII where plain; else any
+  // string (escaped at random), another type, twice, or with other params.
+  const params = (envelope[3][1] as Members).members;
+  const token = (): Gen => (s.plain ? { raw: JSON.stringify(pick(s, ['n-1', '', 'a b', '~!#$%&()*+,-./:;<=>?@[]^_`{|}', 'eyJhbGciOi.eyJqdGkiOiJ4In0.c2ln'])) } : pick(s, [randomString(s), 7, null, { raw: '"ok"' }, ['n']]));
+  if (chance(s, 0.2)) params.push(['nonce', token()]);
+  if (chance(s, 0.2)) params.push(['permit', token()]);
+  if (!s.plain && chance(s, 0.05)) params.push(pick(s, [['nonce', 'again'], ['permit', 'again'], ['car', { members: [] }], ['session_id', 's'], ['other', 1]] as Array<[string, Gen]>));
+  shuffle(s, params);
   return ws(s, newlines) + write(s, { members: shuffle(s, envelope), plainKeys: s.plain || chance(s, 0.8) }, newlines) + ws(s, newlines);
 }
 
@@ -144,16 +151,26 @@ interface Expected {
   carHash: string;
   agentId: string;
   actionType: string;
+  nonce: string | undefined;
+  permit: string | undefined;
 }
 
-/** What the general path makes of a line: null where JSON.parse or carHash refuses it. */
+/**
+ * What the general path makes of a line: null where JSON.parse or carHash
+ * refuses it, where the dispatcher would refuse its params (another member,
+ * a nonce or permit that is not a string) or where they hold a session_id
+ * (the fast path passes none).
+ */
 function general(line: string): Expected | null {
-  let m: { id: unknown; params: { car: Record<string, unknown> } };
+  let m: { id: unknown; params: { car: Record<string, unknown>; nonce?: unknown; permit?: unknown } };
   try {
     m = JSON.parse(line);
   } catch {
     return null;
   }
+  const p = m.params;
+  if (typeof p !== 'object' || p === null || Object.keys(p).some((k) => k !== 'car' && k !== 'nonce' && k !== 'permit')) return null;
+  if ((p.nonce !== undefined && typeof p.nonce !== 'string') || (p.permit !== undefined && typeof p.permit !== 'string')) return null;
   let hash: string;
   try {
     hash = carHash(m.params.car);
@@ -161,7 +178,7 @@ function general(line: string): Expected | null {
     return null;
   }
   const id = typeof m.id === 'number' ? '' + m.id : JSON.stringify(m.id);
-  return { id, carHash: hash, agentId: m.params.car.agent_id as string, actionType: m.params.car.action_type as string };
+  return { id, carHash: hash, agentId: m.params.car.agent_id as string, actionType: m.params.car.action_type as string, nonce: p.nonce, permit: p.permit };
 }
 
 describe.skipIf(core === null)('native gate_check line reader', () => {
@@ -201,6 +218,33 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
 
   test('the reference line is taken', () => {
     expect(reader.read(ok)).toEqual(general(ok));
+    expect(reader.read(ok)).toMatchObject({ nonce: undefined, permit: undefined });
+  });
+
+  test('takes a nonce and a permit of printable ASCII, in any order and spacing, and gives them as JSON.parse does', () => {
+    const permit = 'eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.c2lnbmF0dXJl';
+    for (const params of [
+      `{${car},"nonce":"n-1"}`,
+      `{"nonce":"n-1",${car}}`,
+      `{"permit":"${permit}",${car},"nonce":"n-1"}`,
+      `{ "nonce" : "" , ${car} , "permit" :"${permit}" }`,
+      `{${car},"nonce":" !#~"}`,
+    ]) {
+      const line = ok.replace(`{${car}}`, params);
+      const got = reader.read(line);
+      expect(got, line).not.toBeNull();
+      expect(got, line).toEqual(general(line));
+    }
+    // A nonce line read after the same params without it: no memo answer carries a nonce over, or drops one.
+    const plain = reader.read(ok)!;
+    const withNonce = reader.read(ok.replace(`{${car}}`, `{${car},"nonce":"x"}`))!;
+    expect(withNonce.nonce).toBe('x');
+    expect(withNonce.carHash).toBe(plain.carHash);
+    expect(reader.read(ok)!.nonce).toBeUndefined();
+    // A replayed line (the same params text again) still carries its nonce
+    // and permit: a memo answer without them would skip the replay check.
+    const replayed = ok.replace(`{${car}}`, `{${car},"nonce":"once","permit":"${permit}"}`);
+    for (let i = 0; i < 3; i++) expect(reader.read(replayed), `read ${i + 1}`).toMatchObject({ nonce: 'once', permit });
   });
 
   test.each([
@@ -216,9 +260,23 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     ['an id string beyond ASCII', ok.replace('"id":1', '"id":"\u00e9"')],
     ['jsonrpc 1.0', ok.replace('"2.0"', '"1.0"')],
     ['an escaped key', ok.replace('"method"', '"\\u006dethod"')],
-    ['a permit', ok.replace(car, car + ',"permit":"x"')],
-    ['a nonce', ok.replace(car, car + ',"nonce":"n"')],
     ['a session_id', ok.replace(car, car + ',"session_id":"s"')],
+    ['a session_id beside a nonce', ok.replace(car, car + ',"nonce":"n","session_id":"s"')],
+    ['another param', ok.replace(car, car + ',"extra":"x"')],
+    ['a nonce that is a number', ok.replace(car, car + ',"nonce":7')],
+    ['a nonce of null', ok.replace(car, car + ',"nonce":null')],
+    ['a permit that is an object', ok.replace(car, car + ',"permit":{}')],
+    ['a nonce with an escape', ok.replace(car, car + ',"nonce":"n\\u0041"')],
+    ['a nonce with an escaped quote', ok.replace(car, car + ',"nonce":"n\\""')],
+    ['a nonce beyond ASCII', ok.replace(car, car + ',"nonce":"n\u00e9"')],
+    ['a permit with DEL', ok.replace(car, car + ',"permit":"p\u007f"')],
+    ['a permit with a raw control character', ok.replace(car, car + ',"permit":"p\u0001"')],
+    ['a duplicate nonce', ok.replace(car, car + ',"nonce":"a","nonce":"b"')],
+    ['a duplicate permit', ok.replace(car, car + ',"permit":"a","permit":"a"')],
+    ['a duplicate car', ok.replace(car, car + ',' + car)],
+    ['a nonce without a car', ok.replace(car, '"nonce":"n"')],
+    ['an escaped nonce key', ok.replace(car, car + ',"\\u006eonce":"n"')],
+    ['an unterminated nonce', ok.replace(`{${car}}}`, `{${car},"nonce":"n}}`)],
     ['params as an array', ok.replace(`{${car}}`, '[1]')],
     ['car not an object', ok.replace(car, '"car":[1]')],
     ['a duplicate CAR key', ok.replace('"agent_id":"agent-1"', '"agent_id":"agent-1","agent_id":"agent-2"')],
@@ -317,11 +375,11 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
   });
 
   test('the raw addon rejects bad arguments', () => {
-    const fields = new Int32Array(6);
+    const fields = new Int32Array(10);
     const out = Buffer.alloc(103);
     expect(() => core!.parseGateLine(42 as unknown as string, fields, out)).toThrow(TypeError);
-    expect(() => core!.parseGateLine(ok, new Int32Array(5), out)).toThrow(TypeError);
-    expect(() => core!.parseGateLine(ok, new Uint32Array(6) as unknown as Int32Array, out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Int32Array(9), out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Uint32Array(10) as unknown as Int32Array, out)).toThrow(TypeError);
     expect(() => core!.parseGateLine(ok, fields, Buffer.alloc(102))).toThrow(RangeError);
     expect(() => core!.parseGateLine(ok, fields, 'x' as unknown as Uint8Array)).toThrow(TypeError);
     expect(core!.parseGateLine(ok, fields, out)).toBe(true);

@@ -10,11 +10,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { AuditLog, Gate, GuardServer } from '../lib/index';
+import { AuditLog, Gate, GuardServer, Keyring } from '../lib/index';
+import { GateLineReader } from '../lib/ipc/gate-line';
 import { core, randomInt, rng } from './helpers';
 
 const POLICY = fs.readFileSync(path.join(__dirname, '..', 'examples', 'policy.yaml'), 'utf8');
 const TOKEN = Buffer.from(crypto.randomBytes(24).toString('hex'));
+const PERMIT_KEY = crypto.randomBytes(32);
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -27,7 +29,9 @@ async function start(fast: boolean, auth: boolean) {
   const audit = new AuditLog({ file: auditFile, key: auditKey });
   // A fixed clock: trust recovers with time, and both servers must see the same time.
   // No approval stage: the two servers would open requests with different random ids (approvals-ipc covers the stage on both paths).
-  const gate = new Gate({ policy: POLICY, audit, velocity: { maxPerAgent: 500, windowMs: 60_000 }, clock: () => 1_700_000_000_000, approvals: false });
+  // The same permit key on both; a small nonce share per client, so that the client's quota (which the fast path must pass on) denies.
+  const keyring = new Keyring({ keys: { k1: PERMIT_KEY }, active: 'k1' });
+  const gate = new Gate({ policy: POLICY, audit, keyring, velocity: { maxPerAgent: 500, windowMs: 60_000 }, clock: () => 1_700_000_000_000, approvals: false, nonceQuota: { perAgent: 1000, perClient: 40 } });
   const metrics: Record<string, number> = {};
   const server = new GuardServer({ socketPath: path.join(dir, 'core.sock'), context: { gate, metrics, auditFile, auditKey }, gateLineFastPath: fast, authToken: auth ? TOKEN : undefined });
   await server.listen();
@@ -84,8 +88,17 @@ const AGENTS = ['agent-1', 'agent-prod-7', 'agent-untrusted-3', 'robot-9'];
 const RESOURCES = ['/srv/data/a.csv', '/srv/data/out/x', '/etc/passwd', '/srv/data/../etc', 'https://api.example.com/v1/q'];
 const ACTIONS = ['file_read', 'file_read', 'file_read', 'http_get', 'shell_exec', 'unknown_act'];
 
-/** Request lines: mostly plain gate_checks (many repeats: cache hits), some for the general path, some broken. */
+/** A permit for `car` (used once or many times), for another CAR, or not a permit at all. */
+function permitFor(next: () => number, keyring: Keyring, car: Record<string, unknown>): string {
+  const r = next();
+  if (r < 0.1) return 'not.a.permit';
+  const target = r < 0.25 ? { ...car, resource: '/elsewhere' } : car;
+  return keyring.issue({ car: target, agentId: car.agent_id as string, ttlMs: 3_600_000, use: next() < 0.5 ? 'once' : 'multi' }).permit;
+}
+
+/** Request lines: mostly gate_checks for the fast path (many repeats: cache hits; nonces, permits), some for the general path, some broken. */
 function workload(seed: number, n: number): { lines: string[]; replies: number } {
+  const keyring = new Keyring({ keys: { k1: PERMIT_KEY }, active: 'k1' });
   const next = rng(seed);
   const lines: string[] = [];
   let replies = 0;
@@ -97,8 +110,10 @@ function workload(seed: number, n: number): { lines: string[]; replies: number }
     if (next() < 0.8) car.args = next() < 0.7 ? { mode: 'r', bytes: randomInt(next, 0, 3) * 1000 } : { mode: 'w' };
     const r = next();
     const base = { jsonrpc: '2.0', id: next() < 0.5 ? i : `req-${i}`, method: 'gate_check', params: { car } as Record<string, unknown> };
-    if (r < 0.75) lines.push(JSON.stringify(base)); // the fast path's
-    else if (r < 0.8) lines.push(JSON.stringify({ ...base, params: { car, nonce: `n-${randomInt(next, 0, 20)}` } }));
+    if (r < 0.65) lines.push(JSON.stringify(base)); // the fast path's
+    else if (r < 0.7) lines.push(JSON.stringify({ ...base, params: { car, permit: permitFor(next, keyring, car) } })); // the fast path's too
+    else if (r < 0.75) lines.push(JSON.stringify({ ...base, params: { nonce: `n-${randomInt(next, 0, 120)}`, car, ...(next() < 0.3 ? { permit: permitFor(next, keyring, car) } : {}) } })); // and these
+    else if (r < 0.8) lines.push(JSON.stringify({ ...base, params: { car, nonce: `n-\u00e9${randomInt(next, 0, 20)}` } })); // the general path's
     else if (r < 0.84) lines.push(JSON.stringify({ ...base, params: { car, session_id: 's-1' } }));
     else if (r < 0.87) lines.push(JSON.stringify({ ...base, params: { car: { ...car, n: 1.5 } } }));
     else if (r < 0.9) lines.push(JSON.stringify({ ...base, params: { car: { action_type: 'file_read' } } })); // invalid CAR
@@ -122,6 +137,11 @@ test('gateLineFastPath must be a boolean', () => {
 describe.skipIf(core === null)('gate_check fast path in the server', () => {
   test('replies and audit records equal the general path on 3,000 mixed lines', async () => {
     const { lines, replies } = workload(0x5e7e, 3000);
+    // The fast path takes the lines with a nonce or a permit too.
+    const reader = GateLineReader.create()!;
+    const taken = lines.map((l) => reader.read(l)).filter((g) => g !== null);
+    expect(taken.filter((g) => g.nonce !== undefined).length).toBeGreaterThan(100);
+    expect(taken.filter((g) => g.permit !== undefined).length).toBeGreaterThan(150);
     const fast = await start(true, false);
     const slow = await start(false, false);
     const [a, b] = await Promise.all([exchange(fast.server.socketPath, lines, replies), exchange(slow.server.socketPath, lines, replies)]);
@@ -129,7 +149,11 @@ describe.skipIf(core === null)('gate_check fast path in the server', () => {
     expect(a).toEqual(b);
     // The run held cache hits, policy decisions of every kind, velocity and quarantine denies.
     const sources = new Set(a.flatMap((l) => [...l.matchAll(/"source":"(\w+)"/g)].map((m) => m[1])));
-    expect([...sources].sort()).toEqual(expect.arrayContaining(['cache', 'policy', 'quarantine', 'replay', 'validation', 'velocity']));
+    expect([...sources].sort()).toEqual(expect.arrayContaining(['cache', 'permit', 'policy', 'quarantine', 'replay', 'validation', 'velocity']));
+    // Permits accepted and refused (wrong CAR, used up, malformed); nonces replayed and over the client's share.
+    for (const reason of ['permit rejected: car_mismatch', 'permit rejected: malformed', 'request nonce was already used', "this client holds its share of the nonce store"]) {
+      expect(a.some((l) => l.includes(reason)), reason).toBe(true);
+    }
     expect(new Set(a.flatMap((l) => [...l.matchAll(/"decision":"(\w+)"/g)].map((m) => m[1])))).toEqual(new Set(['allow', 'deny', 'pending']));
     expect(fast.metrics.gate_checks).toBe(slow.metrics.gate_checks);
     fast.audit.flush();

@@ -272,11 +272,12 @@ export class Gate extends EventEmitter {
   /**
    * @internal The IPC server's fast path: `check` for a request whose CAR was
    * hashed from its JSON text (lib/ipc/gate-line.ts). `loadCar` gives the
-   * whole CAR when the policy must read it.
+   * whole CAR when the policy must read it; `requester`, `nonce`, `permit`
+   * and `client` are the request's, as in a GateRequest.
    */
-  checkParsed(carHash: string, agentId: string, actionType: string, loadCar: () => Car, requester?: string): GateDecision {
+  checkParsed(carHash: string, agentId: string, actionType: string, loadCar: () => Car, requester?: string, nonce?: string, permit?: string, client?: string): GateDecision {
     if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');
-    return this.#pipeline.checkParsed(carHash, { action_type: actionType, agent_id: agentId }, loadCar, requester);
+    return this.#pipeline.checkParsed(carHash, { action_type: actionType, agent_id: agentId }, loadCar, requester, nonce, permit, client);
   }
 
   /**

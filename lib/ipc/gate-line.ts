@@ -2,8 +2,9 @@
  * The server's fast path for plain `gate_check` lines: the addon reads the
  * request line straight to its CAR hash (native/ipc/gate_line.h), so the
  * commonest request needs no JSON.parse and no JS canonical writer. Only
- * lines it can answer exactly as the general path would are taken (no other
- * params, no duplicate keys, plain ids and numbers, ...); for every other
+ * lines it can answer exactly as the general path would are taken (params of
+ * a CAR and, optionally, a nonce and a permit of printable ASCII; no
+ * duplicate keys, plain ids and numbers, ...); for every other
  * line `read` returns null and the JSON-RPC dispatcher answers it. Without
  * the addon there is no fast path (`create` returns null).
  */
@@ -20,11 +21,15 @@ export interface GateLine {
   carHash: string;
   agentId: string;
   actionType: string;
+  /** params.nonce, or undefined where the line has none. */
+  nonce: string | undefined;
+  /** params.permit, or undefined where the line has none. */
+  permit: string | undefined;
 }
 
 export class GateLineReader {
   readonly #addon: CoreAddon;
-  readonly #fields = new Int32Array(6);
+  readonly #fields = new Int32Array(10);
   // The addon writes the raw digest, then its text form: the digest finds
   // the hash string made for it last time (car-hash-texts).
   readonly #out = Buffer.allocUnsafeSlow(DIGEST_BYTES + CAR_HASH_TEXT_BYTES);
@@ -45,7 +50,14 @@ export class GateLineReader {
   read(line: string): GateLine | null {
     if (!this.#addon.parseGateLine(line, this.#fields, this.#out)) return null;
     const f = this.#fields;
-    return { id: line.slice(f[0], f[1]), carHash: carHashText(this.#words, this.#text, 0), agentId: line.slice(f[2], f[3]), actionType: line.slice(f[4], f[5]) };
+    return {
+      id: line.slice(f[0], f[1]),
+      carHash: carHashText(this.#words, this.#text, 0),
+      agentId: line.slice(f[2], f[3]),
+      actionType: line.slice(f[4], f[5]),
+      nonce: f[6] < 0 ? undefined : line.slice(f[6], f[7]),
+      permit: f[8] < 0 ? undefined : line.slice(f[8], f[9]),
+    };
   }
 }
 

@@ -67,6 +67,21 @@ void RememberParams(const char16_t* units, size_t n, const GateLine& line, size_
   slot.action_end = uint32_t(line.action_end - start);
 }
 
+// Marks a nonce or permit the params do not hold.
+constexpr Span kNoSpan = {kGateLineAbsent, kGateLineAbsent};
+
+// A nonce's or permit's string: printable ASCII without escapes, so its
+// characters in the line are the string JSON.parse gives. Anything else
+// (escapes, other characters, not a string) is the general path's.
+bool PlainAscii(Parser& p, const char16_t* text, Span* span) {
+  bool escaped = false;
+  if (!p.RawString(span, &escaped) || escaped) return false;
+  for (size_t k = span->start; k < span->end; k++) {
+    if (text[k] < 0x20 || text[k] > 0x7e) return false;
+  }
+  return true;
+}
+
 std::vector<Level>& Levels() {
   thread_local std::vector<Level> levels(jcs_reader::kMaxDepth + 2);
   return levels;
@@ -81,6 +96,7 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
   canonical.Clear();
   Parser p(text, len, Levels());
   Span id, action, agent;
+  Span nonce = kNoSpan, permit = kNoSpan;
   const ParamsSlot* known = nullptr;  // the params memo's answer
   size_t params_start = 0, params_end = 0;
   bool seen_jsonrpc = false, seen_id = false, seen_method = false, seen_params = false;
@@ -124,18 +140,40 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
         return false;
       }
       p.SetPos(params_start);
-      // Exactly {"car": {...}}: other params (permit, nonce, session_id) take the general path.
+      // {"car": {...}} with, in any order, a plain "nonce" and "permit" (see
+      // PlainAscii); session_id and anything else take the general path.
       if (!p.Eat('{')) return false;
-      p.Ws();
-      Span car_key;
-      if (!p.RawString(&car_key, &escaped) || escaped || !Is(text + car_key.start, car_key.end - car_key.start, "car")) return false;
-      p.Ws();
-      if (!p.Eat(':')) return false;
-      p.Ws();
-      if (!p.Car(&canonical, &action, &agent)) return false;
-      p.Ws();
-      if (!p.Eat('}')) return false;
-      if (p.pos() != params_end) params_end = params_start;  // (cannot differ; never remember if it did)
+      bool seen_car = false, seen_nonce = false, seen_permit = false;
+      for (;;) {
+        p.Ws();
+        Span param;
+        if (!p.RawString(&param, &escaped) || escaped) return false;
+        const char16_t* pk = text + param.start;
+        size_t pn = param.end - param.start;
+        p.Ws();
+        if (!p.Eat(':')) return false;
+        p.Ws();
+        if (Is(pk, pn, "car")) {
+          if (seen_car || !p.Car(&canonical, &action, &agent)) return false;
+          seen_car = true;
+        } else if (Is(pk, pn, "nonce")) {
+          if (seen_nonce || !PlainAscii(p, text, &nonce)) return false;
+          seen_nonce = true;
+        } else if (Is(pk, pn, "permit")) {
+          if (seen_permit || !PlainAscii(p, text, &permit)) return false;
+          seen_permit = true;
+        } else {
+          return false;
+        }
+        p.Ws();
+        if (p.Eat(',')) continue;
+        if (p.Eat('}')) break;
+        return false;
+      }
+      if (!seen_car) return false;
+      // Only params of a CAR alone are remembered: a nonce is new on every
+      // request, and a memo slot holds no nonce or permit.
+      if (p.pos() != params_end || seen_nonce || seen_permit) params_end = params_start;
       seen_params = true;
     } else {
       return false;
@@ -147,7 +185,8 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
   }
   p.Ws();
   if (!p.AtEnd() || !(seen_jsonrpc && seen_id && seen_method && seen_params)) return false;
-  *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(agent.start), uint32_t(agent.end), uint32_t(action.start), uint32_t(action.end), {}};
+  *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(agent.start), uint32_t(agent.end), uint32_t(action.start), uint32_t(action.end),
+          uint32_t(nonce.start), uint32_t(nonce.end), uint32_t(permit.start), uint32_t(permit.end), {}};
   if (known != nullptr) {
     std::memcpy(out->digest, known->digest, kSha256DigestBytes);
     return true;

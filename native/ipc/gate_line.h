@@ -1,5 +1,6 @@
 // The IPC server's fast path for its commonest request line,
 //   {"jsonrpc":"2.0","id":7,"method":"gate_check","params":{"car":{...}}}
+// (params may also hold a "nonce" and a "permit")
 // (members in any order, any JSON whitespace): read straight from the line's
 // text to the CAR's canonical bytes and hash, with no JSON.parse and no JS
 // objects. Why: parsing the line and writing the CAR's canonical form in JS
@@ -7,7 +8,8 @@
 //
 // It takes only lines it can answer exactly as the general path would, and
 // says "not mine" (false) for everything else, which the general path then
-// answers: other methods or members, permit / nonce / session_id, ids that
+// answers: other methods or members, session_id, a nonce or permit that is
+// not a string of printable ASCII without escapes, ids that
 // are not plain integers or plain ASCII strings, duplicate keys anywhere,
 // numbers with a fraction or exponent, -0, more than 15 digits, nesting
 // deeper than jcs_reader::kMaxDepth (16), lone surrogates, escapes inside action_type
@@ -23,11 +25,16 @@ namespace gk {
 // Longer lines are left to the general path (they are rare, and it bounds the work).
 constexpr size_t kMaxGateLineUnits = 256 * 1024;
 
+// A nonce or permit span's start and end when the params hold none.
+constexpr uint32_t kGateLineAbsent = 0xffffffffu;
+
 // Where the parts the TypeScript side needs lie in the line, as UTF-16 offsets.
 struct GateLine {
   uint32_t id_start, id_end;          // the id's JSON text (quotes included for a string)
   uint32_t agent_start, agent_end;    // agent_id's characters
   uint32_t action_start, action_end;  // action_type's characters
+  uint32_t nonce_start, nonce_end;    // params.nonce's characters, or kGateLineAbsent
+  uint32_t permit_start, permit_end;  // params.permit's characters, or kGateLineAbsent
   uint8_t digest[32];                 // SHA-256 of the CAR's canonical form
 };
 
