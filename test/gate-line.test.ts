@@ -4,7 +4,7 @@
 // would; everything it cannot answer exactly must be left to that path.
 import { describe, expect, test } from 'vitest';
 import { carHash } from '../lib/index';
-import { GateLineReader } from '../lib/ipc/gate-line';
+import { GateLineReader, carOfLine } from '../lib/ipc/gate-line';
 import { core, randomInt, rng } from './helpers';
 
 /** An object whose members are written in this order, keys possibly repeated. */
@@ -153,6 +153,8 @@ interface Expected {
   actionType: string;
   nonce: string | undefined;
   permit: string | undefined;
+  /** The CAR the policy reads on a cache miss. */
+  car: unknown;
 }
 
 /**
@@ -178,11 +180,18 @@ function general(line: string): Expected | null {
     return null;
   }
   const id = typeof m.id === 'number' ? '' + m.id : JSON.stringify(m.id);
-  return { id, carHash: hash, agentId: m.params.car.agent_id as string, actionType: m.params.car.action_type as string, nonce: p.nonce, permit: p.permit };
+  return { id, carHash: hash, agentId: m.params.car.agent_id as string, actionType: m.params.car.action_type as string, nonce: p.nonce, permit: p.permit, car: m.params.car };
 }
 
 describe.skipIf(core === null)('native gate_check line reader', () => {
   const reader = GateLineReader.create()!;
+  /** What the fast path takes from a line, with the CAR that carOfLine parses from its span. */
+  const seen = (line: string): Expected | null => {
+    const g = reader.read(line);
+    if (g === null) return null;
+    const { carStart: _s, carEnd: _e, ...parts } = g;
+    return { ...parts, car: carOfLine(line, g) };
+  };
 
   test('takes every plain line, and each one hashes, slices and echoes as JSON.parse + carHash do', () => {
     const s: Shape = { plain: true, next: rng(0x6a7e) };
@@ -190,7 +199,7 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
       const line = randomGateLine(s);
       const want = general(line);
       expect(want, line).not.toBeNull();
-      expect(reader.read(line), line).toEqual(want);
+      expect(seen(line), line).toEqual(want);
     }
   });
 
@@ -200,7 +209,7 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     let refusedByGeneral = 0;
     for (let i = 0; i < 6000; i++) {
       const line = randomGateLine(s);
-      const got = reader.read(line);
+      const got = seen(line);
       const want = general(line);
       if (want === null) refusedByGeneral++;
       if (got === null) continue;
@@ -217,8 +226,8 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
   const ok = `{"jsonrpc":"2.0","id":1,"method":"gate_check","params":{${car}}}`;
 
   test('the reference line is taken', () => {
-    expect(reader.read(ok)).toEqual(general(ok));
-    expect(reader.read(ok)).toMatchObject({ nonce: undefined, permit: undefined });
+    expect(seen(ok)).toEqual(general(ok));
+    expect(seen(ok)).toMatchObject({ nonce: undefined, permit: undefined });
   });
 
   test('takes a nonce and a permit of printable ASCII, in any order and spacing, and gives them as JSON.parse does', () => {
@@ -231,20 +240,20 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
       `{${car},"nonce":" !#~"}`,
     ]) {
       const line = ok.replace(`{${car}}`, params);
-      const got = reader.read(line);
+      const got = seen(line);
       expect(got, line).not.toBeNull();
       expect(got, line).toEqual(general(line));
     }
     // A nonce line read after the same params without it: no memo answer carries a nonce over, or drops one.
-    const plain = reader.read(ok)!;
-    const withNonce = reader.read(ok.replace(`{${car}}`, `{${car},"nonce":"x"}`))!;
+    const plain = seen(ok)!;
+    const withNonce = seen(ok.replace(`{${car}}`, `{${car},"nonce":"x"}`))!;
     expect(withNonce.nonce).toBe('x');
     expect(withNonce.carHash).toBe(plain.carHash);
-    expect(reader.read(ok)!.nonce).toBeUndefined();
+    expect(seen(ok)!.nonce).toBeUndefined();
     // A replayed line (the same params text again) still carries its nonce
     // and permit: a memo answer without them would skip the replay check.
     const replayed = ok.replace(`{${car}}`, `{${car},"nonce":"once","permit":"${permit}"}`);
-    for (let i = 0; i < 3; i++) expect(reader.read(replayed), `read ${i + 1}`).toMatchObject({ nonce: 'once', permit });
+    for (let i = 0; i < 3; i++) expect(seen(replayed), `read ${i + 1}`).toMatchObject({ nonce: 'once', permit });
   });
 
   test.each([
@@ -307,22 +316,22 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     ['a BOM before the line', '\ufeff' + ok],
     ['a no-break space between tokens', ok.replace('"id":1', '"id":\u00a01')],
   ])('leaves %s to the general path', (_name, line) => {
-    expect(reader.read(line)).toBeNull();
+    expect(seen(line)).toBeNull();
   });
 
   test('takes JSON whitespace anywhere, nesting of 16, and lines longer than its first buffer', () => {
     const spaced = ok.replace(/([{}\[\],:])/g, ' \t$1\r\n ');
-    expect(reader.read(spaced)).toEqual(general(spaced));
+    expect(seen(spaced)).toEqual(general(spaced));
     const deep = ok.replace('"agent-1"', '"agent-1","d":' + '['.repeat(15) + ']'.repeat(15));
-    expect(reader.read(deep)).toEqual(general(deep));
+    expect(seen(deep)).toEqual(general(deep));
     const deepObjects = ok.replace('"agent-1"', '"agent-1","d":' + '{"b":2,"a":'.repeat(15) + '1' + '}'.repeat(15));
-    expect(reader.read(deepObjects)).toEqual(general(deepObjects));
+    expect(seen(deepObjects)).toEqual(general(deepObjects));
     const long = ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(10_000)}\u4e2d"`);
-    expect(reader.read(long)).toEqual(general(long));
+    expect(seen(long)).toEqual(general(long));
     const huge = ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(70_000)}"`);
     expect(general(huge)).toBeNull(); // over carHash's 64 KiB bound: the general path names the problem
-    expect(reader.read(huge)).toBeNull();
-    expect(reader.read(ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(300_000)}"`))).toBeNull();
+    expect(seen(huge)).toBeNull();
+    expect(seen(ok.replace('"agent-1"', `"agent-1","pad":"${'x'.repeat(300_000)}"`))).toBeNull();
   });
 
   test('every boundary unit at every position of strings up to 24 units, raw and escaped, as values and keys', () => {
@@ -337,7 +346,7 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
             // raw: the unit as it is, even where JSON forbids it (a control character) or it ends the string early.
             const quoted = form === 'json' ? JSON.stringify(text) : form === 'raw' ? '"' + text + '"' : '"' + text.replace(/[\\"\u0000-\u001f]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) + '"';
             for (const line of [ok.replace('"agent-1"', `"agent-1","s":${quoted}`), ok.replace('"agent-1"', `"agent-1",${quoted}:1`)]) {
-              const got = reader.read(line);
+              const got = seen(line);
               const want = general(line);
               if (got !== null) taken++;
               if (want === null || (u >= 0xd800 && u <= 0xdfff)) expect(got, line).toBeNull();
@@ -367,7 +376,7 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
       const line = '{' + members.join(',') + '}';
       const want = general(line);
       expect(want, line).not.toBeNull();
-      expect(reader.read(line), line).toEqual(want);
+      expect(seen(line), line).toEqual(want);
     }
     const [hits1, misses1] = core!.gateLineMemoStats();
     expect(hits1 - hits0).toBeGreaterThan(2000);
@@ -375,11 +384,11 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
   });
 
   test('the raw addon rejects bad arguments', () => {
-    const fields = new Int32Array(10);
+    const fields = new Int32Array(12);
     const out = Buffer.alloc(103);
     expect(() => core!.parseGateLine(42 as unknown as string, fields, out)).toThrow(TypeError);
-    expect(() => core!.parseGateLine(ok, new Int32Array(9), out)).toThrow(TypeError);
-    expect(() => core!.parseGateLine(ok, new Uint32Array(10) as unknown as Int32Array, out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Int32Array(11), out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Uint32Array(12) as unknown as Int32Array, out)).toThrow(TypeError);
     expect(() => core!.parseGateLine(ok, fields, Buffer.alloc(102))).toThrow(RangeError);
     expect(() => core!.parseGateLine(ok, fields, 'x' as unknown as Uint8Array)).toThrow(TypeError);
     expect(core!.parseGateLine(ok, fields, out)).toBe(true);

@@ -449,7 +449,7 @@ export class GuardServer {
     metrics.gate_checks = (metrics.gate_checks ?? 0) + 1;
     let result: string;
     try {
-      result = decisionJson(this.#context.gate.checkParsed(g.carHash, g.agentId, g.actionType, () => carOfLine(line), conn.identity, g.nonce, g.permit, conn.client));
+      result = decisionJson(this.#context.gate.checkParsed(g.carHash, g.agentId, g.actionType, () => carOfLine(line, g), conn.identity, g.nonce, g.permit, conn.client));
     } catch (err) {
       return failureText(JSON.parse(g.id) as string | number, err);
     }

@@ -33,8 +33,9 @@ export interface CoreAddon {
   /**
    * The IPC server's gate_check fast path (native/ipc/gate_line.h): true when `line` is a plain
    * gate_check request it takes; then fields = [idStart, idEnd, agentStart, agentEnd,
-   * actionStart, actionEnd, nonceStart, nonceEnd, permitStart, permitEnd] (UTF-16 offsets
-   * into line; -1, -1 for a nonce or permit the params do not hold) and out = the CAR hash's raw digest
+   * actionStart, actionEnd, nonceStart, nonceEnd, permitStart, permitEnd, carStart, carEnd]
+   * (UTF-16 offsets into line; -1, -1 for a nonce or permit the params do not hold; the
+   * CAR's span is its JSON text) and out = the CAR hash's raw digest
    * (bytes 0-31) and "sha256:<hex>" text (bytes 32-102). False: the general path answers.
    */
   parseGateLine(line: string, fields: Int32Array, out: Uint8Array): boolean;

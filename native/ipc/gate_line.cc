@@ -31,7 +31,7 @@ constexpr uint32_t kEmptySlot = 0xffffffffu;
 
 struct ParamsSlot {
   uint32_t len = kEmptySlot;
-  uint32_t agent_start, agent_end, action_start, action_end;
+  uint32_t agent_start, agent_end, action_start, action_end, car_start, car_end;
   uint8_t digest[kSha256DigestBytes];
   char16_t units[kMaxMemoUnits];
 };
@@ -65,6 +65,8 @@ void RememberParams(const char16_t* units, size_t n, const GateLine& line, size_
   slot.agent_end = uint32_t(line.agent_end - start);
   slot.action_start = uint32_t(line.action_start - start);
   slot.action_end = uint32_t(line.action_end - start);
+  slot.car_start = uint32_t(line.car_start - start);
+  slot.car_end = uint32_t(line.car_end - start);
 }
 
 // Marks a nonce or permit the params do not hold.
@@ -95,7 +97,7 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
   thread_local ByteSink canonical;
   canonical.Clear();
   Parser p(text, len, Levels());
-  Span id, action, agent;
+  Span id, action, agent, car;
   Span nonce = kNoSpan, permit = kNoSpan;
   const ParamsSlot* known = nullptr;  // the params memo's answer
   size_t params_start = 0, params_end = 0;
@@ -133,6 +135,7 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
       if (known != nullptr) {
         action = {params_start + known->action_start, params_start + known->action_end};
         agent = {params_start + known->agent_start, params_start + known->agent_end};
+        car = {params_start + known->car_start, params_start + known->car_end};
         seen_params = true;
         p.Ws();
         if (p.Eat(',')) continue;
@@ -154,7 +157,9 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
         if (!p.Eat(':')) return false;
         p.Ws();
         if (Is(pk, pn, "car")) {
+          car.start = p.pos();
           if (seen_car || !p.Car(&canonical, &action, &agent)) return false;
+          car.end = p.pos();
           seen_car = true;
         } else if (Is(pk, pn, "nonce")) {
           if (seen_nonce || !PlainAscii(p, text, &nonce)) return false;
@@ -186,7 +191,8 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
   p.Ws();
   if (!p.AtEnd() || !(seen_jsonrpc && seen_id && seen_method && seen_params)) return false;
   *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(agent.start), uint32_t(agent.end), uint32_t(action.start), uint32_t(action.end),
-          uint32_t(nonce.start), uint32_t(nonce.end), uint32_t(permit.start), uint32_t(permit.end), {}};
+          uint32_t(nonce.start), uint32_t(nonce.end), uint32_t(permit.start), uint32_t(permit.end),
+          uint32_t(car.start), uint32_t(car.end), {}};
   if (known != nullptr) {
     std::memcpy(out->digest, known->digest, kSha256DigestBytes);
     return true;

@@ -35,6 +35,7 @@ struct GateLine {
   uint32_t action_start, action_end;  // action_type's characters
   uint32_t nonce_start, nonce_end;    // params.nonce's characters, or kGateLineAbsent
   uint32_t permit_start, permit_end;  // params.permit's characters, or kGateLineAbsent
+  uint32_t car_start, car_end;        // params.car's JSON text (what a cache miss parses)
   uint8_t digest[32];                 // SHA-256 of the CAR's canonical form
 };
 

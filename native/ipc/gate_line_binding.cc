@@ -15,7 +15,7 @@ namespace {
 constexpr size_t kHashTextBytes = 7 + 2 * kSha256DigestBytes;
 
 // parseGateLine(line, fields, out): true when `line` is a gate_check request
-// the fast path takes. Then fields (an Int32Array of 10) holds the GateLine
+// the fast path takes. Then fields (an Int32Array of 12) holds the GateLine
 // offsets (a nonce's or permit's as -1, -1 when the params hold none), and out (at least 103 bytes) the CAR hash: its raw digest in
 // [0, 32) and its "sha256:<hex>" text in [32, 103).
 Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
@@ -24,8 +24,8 @@ Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
   size_t fields_len = 0;
   void* fields_data = nullptr;
   if (napi_get_typedarray_info(env, info[1], &type, &fields_len, &fields_data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array || fields_len < 10) {
-    ThrowTypeError(env, "Expected an Int32Array of at least 10 for fields");
+      type != napi_int32_array || fields_len < 12) {
+    ThrowTypeError(env, "Expected an Int32Array of at least 12 for fields");
   }
   ByteView out_view = BytesArg(info, 2, "out");
   if (out_view.len < kSha256DigestBytes + kHashTextBytes) ThrowRangeError(env, "Expected out to hold 103 bytes");
@@ -60,6 +60,8 @@ Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
   fields[7] = int32_t(line.nonce_end);
   fields[8] = int32_t(line.permit_start);
   fields[9] = int32_t(line.permit_end);
+  fields[10] = int32_t(line.car_start);
+  fields[11] = int32_t(line.car_end);
   return Napi::Boolean::New(env, true);
 }
 
