@@ -84,6 +84,95 @@ bool PlainAscii(Parser& p, const char16_t* text, Span* span) {
   return true;
 }
 
+// Reads `"key" :` and the whitespace around it; false for an escaped key
+// (the general path's) or bad syntax.
+bool MemberKey(Parser& p, Span* key) {
+  bool escaped = false;
+  p.Ws();
+  if (!p.RawString(key, &escaped) || escaped) return false;
+  p.Ws();
+  if (!p.Eat(':')) return false;
+  p.Ws();
+  return true;
+}
+
+// What follows an object member's value.
+enum class After { kMore, kEnd, kBad };
+After AfterMember(Parser& p) {
+  p.Ws();
+  if (p.Eat(',')) return After::kMore;
+  if (p.Eat('}')) return After::kEnd;
+  return After::kBad;
+}
+
+// A string value that is exactly `word`, written without escapes.
+template <size_t N>
+bool PlainWord(Parser& p, const char16_t* text, const char (&word)[N]) {
+  Span v;
+  bool escaped = false;
+  return p.RawString(&v, &escaped) && !escaped && Is(text + v.start, v.end - v.start, word);
+}
+
+// What the params object gave: where its parts lie in the line, and the
+// memo's answer if its text was read before.
+struct ParamsParts {
+  Span action, agent, car;
+  Span nonce = kNoSpan, permit = kNoSpan;
+  const ParamsSlot* known = nullptr;
+  // The params text; end == start when it is not one for the memo.
+  size_t start = 0, end = 0;
+};
+
+// The params object at the cursor: {"car": {...}} with, in any order, a
+// plain "nonce" and "permit" (see PlainAscii); session_id and anything else
+// take the general path. A text the memo knows is not read again.
+bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsParts* r) {
+  r->start = p.pos();
+  if (p.SkipObject(kMaxMemoUnits)) {
+    r->end = p.pos();
+    r->known = FindParams(text + r->start, r->end - r->start);
+    if (r->known != nullptr) {
+      const ParamsSlot& k = *r->known;
+      r->action = {r->start + k.action_start, r->start + k.action_end};
+      r->agent = {r->start + k.agent_start, r->start + k.agent_end};
+      r->car = {r->start + k.car_start, r->start + k.car_end};
+      return true;  // the cursor is past the params
+    }
+  }
+  p.SetPos(r->start);
+  if (!p.Eat('{')) return false;
+  bool seen_car = false, seen_nonce = false, seen_permit = false;
+  for (;;) {
+    Span key;
+    if (!MemberKey(p, &key)) return false;
+    const char16_t* k = text + key.start;
+    size_t kn = key.end - key.start;
+    if (Is(k, kn, "car")) {
+      r->car.start = p.pos();
+      if (seen_car || !p.Car(canonical, &r->action, &r->agent)) return false;
+      r->car.end = p.pos();
+      seen_car = true;
+    } else if (Is(k, kn, "nonce")) {
+      if (seen_nonce || !PlainAscii(p, text, &r->nonce)) return false;
+      seen_nonce = true;
+    } else if (Is(k, kn, "permit")) {
+      if (seen_permit || !PlainAscii(p, text, &r->permit)) return false;
+      seen_permit = true;
+    } else {
+      return false;
+    }
+    After next = AfterMember(p);
+    if (next == After::kBad) return false;
+    if (next == After::kEnd) break;
+  }
+  if (!seen_car) return false;
+  // Only params of a CAR alone are remembered: a nonce is new on every
+  // request, and a memo slot holds no nonce or permit. (p.pos() != end
+  // cannot happen; never remember if it did.)
+  if (p.pos() != r->end || seen_nonce || seen_permit) r->end = r->start;
+  return true;
+}
+
 std::vector<Level>& Levels() {
   thread_local std::vector<Level> levels(jcs_reader::kMaxDepth + 2);
   return levels;
@@ -97,109 +186,48 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
   thread_local ByteSink canonical;
   canonical.Clear();
   Parser p(text, len, Levels());
-  Span id, action, agent, car;
-  Span nonce = kNoSpan, permit = kNoSpan;
-  const ParamsSlot* known = nullptr;  // the params memo's answer
-  size_t params_start = 0, params_end = 0;
+  Span id;
+  ParamsParts params;
   bool seen_jsonrpc = false, seen_id = false, seen_method = false, seen_params = false;
   p.Ws();
   if (!p.Eat('{')) return false;
   for (;;) {
-    p.Ws();
     Span key;
-    bool escaped = false;
-    if (!p.RawString(&key, &escaped) || escaped) return false;
+    if (!MemberKey(p, &key)) return false;
     const char16_t* k = text + key.start;
     size_t kn = key.end - key.start;
-    p.Ws();
-    if (!p.Eat(':')) return false;
-    p.Ws();
     if (Is(k, kn, "jsonrpc")) {
-      Span v;
-      if (seen_jsonrpc || !p.RawString(&v, &escaped) || escaped || !Is(text + v.start, v.end - v.start, "2.0")) return false;
+      if (seen_jsonrpc || !PlainWord(p, text, "2.0")) return false;
       seen_jsonrpc = true;
     } else if (Is(k, kn, "id")) {
       if (seen_id || !p.Id(&id)) return false;
       seen_id = true;
     } else if (Is(k, kn, "method")) {
-      Span v;
-      if (seen_method || !p.RawString(&v, &escaped) || escaped || !Is(text + v.start, v.end - v.start, "gate_check")) return false;
+      if (seen_method || !PlainWord(p, text, "gate_check")) return false;
       seen_method = true;
     } else if (Is(k, kn, "params")) {
-      if (seen_params) return false;
-      params_start = p.pos();
-      if (p.SkipObject(kMaxMemoUnits)) {
-        params_end = p.pos();
-        known = FindParams(text + params_start, params_end - params_start);
-      }
-      if (known != nullptr) {
-        action = {params_start + known->action_start, params_start + known->action_end};
-        agent = {params_start + known->agent_start, params_start + known->agent_end};
-        car = {params_start + known->car_start, params_start + known->car_end};
-        seen_params = true;
-        p.Ws();
-        if (p.Eat(',')) continue;
-        if (p.Eat('}')) break;
-        return false;
-      }
-      p.SetPos(params_start);
-      // {"car": {...}} with, in any order, a plain "nonce" and "permit" (see
-      // PlainAscii); session_id and anything else take the general path.
-      if (!p.Eat('{')) return false;
-      bool seen_car = false, seen_nonce = false, seen_permit = false;
-      for (;;) {
-        p.Ws();
-        Span param;
-        if (!p.RawString(&param, &escaped) || escaped) return false;
-        const char16_t* pk = text + param.start;
-        size_t pn = param.end - param.start;
-        p.Ws();
-        if (!p.Eat(':')) return false;
-        p.Ws();
-        if (Is(pk, pn, "car")) {
-          car.start = p.pos();
-          if (seen_car || !p.Car(&canonical, &action, &agent)) return false;
-          car.end = p.pos();
-          seen_car = true;
-        } else if (Is(pk, pn, "nonce")) {
-          if (seen_nonce || !PlainAscii(p, text, &nonce)) return false;
-          seen_nonce = true;
-        } else if (Is(pk, pn, "permit")) {
-          if (seen_permit || !PlainAscii(p, text, &permit)) return false;
-          seen_permit = true;
-        } else {
-          return false;
-        }
-        p.Ws();
-        if (p.Eat(',')) continue;
-        if (p.Eat('}')) break;
-        return false;
-      }
-      if (!seen_car) return false;
-      // Only params of a CAR alone are remembered: a nonce is new on every
-      // request, and a memo slot holds no nonce or permit.
-      if (p.pos() != params_end || seen_nonce || seen_permit) params_end = params_start;
+      if (seen_params || !ReadParams(p, text, &canonical, &params)) return false;
       seen_params = true;
     } else {
       return false;
     }
-    p.Ws();
-    if (p.Eat(',')) continue;
-    if (p.Eat('}')) break;
-    return false;
+    After next = AfterMember(p);
+    if (next == After::kBad) return false;
+    if (next == After::kEnd) break;
   }
   p.Ws();
   if (!p.AtEnd() || !(seen_jsonrpc && seen_id && seen_method && seen_params)) return false;
-  *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(agent.start), uint32_t(agent.end), uint32_t(action.start), uint32_t(action.end),
-          uint32_t(nonce.start), uint32_t(nonce.end), uint32_t(permit.start), uint32_t(permit.end),
-          uint32_t(car.start), uint32_t(car.end), {}};
-  if (known != nullptr) {
-    std::memcpy(out->digest, known->digest, kSha256DigestBytes);
+  const ParamsParts& r = params;
+  *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(r.agent.start), uint32_t(r.agent.end), uint32_t(r.action.start), uint32_t(r.action.end),
+          uint32_t(r.nonce.start), uint32_t(r.nonce.end), uint32_t(r.permit.start), uint32_t(r.permit.end),
+          uint32_t(r.car.start), uint32_t(r.car.end), {}};
+  if (r.known != nullptr) {
+    std::memcpy(out->digest, r.known->digest, kSha256DigestBytes);
     return true;
   }
   CarFormDigest(canonical.data(), canonical.size(), out->digest);
-  // params_end is set when the text was short enough for the memo.
-  if (params_end > params_start) RememberParams(text + params_start, params_end - params_start, *out, params_start);
+  // end is past start when the text is one for the memo.
+  if (r.end > r.start) RememberParams(text + r.start, r.end - r.start, *out, r.start);
   return true;
 }
 

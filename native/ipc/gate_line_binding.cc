@@ -48,20 +48,12 @@ Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
   std::memcpy(out, line.digest, kSha256DigestBytes);
   std::memcpy(out + kSha256DigestBytes, "sha256:", 7);
   ToHex(out, kSha256DigestBytes, reinterpret_cast<char*>(out + kSha256DigestBytes + 7));
-  int32_t* fields = static_cast<int32_t*>(fields_data);
-  fields[0] = int32_t(line.id_start);
-  fields[1] = int32_t(line.id_end);
-  fields[2] = int32_t(line.agent_start);
-  fields[3] = int32_t(line.agent_end);
-  fields[4] = int32_t(line.action_start);
-  fields[5] = int32_t(line.action_end);
   // kGateLineAbsent reads as -1; offsets are below kMaxGateLineUnits.
-  fields[6] = int32_t(line.nonce_start);
-  fields[7] = int32_t(line.nonce_end);
-  fields[8] = int32_t(line.permit_start);
-  fields[9] = int32_t(line.permit_end);
-  fields[10] = int32_t(line.car_start);
-  fields[11] = int32_t(line.car_end);
+  const uint32_t spans[12] = {line.id_start,    line.id_end,    line.agent_start,  line.agent_end,
+                              line.action_start, line.action_end, line.nonce_start,  line.nonce_end,
+                              line.permit_start, line.permit_end, line.car_start,    line.car_end};
+  int32_t* fields = static_cast<int32_t*>(fields_data);
+  for (size_t i = 0; i < 12; i++) fields[i] = int32_t(spans[i]);
   return Napi::Boolean::New(env, true);
 }
 
