@@ -72,18 +72,6 @@ void RememberParams(const char16_t* units, size_t n, const GateLine& line, size_
 // Marks a nonce or permit the params do not hold.
 constexpr Span kNoSpan = {kGateLineAbsent, kGateLineAbsent};
 
-// A nonce's or permit's string: printable ASCII without escapes, so its
-// characters in the line are the string JSON.parse gives. Anything else
-// (escapes, other characters, not a string) is the general path's.
-bool PlainAscii(Parser& p, const char16_t* text, Span* span) {
-  bool escaped = false;
-  if (!p.RawString(span, &escaped) || escaped) return false;
-  for (size_t k = span->start; k < span->end; k++) {
-    if (text[k] < 0x20 || text[k] > 0x7e) return false;
-  }
-  return true;
-}
-
 // Reads `"key" :` and the whitespace around it; false for an escaped key
 // (the general path's) or bad syntax.
 bool MemberKey(Parser& p, Span* key) {
@@ -124,8 +112,9 @@ struct ParamsParts {
 };
 
 // The params object at the cursor: {"car": {...}} with, in any order, a
-// plain "nonce" and "permit" (see PlainAscii); session_id and anything else
-// take the general path. A text the memo knows is not read again.
+// "nonce" and a "permit" of printable ASCII without escapes (their text in
+// the line is then their value); session_id, anything else, or a nonce or
+// permit written otherwise take the general path. A text the memo knows is not read again.
 bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsParts* r) {
   r->start = p.pos();
   if (p.SkipObject(kMaxMemoUnits)) {
@@ -153,10 +142,10 @@ bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsPart
       r->car.end = p.pos();
       seen_car = true;
     } else if (Is(k, kn, "nonce")) {
-      if (seen_nonce || !PlainAscii(p, text, &r->nonce)) return false;
+      if (seen_nonce || !p.PlainAsciiString(&r->nonce)) return false;
       seen_nonce = true;
     } else if (Is(k, kn, "permit")) {
-      if (seen_permit || !PlainAscii(p, text, &r->permit)) return false;
+      if (seen_permit || !p.PlainAsciiString(&r->permit)) return false;
       seen_permit = true;
     } else {
       return false;

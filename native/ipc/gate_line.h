@@ -1,7 +1,7 @@
 // The IPC server's fast path for its commonest request line,
 //   {"jsonrpc":"2.0","id":7,"method":"gate_check","params":{"car":{...}}}
-// (params may also hold a "nonce" and a "permit")
-// (members in any order, any JSON whitespace): read straight from the line's
+// (members in any order, any JSON whitespace; params may also hold a
+// "nonce" and a "permit"): read straight from the line's
 // text to the CAR's canonical bytes and hash, with no JSON.parse and no JS
 // objects. Why: parsing the line and writing the CAR's canonical form in JS
 // were about a third of the server's time per request.

@@ -227,16 +227,23 @@ class Parser {
     return true;
   }
 
+  // A string of printable ASCII without escapes: the units between its
+  // quotes (`span`) are then exactly the string JSON.parse gives.
+  bool PlainAsciiString(Span* span) {
+    bool escaped = false;
+    if (!RawString(span, &escaped) || escaped) return false;
+    for (size_t k = span->start; k < span->end; k++) {
+      if (s_[k] < 0x20 || s_[k] > 0x7e) return false;
+    }
+    return true;
+  }
+
   // The id's JSON text as the reply repeats it: a plain integer, or a string of printable ASCII without escapes.
   bool Id(Span* span) {
     span->start = i_;
     if (Peek() == '"') {
       Span inner;
-      bool escaped = false;
-      if (!RawString(&inner, &escaped) || escaped) return false;
-      for (size_t k = inner.start; k < inner.end; k++) {
-        if (s_[k] < 0x20 || s_[k] > 0x7e) return false;
-      }
+      if (!PlainAsciiString(&inner)) return false;
     } else {
       ByteSink& sink = levels_[0].values;
       sink.Clear();
