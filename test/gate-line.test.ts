@@ -135,13 +135,15 @@ export function randomGateLine(s: Shape, newlines = true): string {
     ['params', { members: [['car', car]], plainKeys: s.plain || chance(s, 0.8) }],
   ];
   if (!s.plain && chance(s, 0.1)) envelope.push(pick(s, [['extra', 1], ['id', { raw: '8' }], ['method', 'gate_check']] as Array<[string, Gen]>));
-  // A nonce and a permit, sometimes: printable ASCII where plain; else any
-  // string (escaped at random), another type, twice, or with other params.
+  // A nonce, a permit and a session_id, sometimes: printable ASCII where
+  // plain; else any string (escaped at random), another type, twice, or with
+  // other params.
   const params = (envelope[3][1] as Members).members;
   const token = (): Gen => (s.plain ? { raw: JSON.stringify(pick(s, ['n-1', '', 'a b', '~!#$%&()*+,-./:;<=>?@[]^_`{|}', 'eyJhbGciOi.eyJqdGkiOiJ4In0.c2ln'])) } : pick(s, [randomString(s), 7, null, { raw: '"ok"' }, ['n']]));
   if (chance(s, 0.2)) params.push(['nonce', token()]);
   if (chance(s, 0.2)) params.push(['permit', token()]);
-  if (!s.plain && chance(s, 0.05)) params.push(pick(s, [['nonce', 'again'], ['permit', 'again'], ['car', { members: [] }], ['session_id', 's'], ['other', 1]] as Array<[string, Gen]>));
+  if (chance(s, 0.2)) params.push(['session_id', token()]);
+  if (!s.plain && chance(s, 0.05)) params.push(pick(s, [['nonce', 'again'], ['permit', 'again'], ['session_id', 'again'], ['car', { members: [] }], ['other', 1]] as Array<[string, Gen]>));
   shuffle(s, params);
   return ws(s, newlines) + write(s, { members: shuffle(s, envelope), plainKeys: s.plain || chance(s, 0.8) }, newlines) + ws(s, newlines);
 }
@@ -153,26 +155,27 @@ interface Expected {
   actionType: string;
   nonce: string | undefined;
   permit: string | undefined;
+  sessionId: string | undefined;
   /** The CAR the policy reads on a cache miss. */
   car: unknown;
 }
 
 /**
  * What the general path makes of a line: null where JSON.parse or carHash
- * refuses it, where the dispatcher would refuse its params (another member,
- * a nonce or permit that is not a string) or where they hold a session_id
- * (the fast path passes none).
+ * refuses it, or where the dispatcher would refuse its params (another
+ * member; a nonce, permit or session_id that is not a string).
  */
 function general(line: string): Expected | null {
-  let m: { id: unknown; params: { car: Record<string, unknown>; nonce?: unknown; permit?: unknown } };
+  let m: { id: unknown; params: { car: Record<string, unknown>; nonce?: unknown; permit?: unknown; session_id?: unknown } };
   try {
     m = JSON.parse(line);
   } catch {
     return null;
   }
   const p = m.params;
-  if (typeof p !== 'object' || p === null || Object.keys(p).some((k) => k !== 'car' && k !== 'nonce' && k !== 'permit')) return null;
-  if ((p.nonce !== undefined && typeof p.nonce !== 'string') || (p.permit !== undefined && typeof p.permit !== 'string')) return null;
+  const strings = ['nonce', 'permit', 'session_id'] as const;
+  if (typeof p !== 'object' || p === null || Object.keys(p).some((k) => k !== 'car' && !(strings as readonly string[]).includes(k))) return null;
+  if (strings.some((k) => p[k] !== undefined && typeof p[k] !== 'string')) return null;
   let hash: string;
   try {
     hash = carHash(m.params.car);
@@ -180,7 +183,7 @@ function general(line: string): Expected | null {
     return null;
   }
   const id = typeof m.id === 'number' ? '' + m.id : JSON.stringify(m.id);
-  return { id, carHash: hash, agentId: m.params.car.agent_id as string, actionType: m.params.car.action_type as string, nonce: p.nonce, permit: p.permit, car: m.params.car };
+  return { id, carHash: hash, agentId: m.params.car.agent_id as string, actionType: m.params.car.action_type as string, nonce: p.nonce as string | undefined, permit: p.permit as string | undefined, sessionId: p.session_id as string | undefined, car: m.params.car };
 }
 
 describe.skipIf(core === null)('native gate_check line reader', () => {
@@ -227,10 +230,10 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
 
   test('the reference line is taken', () => {
     expect(seen(ok)).toEqual(general(ok));
-    expect(seen(ok)).toMatchObject({ nonce: undefined, permit: undefined });
+    expect(seen(ok)).toMatchObject({ nonce: undefined, permit: undefined, sessionId: undefined });
   });
 
-  test('takes a nonce and a permit of printable ASCII, in any order and spacing, and gives them as JSON.parse does', () => {
+  test('takes a nonce, a permit and a session_id of printable ASCII, in any order and spacing, and gives them as JSON.parse does', () => {
     const permit = 'eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.c2lnbmF0dXJl';
     for (const params of [
       `{${car},"nonce":"n-1"}`,
@@ -238,6 +241,9 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
       `{"permit":"${permit}",${car},"nonce":"n-1"}`,
       `{ "nonce" : "" , ${car} , "permit" :"${permit}" }`,
       `{${car},"nonce":" !#~"}`,
+      `{${car},"session_id":"sess-1"}`,
+      `{"session_id":"s",${car},"nonce":"n-1","permit":"${permit}"}`,
+      `{"session_id" : "" ,${car}}`,
     ]) {
       const line = ok.replace(`{${car}}`, params);
       const got = seen(line);
@@ -254,6 +260,12 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     // and permit: a memo answer without them would skip the replay check.
     const replayed = ok.replace(`{${car}}`, `{${car},"nonce":"once","permit":"${permit}"}`);
     for (let i = 0; i < 3; i++) expect(seen(replayed), `read ${i + 1}`).toMatchObject({ nonce: 'once', permit });
+    // The same for a session_id: the plain params were just remembered, and
+    // the session's line must not come back as their memo answer (without it),
+    // nor a later plain line with it.
+    const inSession = ok.replace(`{${car}}`, `{${car},"session_id":"sess-9"}`);
+    for (let i = 0; i < 3; i++) expect(seen(inSession), `read ${i + 1}`).toMatchObject({ sessionId: 'sess-9', nonce: undefined });
+    expect(seen(ok)!.sessionId).toBeUndefined();
   });
 
   test.each([
@@ -269,8 +281,12 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     ['an id string beyond ASCII', ok.replace('"id":1', '"id":"\u00e9"')],
     ['jsonrpc 1.0', ok.replace('"2.0"', '"1.0"')],
     ['an escaped key', ok.replace('"method"', '"\\u006dethod"')],
-    ['a session_id', ok.replace(car, car + ',"session_id":"s"')],
-    ['a session_id beside a nonce', ok.replace(car, car + ',"nonce":"n","session_id":"s"')],
+    ['a session_id that is a number', ok.replace(car, car + ',"session_id":7')],
+    ['a session_id of null', ok.replace(car, car + ',"session_id":null')],
+    ['a session_id with an escape', ok.replace(car, car + ',"session_id":"s\\u0041"')],
+    ['a session_id beyond ASCII', ok.replace(car, car + ',"nonce":"n","session_id":"s\u00e9"')],
+    ['a duplicate session_id', ok.replace(car, car + ',"session_id":"a","session_id":"a"')],
+    ['an escaped session_id key', ok.replace(car, car + ',"\\u0073ession_id":"s"')],
     ['another param', ok.replace(car, car + ',"extra":"x"')],
     ['a nonce that is a number', ok.replace(car, car + ',"nonce":7')],
     ['a nonce of null', ok.replace(car, car + ',"nonce":null')],
@@ -384,11 +400,11 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
   });
 
   test('the raw addon rejects bad arguments', () => {
-    const fields = new Int32Array(12);
+    const fields = new Int32Array(14);
     const out = Buffer.alloc(103);
     expect(() => core!.parseGateLine(42 as unknown as string, fields, out)).toThrow(TypeError);
-    expect(() => core!.parseGateLine(ok, new Int32Array(11), out)).toThrow(TypeError);
-    expect(() => core!.parseGateLine(ok, new Uint32Array(12) as unknown as Int32Array, out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Int32Array(13), out)).toThrow(TypeError);
+    expect(() => core!.parseGateLine(ok, new Uint32Array(14) as unknown as Int32Array, out)).toThrow(TypeError);
     expect(() => core!.parseGateLine(ok, fields, Buffer.alloc(102))).toThrow(RangeError);
     expect(() => core!.parseGateLine(ok, fields, 'x' as unknown as Uint8Array)).toThrow(TypeError);
     expect(core!.parseGateLine(ok, fields, out)).toBe(true);

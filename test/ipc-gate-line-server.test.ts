@@ -14,6 +14,8 @@ import { AuditLog, Gate, GuardServer, Keyring } from '../lib/index';
 import { GateLineReader } from '../lib/ipc/gate-line';
 import { core, randomInt, rng } from './helpers';
 
+const pick = <T>(next: () => number, xs: readonly T[]): T => xs[randomInt(next, 0, xs.length - 1)];
+
 const POLICY = fs.readFileSync(path.join(__dirname, '..', 'examples', 'policy.yaml'), 'utf8');
 const TOKEN = Buffer.from(crypto.randomBytes(24).toString('hex'));
 const PERMIT_KEY = crypto.randomBytes(32);
@@ -31,7 +33,7 @@ async function start(fast: boolean, auth: boolean) {
   // No approval stage: the two servers would open requests with different random ids (approvals-ipc covers the stage on both paths).
   // The same permit key on both; a small nonce share per client, so that the client's quota (which the fast path must pass on) denies.
   const keyring = new Keyring({ keys: { k1: PERMIT_KEY }, active: 'k1' });
-  const gate = new Gate({ policy: POLICY, audit, keyring, velocity: { maxPerAgent: 500, windowMs: 60_000 }, clock: () => 1_700_000_000_000, approvals: false, nonceQuota: { perAgent: 1000, perClient: 40 } });
+  const gate = new Gate({ policy: POLICY, audit, keyring, velocity: { maxPerAgent: 500, maxPerSession: 4, windowMs: 60_000 }, clock: () => 1_700_000_000_000, approvals: false, nonceQuota: { perAgent: 1000, perClient: 40 } });
   const metrics: Record<string, number> = {};
   const server = new GuardServer({ socketPath: path.join(dir, 'core.sock'), context: { gate, metrics, auditFile, auditKey }, gateLineFastPath: fast, authToken: auth ? TOKEN : undefined });
   await server.listen();
@@ -114,7 +116,8 @@ function workload(seed: number, n: number): { lines: string[]; replies: number }
     else if (r < 0.7) lines.push(JSON.stringify({ ...base, params: { car, permit: permitFor(next, keyring, car) } })); // the fast path's too
     else if (r < 0.75) lines.push(JSON.stringify({ ...base, params: { nonce: `n-${randomInt(next, 0, 120)}`, car, ...(next() < 0.3 ? { permit: permitFor(next, keyring, car) } : {}) } })); // and these
     else if (r < 0.8) lines.push(JSON.stringify({ ...base, params: { car, nonce: `n-\u00e9${randomInt(next, 0, 20)}` } })); // the general path's
-    else if (r < 0.84) lines.push(JSON.stringify({ ...base, params: { car, session_id: 's-1' } }));
+    // Sessions: velocity per session (the fast path's when printable ASCII), an empty id (an error deny on both paths), one beyond ASCII (the general path's).
+    else if (r < 0.84) lines.push(JSON.stringify({ ...base, params: { car, session_id: pick(next, ['s-1', 's-1', 's-2', 's 3', '', 's-\u00e9']), ...(next() < 0.2 ? { nonce: `n-${randomInt(next, 0, 120)}` } : {}) } }));
     else if (r < 0.87) lines.push(JSON.stringify({ ...base, params: { car: { ...car, n: 1.5 } } }));
     else if (r < 0.9) lines.push(JSON.stringify({ ...base, params: { car: { action_type: 'file_read' } } })); // invalid CAR
     else if (r < 0.92) lines.push(JSON.stringify({ ...base, id: undefined })); // a notification: no reply, the work is done
@@ -142,6 +145,7 @@ describe.skipIf(core === null)('gate_check fast path in the server', () => {
     const taken = lines.map((l) => reader.read(l)).filter((g) => g !== null);
     expect(taken.filter((g) => g.nonce !== undefined).length).toBeGreaterThan(100);
     expect(taken.filter((g) => g.permit !== undefined).length).toBeGreaterThan(150);
+    expect(taken.filter((g) => g.sessionId !== undefined).length).toBeGreaterThan(80);
     const fast = await start(true, false);
     const slow = await start(false, false);
     const [a, b] = await Promise.all([exchange(fast.server.socketPath, lines, replies), exchange(slow.server.socketPath, lines, replies)]);
@@ -151,7 +155,7 @@ describe.skipIf(core === null)('gate_check fast path in the server', () => {
     const sources = new Set(a.flatMap((l) => [...l.matchAll(/"source":"(\w+)"/g)].map((m) => m[1])));
     expect([...sources].sort()).toEqual(expect.arrayContaining(['cache', 'permit', 'policy', 'quarantine', 'replay', 'validation', 'velocity']));
     // Permits accepted and refused (wrong CAR, used up, malformed); nonces replayed and over the client's share.
-    for (const reason of ['permit rejected: car_mismatch', 'permit rejected: malformed', 'request nonce was already used', "this client holds its share of the nonce store"]) {
+    for (const reason of ['permit rejected: car_mismatch', 'permit rejected: malformed', 'request nonce was already used', "this client holds its share of the nonce store", 'rate limit exceeded (session)', 'sessionId']) {
       expect(a.some((l) => l.includes(reason)), reason).toBe(true);
     }
     expect(new Set(a.flatMap((l) => [...l.matchAll(/"decision":"(\w+)"/g)].map((m) => m[1])))).toEqual(new Set(['allow', 'deny', 'pending']));

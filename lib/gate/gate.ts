@@ -271,13 +271,14 @@ export class Gate extends EventEmitter {
 
   /**
    * @internal The IPC server's fast path: `check` for a request whose CAR was
-   * hashed from its JSON text (lib/ipc/gate-line.ts). `loadCar` gives the
-   * whole CAR when the policy must read it; `requester`, `nonce`, `permit`
-   * and `client` are the request's, as in a GateRequest.
+   * hashed from its JSON text (lib/ipc/gate-line.ts). `request.car` holds
+   * only the CAR's action_type and agent_id; `loadCar` gives the whole CAR
+   * when the policy must read it. The request's other fields are as in
+   * `check`.
    */
-  checkParsed(carHash: string, agentId: string, actionType: string, loadCar: () => Car, requester?: string, nonce?: string, permit?: string, client?: string): GateDecision {
+  checkParsed(carHash: string, request: GateRequest, loadCar: () => Car): GateDecision {
     if (this.#fleet !== null) throw new GuardError(ErrorCodes.STORE_ASYNC, 'This Gate keeps its state in Redis: use checkAsync / checkBatchAsync');
-    return this.#pipeline.checkParsed(carHash, { action_type: actionType, agent_id: agentId }, loadCar, requester, nonce, permit, client);
+    return this.#pipeline.checkParsed(carHash, request, loadCar);
   }
 
   /**

@@ -98,13 +98,12 @@ export class GatePipeline {
   /**
    * One request whose CAR was hashed from its JSON text (the server's fast
    * path, lib/ipc/gate-line.ts): `check`'s stages with `hash` as the CAR
-   * hash, `stub` (the CAR's action_type and agent_id) where they read the
-   * CAR, and `loadCar()` for the policy, which reads the whole CAR only when
-   * the cache does not answer. `requester`, `nonce`, `permit`, `client`:
-   * the request's.
+   * hash, `request.car` a stub (the CAR's action_type and agent_id) where
+   * they read the CAR, and `loadCar()` for the policy, which reads the whole
+   * CAR only when the cache does not answer.
    */
-  checkParsed(hash: string, stub: Car, loadCar: () => Car, requester?: string, nonce?: string, permit?: string, client?: string): GateDecision {
-    return this.checkHashed({ car: stub, requester, nonce, permit, client }, hash, undefined, loadCar);
+  checkParsed(hash: string, request: GateRequest, loadCar: () => Car): GateDecision {
+    return this.checkHashed(request, hash, undefined, loadCar);
   }
 
   /** Many requests in-process: hashed in one native call, then `check`'s stages each in order. */

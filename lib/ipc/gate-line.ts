@@ -3,7 +3,7 @@
  * request line straight to its CAR hash (native/ipc/gate_line.h), so the
  * commonest request needs no JSON.parse and no JS canonical writer. Only
  * lines it can answer exactly as the general path would are taken (params of
- * a CAR and, optionally, a nonce and a permit of printable ASCII; no
+ * a CAR and, optionally, a nonce, a permit and a session_id of printable ASCII; no
  * duplicate keys, plain ids and numbers, ...); for every other
  * line `read` returns null and the JSON-RPC dispatcher answers it. Without
  * the addon there is no fast path (`create` returns null).
@@ -25,6 +25,8 @@ export interface GateLine {
   nonce: string | undefined;
   /** params.permit, or undefined where the line has none. */
   permit: string | undefined;
+  /** params.session_id, or undefined where the line has none. */
+  sessionId: string | undefined;
   /** Where params.car's JSON text lies in the line (UTF-16 offsets): what carOfLine parses. */
   carStart: number;
   carEnd: number;
@@ -32,7 +34,7 @@ export interface GateLine {
 
 export class GateLineReader {
   readonly #addon: CoreAddon;
-  readonly #fields = new Int32Array(12);
+  readonly #fields = new Int32Array(14);
   // The addon writes the raw digest, then its text form: the digest finds
   // the hash string made for it last time (car-hash-texts).
   readonly #out = Buffer.allocUnsafeSlow(DIGEST_BYTES + CAR_HASH_TEXT_BYTES);
@@ -60,8 +62,9 @@ export class GateLineReader {
       actionType: line.slice(f[4], f[5]),
       nonce: f[6] < 0 ? undefined : line.slice(f[6], f[7]),
       permit: f[8] < 0 ? undefined : line.slice(f[8], f[9]),
-      carStart: f[10],
-      carEnd: f[11],
+      sessionId: f[10] < 0 ? undefined : line.slice(f[10], f[11]),
+      carStart: f[12],
+      carEnd: f[13],
     };
   }
 }

@@ -449,7 +449,9 @@ export class GuardServer {
     metrics.gate_checks = (metrics.gate_checks ?? 0) + 1;
     let result: string;
     try {
-      result = decisionJson(this.#context.gate.checkParsed(g.carHash, g.agentId, g.actionType, () => carOfLine(line, g), conn.identity, g.nonce, g.permit, conn.client));
+      // The general path's request shape (methods.ts), so the gate's stages see one shape.
+      const request = { car: { action_type: g.actionType, agent_id: g.agentId }, permit: g.permit, nonce: g.nonce, sessionId: g.sessionId, client: conn.client, requester: conn.identity };
+      result = decisionJson(this.#context.gate.checkParsed(g.carHash, request, () => carOfLine(line, g)));
     } catch (err) {
       return failureText(JSON.parse(g.id) as string | number, err);
     }

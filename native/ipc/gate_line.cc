@@ -69,7 +69,7 @@ void RememberParams(const char16_t* units, size_t n, const GateLine& line, size_
   slot.car_end = uint32_t(line.car_end - start);
 }
 
-// Marks a nonce or permit the params do not hold.
+// Marks a nonce, permit or session_id the params do not hold.
 constexpr Span kNoSpan = {kGateLineAbsent, kGateLineAbsent};
 
 // Reads `"key" :` and the whitespace around it; false for an escaped key
@@ -105,16 +105,17 @@ bool PlainWord(Parser& p, const char16_t* text, const char (&word)[N]) {
 // memo's answer if its text was read before.
 struct ParamsParts {
   Span action, agent, car;
-  Span nonce = kNoSpan, permit = kNoSpan;
+  Span nonce = kNoSpan, permit = kNoSpan, session = kNoSpan;
   const ParamsSlot* known = nullptr;
   // The params text; end == start when it is not one for the memo.
   size_t start = 0, end = 0;
 };
 
 // The params object at the cursor: {"car": {...}} with, in any order, a
-// "nonce" and a "permit" of printable ASCII without escapes (their text in
-// the line is then their value); session_id, anything else, or a nonce or
-// permit written otherwise take the general path. A text the memo knows is not read again.
+// "nonce", a "permit" and a "session_id" of printable ASCII without escapes
+// (their text in the line is then their value); anything else, or one of
+// those written otherwise, takes the general path. A text the memo knows is
+// not read again.
 bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsParts* r) {
   r->start = p.pos();
   if (p.SkipObject(kMaxMemoUnits)) {
@@ -130,7 +131,7 @@ bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsPart
   }
   p.SetPos(r->start);
   if (!p.Eat('{')) return false;
-  bool seen_car = false, seen_nonce = false, seen_permit = false;
+  bool seen_car = false, seen_nonce = false, seen_permit = false, seen_session = false;
   for (;;) {
     Span key;
     if (!MemberKey(p, &key)) return false;
@@ -147,6 +148,9 @@ bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsPart
     } else if (Is(k, kn, "permit")) {
       if (seen_permit || !p.PlainAsciiString(&r->permit)) return false;
       seen_permit = true;
+    } else if (Is(k, kn, "session_id")) {
+      if (seen_session || !p.PlainAsciiString(&r->session)) return false;
+      seen_session = true;
     } else {
       return false;
     }
@@ -156,9 +160,10 @@ bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsPart
   }
   if (!seen_car) return false;
   // Only params of a CAR alone are remembered: a nonce is new on every
-  // request, and a memo slot holds no nonce or permit. (p.pos() != end
-  // cannot happen; never remember if it did.)
-  if (p.pos() != r->end || seen_nonce || seen_permit) r->end = r->start;
+  // request, and a memo slot holds no nonce, permit or session_id (a memo
+  // answer carries none). (p.pos() != end cannot happen; never remember if
+  // it did.)
+  if (p.pos() != r->end || seen_nonce || seen_permit || seen_session) r->end = r->start;
   return true;
 }
 
@@ -209,7 +214,7 @@ bool ParseGateLine(const char16_t* text, size_t len, GateLine* out) {
   const ParamsParts& r = params;
   *out = {uint32_t(id.start), uint32_t(id.end), uint32_t(r.agent.start), uint32_t(r.agent.end), uint32_t(r.action.start), uint32_t(r.action.end),
           uint32_t(r.nonce.start), uint32_t(r.nonce.end), uint32_t(r.permit.start), uint32_t(r.permit.end),
-          uint32_t(r.car.start), uint32_t(r.car.end), {}};
+          uint32_t(r.session.start), uint32_t(r.session.end), uint32_t(r.car.start), uint32_t(r.car.end), {}};
   if (r.known != nullptr) {
     std::memcpy(out->digest, r.known->digest, kSha256DigestBytes);
     return true;

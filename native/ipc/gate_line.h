@@ -1,14 +1,14 @@
 // The IPC server's fast path for its commonest request line,
 //   {"jsonrpc":"2.0","id":7,"method":"gate_check","params":{"car":{...}}}
 // (members in any order, any JSON whitespace; params may also hold a
-// "nonce" and a "permit"): read straight from the line's
+// "nonce", a "permit" and a "session_id"): read straight from the line's
 // text to the CAR's canonical bytes and hash, with no JSON.parse and no JS
 // objects. Why: parsing the line and writing the CAR's canonical form in JS
 // were about a third of the server's time per request.
 //
 // It takes only lines it can answer exactly as the general path would, and
 // says "not mine" (false) for everything else, which the general path then
-// answers: other methods or members, session_id, a nonce or permit that is
+// answers: other methods or members, a nonce, permit or session_id that is
 // not a string of printable ASCII without escapes, ids that
 // are not plain integers or plain ASCII strings, duplicate keys anywhere,
 // numbers with a fraction or exponent, -0, more than 15 digits, nesting
@@ -25,7 +25,7 @@ namespace gk {
 // Longer lines are left to the general path (they are rare, and it bounds the work).
 constexpr size_t kMaxGateLineUnits = 256 * 1024;
 
-// A nonce or permit span's start and end when the params hold none.
+// A nonce, permit or session_id span's start and end when the params hold none.
 constexpr uint32_t kGateLineAbsent = 0xffffffffu;
 
 // Where the parts the TypeScript side needs lie in the line, as UTF-16 offsets.
@@ -35,6 +35,7 @@ struct GateLine {
   uint32_t action_start, action_end;  // action_type's characters
   uint32_t nonce_start, nonce_end;    // params.nonce's characters, or kGateLineAbsent
   uint32_t permit_start, permit_end;  // params.permit's characters, or kGateLineAbsent
+  uint32_t session_start, session_end;  // params.session_id's characters, or kGateLineAbsent
   uint32_t car_start, car_end;        // params.car's JSON text (what a cache miss parses)
   uint8_t digest[32];                 // SHA-256 of the CAR's canonical form
 };

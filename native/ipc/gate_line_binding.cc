@@ -13,10 +13,12 @@ namespace gk {
 namespace {
 
 constexpr size_t kHashTextBytes = 7 + 2 * kSha256DigestBytes;
+constexpr size_t kFields = 14;
 
 // parseGateLine(line, fields, out): true when `line` is a gate_check request
-// the fast path takes. Then fields (an Int32Array of 12) holds the GateLine
-// offsets (a nonce's or permit's as -1, -1 when the params hold none), and out (at least 103 bytes) the CAR hash: its raw digest in
+// the fast path takes. Then fields (an Int32Array of 14) holds the GateLine
+// offsets (a nonce's, permit's or session_id's as -1, -1 when the params hold
+// none), and out (at least 103 bytes) the CAR hash: its raw digest in
 // [0, 32) and its "sha256:<hex>" text in [32, 103).
 Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
@@ -24,8 +26,8 @@ Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
   size_t fields_len = 0;
   void* fields_data = nullptr;
   if (napi_get_typedarray_info(env, info[1], &type, &fields_len, &fields_data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array || fields_len < 12) {
-    ThrowTypeError(env, "Expected an Int32Array of at least 12 for fields");
+      type != napi_int32_array || fields_len < kFields) {
+    ThrowTypeError(env, "Expected an Int32Array of at least 14 for fields");
   }
   ByteView out_view = BytesArg(info, 2, "out");
   if (out_view.len < kSha256DigestBytes + kHashTextBytes) ThrowRangeError(env, "Expected out to hold 103 bytes");
@@ -49,11 +51,12 @@ Napi::Value ParseGateLineFn(const Napi::CallbackInfo& info) {
   std::memcpy(out + kSha256DigestBytes, "sha256:", 7);
   ToHex(out, kSha256DigestBytes, reinterpret_cast<char*>(out + kSha256DigestBytes + 7));
   // kGateLineAbsent reads as -1; offsets are below kMaxGateLineUnits.
-  const uint32_t spans[12] = {line.id_start,    line.id_end,    line.agent_start,  line.agent_end,
-                              line.action_start, line.action_end, line.nonce_start,  line.nonce_end,
-                              line.permit_start, line.permit_end, line.car_start,    line.car_end};
+  const uint32_t spans[kFields] = {line.id_start,      line.id_end,      line.agent_start,  line.agent_end,
+                                   line.action_start,  line.action_end,  line.nonce_start,  line.nonce_end,
+                                   line.permit_start,  line.permit_end,  line.session_start, line.session_end,
+                                   line.car_start,     line.car_end};
   int32_t* fields = static_cast<int32_t*>(fields_data);
-  for (size_t i = 0; i < 12; i++) fields[i] = int32_t(spans[i]);
+  for (size_t i = 0; i < kFields; i++) fields[i] = int32_t(spans[i]);
   return Napi::Boolean::New(env, true);
 }
 
