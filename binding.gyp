@@ -20,6 +20,7 @@
         "native/ipc/gate_line.cc",
         "native/ipc/gate_line_binding.cc",
         "native/ipc/peer_credentials.cc",
+        "native/jcs/jcs_number.cc",
         "native/jcs/utf8_encode.cc",
         "native/k2k/sandbox_args.cc",
         "native/k2k/sandbox_binding.cc",

@@ -9,10 +9,12 @@
 // of wall time and the ratio of main-thread CPU (from /proc) over all rounds.
 //
 //   node bench/serve-ab.js BASE [--connections 32] [--window 16] [--rounds 16]
-//        [--requests 20000] [--policy example|fifty] [--traffic mixed|repeated|session]
+//        [--requests 20000] [--policy example|fifty] [--traffic mixed|repeated|session|decimals]
 //
 // session: the mixed lines, each with a params.session_id (one of 64), as a
-// client of per-session velocity sends them. Not a suite of `npm run bench`:
+// client of per-session velocity sends them; decimals: the mixed lines, each
+// CAR's args with an amount that has a fraction (12.34; the same for the
+// same CAR). Not a suite of `npm run bench`:
 // it compares builds, not guardkernel with an alternative.
 'use strict';
 const crypto = require('node:crypto');
@@ -25,7 +27,7 @@ const { Keyring } = require('../dist/index.js');
 
 function options(argv) {
   const o = { base: argv[0], connections: 32, window: 16, rounds: 16, requests: 20_000, policy: 'example', traffic: 'mixed' };
-  if (o.base === undefined || o.base.startsWith('--')) throw new Error('usage: node bench/serve-ab.js BASE [--connections N] [--window N] [--rounds N] [--requests N] [--policy example|fifty] [--traffic mixed|repeated|session]');
+  if (o.base === undefined || o.base.startsWith('--')) throw new Error('usage: node bench/serve-ab.js BASE [--connections N] [--window N] [--rounds N] [--requests N] [--policy example|fifty] [--traffic mixed|repeated|session|decimals]');
   for (let i = 1; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
     const value = argv[i + 1];
@@ -34,7 +36,7 @@ function options(argv) {
     if (typeof o[key] === 'number' && !(Number.isSafeInteger(o[key]) && o[key] > 0)) throw new Error(`--${key} takes a positive integer`);
   }
   if (!['example', 'fifty'].includes(o.policy)) throw new Error('--policy is example or fifty');
-  if (!['mixed', 'repeated', 'session'].includes(o.traffic)) throw new Error('--traffic is mixed, repeated or session');
+  if (!['mixed', 'repeated', 'session', 'decimals'].includes(o.traffic)) throw new Error('--traffic is mixed, repeated, session or decimals');
   return o;
 }
 
@@ -63,6 +65,8 @@ async function main() {
   const warmup = 20_000;
   let tails = o.traffic === 'repeated' ? null : createWorkload({ policy: o.policy, keyring }).lineTails(warmup + o.rounds * o.requests + 1000);
   if (o.traffic === 'session') tails = tails.map((t, i) => t.replace('"params":{', `"params":{"session_id":"sess-${i % 64}",`));
+  // The amount follows from the line's text, so a repeated CAR stays repeated (and cacheable).
+  if (o.traffic === 'decimals') tails = tails.map((t) => t.replace('"args":{', `"args":{"amount":${(crypto.createHash('sha256').update(t).digest().readUInt32LE(0) % 100_000) / 100 + 0.01},`));
   const servers = [await start(path.resolve(o.base), secret, o.policy), await start(path.join(__dirname, '..'), secret, o.policy)];
   try {
     // Each server takes the same lines in the same order (each nonce and permit once per server).

@@ -3,7 +3,7 @@
 // Whatever it takes must hash, slice and echo exactly as the general path
 // would; everything it cannot answer exactly must be left to that path.
 import { describe, expect, test } from 'vitest';
-import { carHash } from '../lib/index';
+import { canonicalizeJson, carHash } from '../lib/index';
 import { GateLineReader, carOfLine } from '../lib/ipc/gate-line';
 import { core, randomInt, rng } from './helpers';
 
@@ -36,7 +36,7 @@ function randomString(s: Shape, max = 12): string {
 function randomNumber(s: Shape): number | { raw: string } {
   const plain = [0, 1, 7, -1, -42, 123456789, 999999999999999, -999999999999999, 100];
   if (s.plain || chance(s, 0.9)) return pick(s, plain);
-  return pick(s, [{ raw: '-0' }, { raw: '1.0' }, { raw: '1.5' }, { raw: '1e3' }, { raw: '1E-7' }, { raw: '1000000000000000' }, { raw: '12345678901234567890' }, { raw: '0.1' }, { raw: '-0.0' }]);
+  return pick(s, [{ raw: '-0' }, { raw: '1.0' }, { raw: '1.5' }, { raw: '1e3' }, { raw: '1E-7' }, { raw: '1000000000000000' }, { raw: '12345678901234567890' }, { raw: '0.1' }, { raw: '-0.0' }, { raw: '9007199254740993' }, { raw: '1e400' }, { raw: '2.5e-8' }, { raw: '-12.75e+3' }]);
 }
 
 function randomValue(s: Shape, depth: number): Gen {
@@ -311,10 +311,17 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     ['empty agent_id', ok.replace('"agent-1"', '""')],
     ['agent_id not a string', ok.replace('"agent-1"', '7')],
     ['an escape inside agent_id', ok.replace('"agent-1"', '"agent\\u002d1"')],
-    ['a fraction', ok.replace('"agent-1"', '"agent-1","n":1.5')],
-    ['an exponent', ok.replace('"agent-1"', '"agent-1","n":1e3')],
     ['-0', ok.replace('"agent-1"', '"agent-1","n":-0')],
-    ['16 digits', ok.replace('"agent-1"', '"agent-1","n":1234567890123456')],
+    ['-0 as a fraction', ok.replace('"agent-1"', '"agent-1","n":-0.0')],
+    ['-0 with an exponent', ok.replace('"agent-1"', '"agent-1","n":-0e5')],
+    ['an integer beyond 2^53 - 1', ok.replace('"agent-1"', '"agent-1","n":9007199254740992')],
+    ['a fraction beyond 2^53 - 1', ok.replace('"agent-1"', '"agent-1","n":1e21')],
+    ['a number beyond the double range', ok.replace('"agent-1"', '"agent-1","n":1e400')],
+    ['a number below the double range', ok.replace('"agent-1"', '"agent-1","n":1e-400')],
+    ['a number of 65 characters', ok.replace('"agent-1"', `"agent-1","n":0.${'1'.repeat(63)}`)],
+    ['a fraction without digits', ok.replace('"agent-1"', '"agent-1","n":1.')],
+    ['an exponent without digits', ok.replace('"agent-1"', '"agent-1","n":1e+')],
+    ['a fraction without an integer part', ok.replace('"agent-1"', '"agent-1","n":.5')],
     ['an escaped lone surrogate', ok.replace('"agent-1"', '"agent-1","s":"\\ud800"')],
     ['a lone surrogate as a key', ok.replace('"agent-1"', '"agent-1","\\udc00":1')],
     ['a raw lone surrogate', ok.replace('"agent-1"', '"agent-1","s":"\ud800"')],
@@ -333,6 +340,42 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
     ['a no-break space between tokens', ok.replace('"id":1', '"id":\u00a01')],
   ])('leaves %s to the general path', (_name, line) => {
     expect(seen(line)).toBeNull();
+  });
+
+  test('takes fractions, exponents and long integers within ±(2^53 - 1), written as ECMAScript prints their double', () => {
+    const withNumber = (text: string) => ok.replace('"agent-1"', `"agent-1","n":${text}`);
+    const edges = ['0.1', '0.30000000000000004', '1e-7', '1e-6', '0.000001', '1.5e-7', '123.456', '1E+2', '1e0', '1e-0', '-1.5', '5e-324', '2.2250738585072014e-308', '9007199254740991', '-9007199254740991', '1234567890123456', '1e15', '0.0', '0e10', '1.0', '1.50', '0.1e1', '12345678901234567e-17', '999999999999999.9'];
+    for (const text of edges) {
+      const line = withNumber(text);
+      expect(seen(line), text).not.toBeNull();
+      expect(seen(line), text).toEqual(general(line));
+    }
+    // Their canonical text, as the TypeScript writer gives it for the same value.
+    expect(canonicalizeJson({ n: JSON.parse('1.5e-7') })).toBe('{"n":1.5e-7}');
+    // Random doubles: every one the reader takes hashes as JSON.parse + carHash do.
+    const next = rng(0xf10a7);
+    const f64 = new Float64Array(1);
+    const u32 = new Uint32Array(f64.buffer);
+    let taken = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let text: string;
+      if (i % 3 === 0) {
+        u32[0] = Math.floor(next() * 2 ** 32);
+        u32[1] = Math.floor(next() * 2 ** 32);
+        if (!Number.isFinite(f64[0])) continue;
+        text = String(f64[0]);
+      } else if (i % 3 === 1) {
+        text = (next() * 10 ** Math.floor(next() * 24 - 12)).toPrecision(1 + Math.floor(next() * 17));
+      } else {
+        text = `${next() < 0.3 ? '-' : ''}${Math.floor(next() * 1e9)}.${Math.floor(next() * 1e6)}e${Math.floor(next() * 40 - 20)}`;
+      }
+      const line = withNumber(text);
+      const got = seen(line);
+      if (got === null) continue;
+      taken++;
+      expect(got, text).toEqual(general(line));
+    }
+    expect(taken).toBeGreaterThan(10_000);
   });
 
   test('takes JSON whitespace anywhere, nesting of 16, and lines longer than its first buffer', () => {

@@ -11,7 +11,8 @@
 // answers: other methods or members, a nonce, permit or session_id that is
 // not a string of printable ASCII without escapes, ids that
 // are not plain integers or plain ASCII strings, duplicate keys anywhere,
-// numbers with a fraction or exponent, -0, more than 15 digits, nesting
+// -0, numbers beyond ±(2^53 - 1) or the double range (any number with a
+// fraction or exponent where the C++ library lacks floating to_chars), nesting
 // deeper than jcs_reader::kMaxDepth (16), lone surrogates, escapes inside action_type
 // or agent_id, and anything that is not valid JSON. Whatever it takes, the
 // tests hold to byte equality with JSON.parse followed by carHash.

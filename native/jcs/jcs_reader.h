@@ -15,6 +15,7 @@
 #endif
 
 #include "byte_sink.h"
+#include "jcs/jcs_number.h"
 #include "jcs/jcs_string.h"
 
 namespace gk {
@@ -204,8 +205,51 @@ class Parser {
       case 'n':
         return Literal("null", out);
       default:
-        return Integer(out);
+        return Number(out);
     }
+  }
+
+  // A number value: a plain integer of at most 15 digits is copied as it is
+  // written; any other (a fraction, an exponent, more digits) goes through
+  // its double to ECMAScript's form (jcs_number.h), or to the general path.
+  bool Number(ByteSink* out) {
+    size_t start = i_;
+    Eat('-');
+    if (Peek() < '0' || Peek() > '9') return false;
+    if (!Eat('0')) {
+      while (Peek() >= '0' && Peek() <= '9') i_++;
+    }
+    bool plain = true;
+    if (Eat('.')) {
+      if (!Digits()) return false;
+      plain = false;
+    }
+    if (Peek() == 'e' || Peek() == 'E') {
+      i_++;
+      if (!Eat('+')) Eat('-');
+      if (!Digits()) return false;
+      plain = false;
+    }
+    size_t end = i_;
+    if (plain) {
+      i_ = start;
+      if (Integer(out)) return true;
+      i_ = end;
+      if (s_[start] == '-' && s_[start + 1] == '0') return false;  // -0
+    }
+    // Long texts (no double needs more than a few dozen characters) are the general path's.
+    constexpr size_t kMaxNumberUnits = 64;
+    if (end - start > kMaxNumberUnits) return false;
+    char text[kMaxNumberUnits];
+    for (size_t k = start; k < end; k++) text[k - start] = char(s_[k]);
+    return CanonicalNumber(text, end - start, out);
+  }
+
+  // One or more decimal digits.
+  bool Digits() {
+    if (Peek() < '0' || Peek() > '9') return false;
+    while (Peek() >= '0' && Peek() <= '9') i_++;
+    return true;
   }
 
   // A plain integer literal, which is also its canonical form.
