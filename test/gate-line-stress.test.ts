@@ -13,7 +13,7 @@ import { repoRoot } from './helpers';
 const cxx = process.env.CXX || 'g++';
 const haveCxx = !skipWithout(`a C++ compiler (${cxx})`, toolMissing(cxx));
 const native = path.join(repoRoot, 'native');
-const sources = ['ipc/gate_line.cc', 'hash/form_memo.cc', 'hash/sha256.cc', 'hash/sha256_shani.cc', 'hash/seeded_hash.cc'].map((f) => path.join(native, f));
+const sources = ['ipc/gate_line.cc', 'jcs/jcs_number.cc', 'hash/form_memo.cc', 'hash/sha256.cc', 'hash/sha256_shani.cc', 'hash/seeded_hash.cc'].map((f) => path.join(native, f));
 
 // Once per suite run: it does not depend on which core the run loads.
 test.runIf(haveCxx && process.env.GUARDKERNEL_NATIVE !== '0')('300,000 mutated lines under ASan and UBSan', () => {

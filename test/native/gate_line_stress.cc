@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   std::vector<std::u16string> seeds = {
     u"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"gate_check\",\"params\":{\"car\":{\"action_type\":\"file_read\",\"agent_id\":\"agent-1\",\"resource\":\"/srv/a\",\"args\":{\"mode\":\"r\",\"n\":[1,2,{\"b\":true,\"a\":null}]}}}}",
     u"{ \"params\" : { \"car\" : { \"z\":\"\\u00e9\\ud83d\\ude00\", \"agent_id\":\"a\", \"action_type\":\"x\", \"k\\\"q\":[[[[[]]]]] } }, \"id\":\"r-1\", \"method\":\"gate_check\", \"jsonrpc\":\"2.0\" }",
+    // Numbers of every kind the reader writes (jcs_number.cc), and the optional params.
+    u"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"gate_check\",\"params\":{\"session_id\":\"s-1\",\"car\":{\"action_type\":\"pay\",\"agent_id\":\"a-2\",\"args\":{\"amount\":12.5,\"t\":-1.25e-7,\"big\":1234567890123456,\"z\":0.0,\"e\":1E+2}},\"nonce\":\"n-1\"}}",
   };
   const char16_t alphabet[] = u"{}[]\":,\\ \t\r\nuabcdef0123456789-.eE/\x01\xd800\xdc00\xe9";
   std::mt19937_64 rng(argc > 2 ? strtoull(argv[2], nullptr, 10) : 12345);
@@ -41,7 +43,9 @@ int main(int argc, char** argv) {
     char16_t* p = exact.empty() ? nullptr : exact.data();
     if (ParseGateLine(p, exact.size(), &out)) {
       taken++;
-      if (out.id_end > exact.size() || out.agent_end > exact.size() || out.action_end > exact.size() || out.agent_start >= out.agent_end || out.action_start >= out.action_end || out.id_start >= out.id_end) {
+      auto outside = [&](uint32_t start, uint32_t end) { return start != kGateLineAbsent && (start > end || end > exact.size()); };
+      if (out.id_end > exact.size() || out.agent_end > exact.size() || out.action_end > exact.size() || out.agent_start >= out.agent_end || out.action_start >= out.action_end || out.id_start >= out.id_end ||
+          outside(out.nonce_start, out.nonce_end) || outside(out.permit_start, out.permit_end) || outside(out.session_start, out.session_end) || outside(out.car_start, out.car_end)) {
         fprintf(stderr, "bad offsets at iteration %ld\n", it);
         return 1;
       }
