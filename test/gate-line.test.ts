@@ -344,11 +344,13 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
 
   test('takes fractions, exponents and long integers within ±(2^53 - 1), written as ECMAScript prints their double', () => {
     const withNumber = (text: string) => ok.replace('"agent-1"', `"agent-1","n":${text}`);
+    // Built against libc++ (macOS), the addon leaves every non-integer to the general path (jcs_number.cc).
+    const takesFractions = process.platform !== 'darwin';
     const edges = ['0.1', '0.30000000000000004', '1e-7', '1e-6', '0.000001', '1.5e-7', '123.456', '1E+2', '1e0', '1e-0', '-1.5', '5e-324', '2.2250738585072014e-308', '9007199254740991', '-9007199254740991', '1234567890123456', '1e15', '0.0', '0e10', '1.0', '1.50', '0.1e1', '12345678901234567e-17', '999999999999999.9'];
     for (const text of edges) {
       const line = withNumber(text);
-      expect(seen(line), text).not.toBeNull();
-      expect(seen(line), text).toEqual(general(line));
+      if (takesFractions) expect(seen(line), text).not.toBeNull();
+      if (seen(line) !== null) expect(seen(line), text).toEqual(general(line));
     }
     // Their canonical text, as the TypeScript writer gives it for the same value.
     expect(canonicalizeJson({ n: JSON.parse('1.5e-7') })).toBe('{"n":1.5e-7}');
@@ -375,7 +377,7 @@ describe.skipIf(core === null)('native gate_check line reader', () => {
       taken++;
       expect(got, text).toEqual(general(line));
     }
-    expect(taken).toBeGreaterThan(10_000);
+    if (takesFractions) expect(taken).toBeGreaterThan(10_000);
   });
 
   test('takes JSON whitespace anywhere, nesting of 16, and lines longer than its first buffer', () => {

@@ -9,7 +9,10 @@
 namespace gk {
 namespace jcs_reader {
 
-#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+// libstdc++ and MSVC's library. Not libc++: its floating-point to_chars is
+// unavailable below a macOS 13.3 target (ours is 10.15) even where the
+// feature macro is set, so there every non-integer stays the general path's.
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L && !defined(_LIBCPP_VERSION)
 
 namespace {
 
