@@ -101,11 +101,21 @@ bool PlainWord(Parser& p, const char16_t* text, const char (&word)[N]) {
   return p.RawString(&v, &escaped) && !escaped && Is(text + v.start, v.end - v.start, word);
 }
 
+// A nonce, permit or session_id value: a string of printable ASCII without
+// escapes, at most once (its span is kNoSpan until read).
+bool OptionalString(Parser& p, Span* span) {
+  return span->start == kGateLineAbsent && p.PlainAsciiString(span);
+}
+
 // What the params object gave: where its parts lie in the line, and the
 // memo's answer if its text was read before.
 struct ParamsParts {
   Span action, agent, car;
   Span nonce = kNoSpan, permit = kNoSpan, session = kNoSpan;
+  // A memo slot holds none of these, so params with one are never remembered.
+  bool HoldsOptional() const {
+    return nonce.start != kGateLineAbsent || permit.start != kGateLineAbsent || session.start != kGateLineAbsent;
+  }
   const ParamsSlot* known = nullptr;
   // The params text; end == start when it is not one for the memo.
   size_t start = 0, end = 0;
@@ -131,7 +141,7 @@ bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsPart
   }
   p.SetPos(r->start);
   if (!p.Eat('{')) return false;
-  bool seen_car = false, seen_nonce = false, seen_permit = false, seen_session = false;
+  bool seen_car = false;
   for (;;) {
     Span key;
     if (!MemberKey(p, &key)) return false;
@@ -143,14 +153,11 @@ bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsPart
       r->car.end = p.pos();
       seen_car = true;
     } else if (Is(k, kn, "nonce")) {
-      if (seen_nonce || !p.PlainAsciiString(&r->nonce)) return false;
-      seen_nonce = true;
+      if (!OptionalString(p, &r->nonce)) return false;
     } else if (Is(k, kn, "permit")) {
-      if (seen_permit || !p.PlainAsciiString(&r->permit)) return false;
-      seen_permit = true;
+      if (!OptionalString(p, &r->permit)) return false;
     } else if (Is(k, kn, "session_id")) {
-      if (seen_session || !p.PlainAsciiString(&r->session)) return false;
-      seen_session = true;
+      if (!OptionalString(p, &r->session)) return false;
     } else {
       return false;
     }
@@ -163,7 +170,7 @@ bool ReadParams(Parser& p, const char16_t* text, ByteSink* canonical, ParamsPart
   // request, and a memo slot holds no nonce, permit or session_id (a memo
   // answer carries none). (p.pos() != end cannot happen; never remember if
   // it did.)
-  if (p.pos() != r->end || seen_nonce || seen_permit || seen_session) r->end = r->start;
+  if (p.pos() != r->end || r->HoldsOptional()) r->end = r->start;
   return true;
 }
 

@@ -209,16 +209,18 @@ class Parser {
     }
   }
 
-  // A number value: a plain integer of at most 15 digits is copied as it is
-  // written; any other (a fraction, an exponent, more digits) goes through
-  // its double to ECMAScript's form (jcs_number.h), or to the general path.
+  // A number value, scanned once: a plain integer of at most 15 digits is
+  // copied as it is written; any other (a fraction, an exponent, more
+  // digits) goes through its double to ECMAScript's form (jcs_number.h), or
+  // to the general path.
   bool Number(ByteSink* out) {
     size_t start = i_;
-    Eat('-');
+    bool negative = Eat('-');
     if (Peek() < '0' || Peek() > '9') return false;
     if (!Eat('0')) {
       while (Peek() >= '0' && Peek() <= '9') i_++;
     }
+    size_t integer_digits = i_ - start - (negative ? 1 : 0);
     bool plain = true;
     if (Eat('.')) {
       if (!Digits()) return false;
@@ -232,10 +234,13 @@ class Parser {
     }
     size_t end = i_;
     if (plain) {
-      i_ = start;
-      if (Integer(out)) return true;
-      i_ = end;
-      if (s_[start] == '-' && s_[start + 1] == '0') return false;  // -0
+      if (negative && s_[start + 1] == '0') return false;  // -0: JCS writes 0, which the general path does
+      if (integer_digits <= kMaxIntegerDigits) {
+        uint8_t* p = out->Room(end - start);
+        for (size_t k = start; k < end; k++) *p++ = uint8_t(s_[k]);
+        out->Commit(p);
+        return true;
+      }
     }
     // Long texts (no double needs more than a few dozen characters) are the general path's.
     constexpr size_t kMaxNumberUnits = 64;
