@@ -89,6 +89,31 @@ async function main() {
     if (c !== undefined) row.note = `${c.note}; the sequence of ${MIXED.toLocaleString('en-US')} ${c.cur.wraps === 0 ? 'did not wrap' : `wrapped ${c.cur.wraps}x`} (${c.cur.i.toLocaleString('en-US')} into its last pass)`;
   });
 
+  // Invalid CARs an attacker picks: each is refused (deny, CAR_INVALID) after
+  // the byte writer gives up and the string serializer names the fault. Each
+  // request is a fresh object, as from JSON.parse.
+  const nest = (depth, leaf, arrays) => {
+    let v = leaf;
+    for (let i = 0; i < depth; i++) v = arrays ? [v] : { k: v };
+    return v;
+  };
+  const hostileGate = new gk.Gate({ policy: examplePolicy, cache: false });
+  const validCar = { action_type: 'file_read', agent_id: 'agent-prod-42', resource: '/srv/data/reports/q3.csv', args: { mode: 'r', limit: 4096 } };
+  const hostile = [
+    ['valid CAR (for scale)', () => ({ ...validCar, args: { mode: 'r', limit: 4096 } })],
+    ['objects 70 deep (limit 32)', () => ({ ...validCar, args: nest(70, 1, false) })],
+    ['arrays 70 deep (limit 32)', () => ({ ...validCar, args: nest(70, 1, true) })],
+    ['a lone surrogate 20 objects deep', () => ({ ...validCar, args: nest(20, 'x\ud800', false) })],
+    ['NaN', () => ({ ...validCar, args: { mode: 'r', limit: NaN } })],
+  ].map(([what, make]) => {
+    const pool = Array.from({ length: 512 }, () => ({ car: make() }));
+    let i = 0;
+    const expected = what.startsWith('valid') ? 'allow' : 'deny';
+    if (hostileGate.check(pool[0]).decision !== expected) throw new Error(`unexpected decision for ${what}`);
+    return { name: `gate.check, ${what}`, fn: () => hostileGate.check(pool[i++ & 511]) };
+  });
+  const h = 'gate.check of invalid CARs an attacker picks (example policy, no cache) vs one HMAC of 200 B';
+
   const g = 'gate.check vs one HMAC of 200 B';
   await runCases('gate', [
     { group: g, name: "crypto.createHmac('sha256', key).update(200 B).digest()", baseline: true, inner: 50, fn: () => crypto.createHmac('sha256', key).update(msg).digest() },
@@ -100,6 +125,8 @@ async function main() {
     { group: 'checkBatch of 1,000 (per decision)', name: 'gate.checkBatch(1000 requests) / 1000', inner: 1, fn: () => batchGate.checkBatch(batch), perOpDivisor: 1000 },
     { group: m, name: "crypto.createHmac('sha256', key).update(200 B).digest()", baseline: true, inner: 50, fn: () => crypto.createHmac('sha256', key).update(msg).digest() },
     ...mixed.map((c) => ({ group: m, name: c.name, inner: 50, fn: c.fn })),
+    { group: h, name: "crypto.createHmac('sha256', key).update(200 B).digest()", baseline: true, inner: 50, fn: () => crypto.createHmac('sha256', key).update(msg).digest() },
+    ...hostile.map((c) => ({ group: h, name: c.name, inner: 20, fn: c.fn })),
   ]);
 }
 

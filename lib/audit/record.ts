@@ -72,43 +72,40 @@ export function writeDecisionRecord(h: RecordHeader, f: DecisionRecordFields): n
   const w = writer;
   w.pos = 0;
   w.limit = DEFAULT_MAX_BYTES;
-  try {
-    w.block(h.prev);
-    w.start = w.pos;
-    w.bytes(K_ACTION_TYPE);
-    w.string(f.action_type);
-    w.bytes(K_AGENT_ID);
-    w.string(f.agent_id);
-    w.bytes(K_CAR_HASH);
-    w.quotedAscii(f.car_hash);
-    w.bytes(K_DECISION);
-    w.string(f.decision);
-    w.bytes(K_POLICY_VERSION);
-    w.number(f.policy_version);
-    w.bytes(K_PREV);
-    w.quotedBytes(h.prev);
-    w.bytes(K_REASON);
-    w.string(f.reason);
-    w.bytes(K_SEQ);
-    w.number(h.seq);
-    if (f.session_id !== undefined) {
-      w.bytes(K_SESSION_ID);
-      w.string(f.session_id);
-    }
-    w.bytes(K_SEVERITY);
-    w.string(h.severity);
-    w.bytes(K_SOURCE);
-    w.string(f.source);
-    w.bytes(K_TS);
-    w.number(h.ts);
-    w.bytes(K_TYPE);
-    w.string(h.type);
-    w.byte(0x7d);
-  } catch {
-    // The writer aborts on values JCS cannot carry; the generic path names them.
-    return GIVE_UP;
+  w.stop = 0;
+  w.block(h.prev);
+  w.start = w.pos;
+  w.bytes(K_ACTION_TYPE);
+  w.string(f.action_type);
+  w.bytes(K_AGENT_ID);
+  w.string(f.agent_id);
+  w.bytes(K_CAR_HASH);
+  w.quotedAscii(f.car_hash);
+  w.bytes(K_DECISION);
+  w.string(f.decision);
+  w.bytes(K_POLICY_VERSION);
+  w.number(f.policy_version);
+  w.bytes(K_PREV);
+  w.quotedBytes(h.prev);
+  w.bytes(K_REASON);
+  w.string(f.reason);
+  w.bytes(K_SEQ);
+  w.number(h.seq);
+  if (f.session_id !== undefined) {
+    w.bytes(K_SESSION_ID);
+    w.string(f.session_id);
   }
-  if (w.pos - w.start > DEFAULT_MAX_BYTES) return GIVE_UP;
+  w.bytes(K_SEVERITY);
+  w.string(h.severity);
+  w.bytes(K_SOURCE);
+  w.string(f.source);
+  w.bytes(K_TS);
+  w.number(h.ts);
+  w.bytes(K_TYPE);
+  w.string(h.type);
+  w.byte(0x7d);
+  // The writer gives up on values JCS cannot carry; the generic path names them.
+  if (w.stop !== 0 || w.pos - w.start > DEFAULT_MAX_BYTES) return GIVE_UP;
   return w.pos;
 }
 

@@ -14,7 +14,7 @@
  * them to byte equality on random values.
  */
 
-import { ABORT, CanonicalWriter, FULL } from './writer';
+import { CanonicalWriter, FULL } from './writer';
 
 export { sortKeys } from './layouts';
 
@@ -41,15 +41,15 @@ function write(car: unknown, at: number, maxDepth: number, maxBytes: number, isC
   writer.limit = maxBytes;
   writer.maxDepth = maxDepth;
   writer.topHasCarFields = false;
+  writer.stop = 0;
   try {
-    writer.value(car, 0);
-  } catch (err) {
-    writer.pos = at;
-    if (err === FULL) return SCRATCH_FULL;
-    if (err !== ABORT) throw err;
-    return GIVE_UP;
+    writer.value(car, 0); // gives up by setting writer.stop; only a getter's own error throws
   } finally {
     writer.busy = false;
+  }
+  if (writer.stop !== 0) {
+    writer.pos = at;
+    return writer.stop === FULL ? SCRATCH_FULL : GIVE_UP;
   }
   if (writer.pos - at > maxBytes || (isCar && !writer.topHasCarFields)) {
     writer.pos = at;
@@ -85,8 +85,11 @@ export function appendCanonicalCar(car: unknown, at: number, maxDepth: number, m
 export function writePrefixedCanonicalJson(prefix: string, value: unknown, maxDepth: number, maxBytes: number): number {
   if (writer.busy) return GIVE_UP;
   writer.pos = 0;
+  writer.start = 0;
   writer.limit = maxBytes;
+  writer.stop = 0;
   writer.ascii(prefix);
+  if (writer.stop !== 0) return GIVE_UP;
   const end = write(value, writer.pos, maxDepth, maxBytes, false);
   return end === SCRATCH_FULL ? GIVE_UP : end;
 }

@@ -29,7 +29,9 @@
 export interface LayoutTarget {
   buf: Uint8Array;
   pos: number;
-  reserve(n: number): void;
+  /** Non-zero once the walk gave up: compiled code returns at once. */
+  stop: number;
+  reserve(n: number): boolean;
   byte(b: number): void;
   string(s: string): void;
   value(v: unknown, depth: number): void;
@@ -128,10 +130,11 @@ function compile(layout: KeyLayout): void {
   let body = "'use strict';\nlet v, b, p;\n";
   for (let i = 0; i < sorted.length; i++) {
     const pre = prefixes[i];
-    body += `w.reserve(${pre.length}); b = w.buf; p = w.pos;`;
+    body += `if (!w.reserve(${pre.length})) return; b = w.buf; p = w.pos;`;
     for (let j = 0; j < pre.length; j++) body += ` b[p + ${j}] = ${pre[j]};`;
     body += ` w.pos = p + ${pre.length};\n`;
     body += `v = o[${JSON.stringify(sorted[i])}]; if (typeof v === 'string') w.string(v); else w.value(v, depth);\n`;
+    body += 'if (w.stop !== 0) return;\n';
   }
   body += 'w.byte(125);\n';
   try {
