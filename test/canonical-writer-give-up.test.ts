@@ -26,21 +26,21 @@ function writer(maxDepth = 32): CanonicalWriter {
   return w;
 }
 
+/** What `f` throws (undefined if it returns). */
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
 /** The message carHash throws for `car`, which must be the string serializer's. */
 function refusal(car: unknown): string {
-  let viaString: unknown;
-  try {
-    canonicalize(car as Record<string, unknown>);
-  } catch (err) {
-    viaString = err;
-  }
+  const viaString = thrown(() => canonicalize(car as Record<string, unknown>));
   expect(viaString).toBeInstanceOf(GuardError);
-  let got: unknown;
-  try {
-    carHash(car as Record<string, unknown>);
-  } catch (err) {
-    got = err;
-  }
+  const got = thrown(() => carHash(car as Record<string, unknown>));
   expect(got).toBeInstanceOf(GuardError);
   expect((got as Error).message).toBe((viaString as Error).message);
   return (got as Error).message;

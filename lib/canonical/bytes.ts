@@ -47,13 +47,9 @@ function write(car: unknown, at: number, maxDepth: number, maxBytes: number, isC
   } finally {
     writer.busy = false;
   }
-  if (writer.stop !== 0) {
+  if (writer.stop !== 0 || writer.pos - at > maxBytes || (isCar && !writer.topHasCarFields)) {
     writer.pos = at;
     return writer.stop === FULL ? SCRATCH_FULL : GIVE_UP;
-  }
-  if (writer.pos - at > maxBytes || (isCar && !writer.topHasCarFields)) {
-    writer.pos = at;
-    return GIVE_UP;
   }
   return writer.pos;
 }
